@@ -1,0 +1,136 @@
+//! Domain-name features for DNS query names, bare domains and domain lists
+//! (DGA, tunnelling, malware domains): the lexical set of the request
+//! features applied to the name, plus its shape (labels, entropy, ratios) and
+//! public-suffix facts.
+//!
+//! The name is taken as written with one trailing dot removed; it is not
+//! lower-cased for the lexical features (mixed case in DNS is itself a signal,
+//! e.g. 0x20 encoding), but it is for the public-suffix lookup.
+
+use crate::lexical::{lexical_specs, Histogram, LEX_COUNT};
+use crate::table_util::IdCols;
+use crate::urlparts::{is_ip_literal, lower_host, psl_facts};
+use palisade_core::{Event, FeatureDef, FeatureType, Table};
+
+pub const DOMAIN_SET: &str = "domain";
+pub const N_DOMAIN: usize = LEX_COUNT + 9;
+
+const READS: &[&str] = &["dns.question.name", "url.domain", "tls.client.server_name", "destination.domain"];
+
+/// Reusable state for domain features.
+#[derive(Default)]
+pub struct DomainFeaturizer {
+    hist: Histogram,
+}
+
+impl DomainFeaturizer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Features of one name, in the order of [`domain_defs`].
+    pub fn row(&mut self, name: &str, out: &mut [f64; N_DOMAIN]) {
+        let n = name.strip_suffix('.').unwrap_or(name);
+        let b = n.as_bytes();
+        let lex = self.hist.lex(b);
+        out[..LEX_COUNT].copy_from_slice(&lex.features());
+        let k = LEX_COUNT;
+        let len = b.len();
+        let (labels, longest) = if len == 0 {
+            (0usize, 0usize)
+        } else {
+            let mut labels = 0;
+            let mut longest = 0;
+            for l in b.split(|&c| c == b'.') {
+                labels += 1;
+                longest = longest.max(l.len());
+            }
+            (labels, longest)
+        };
+        let ratio = |a: u32| if len == 0 { f64::NAN } else { a as f64 / len as f64 };
+        out[k] = len as f64;
+        out[k + 1] = labels as f64;
+        out[k + 2] = longest as f64;
+        out[k + 3] = self.hist.entropy(b);
+        out[k + 4] = ratio(lex.consonants);
+        out[k + 5] = ratio(lex.vowels);
+        let ip = is_ip_literal(n);
+        let (sub, tld) = if ip || len == 0 {
+            (f64::NAN, f64::NAN)
+        } else {
+            let mut buf = [0u8; 256];
+            match lower_host(n, &mut buf) {
+                Some(h) => psl_facts(h),
+                None => (f64::NAN, f64::NAN),
+            }
+        };
+        out[k + 6] = sub;
+        out[k + 7] = tld;
+        out[k + 8] = if len == 0 { f64::NAN } else { ip as u8 as f64 };
+    }
+}
+
+/// The domain feature set, in column order.
+pub fn domain_defs() -> Vec<FeatureDef> {
+    use FeatureType::{Bool, Float, Int};
+    let what = "the domain name (as written, one trailing dot removed)";
+    let mut v: Vec<FeatureDef> =
+        lexical_specs(what).into_iter().map(|(n, t, d)| FeatureDef::new(&n, t, DOMAIN_SET, READS, &d)).collect();
+    let f = |n: &str, t, d: &str| FeatureDef::new(n, t, DOMAIN_SET, READS, d);
+    v.push(f("name_length", Int, "Length of the name in bytes (trailing dot removed)."));
+    v.push(f("label_count", Int, "Number of '.'-separated labels (empty labels included: `a..b` → 3); 0 for an empty name."));
+    v.push(f("longest_label", Int, "Length in bytes of the longest label."));
+    v.push(f("name_entropy", Float, "Shannon entropy, in bits per byte, of the byte distribution of the name; 0 for an empty name."));
+    v.push(f("consonant_ratio", Float, "Number of ASCII consonants (letters other than a,e,i,o,u; y is a consonant) divided by the length. NaN for an empty name."));
+    v.push(f("vowel_ratio", Float, "Number of ASCII vowels a,e,i,o,u (either case) divided by the length. NaN for an empty name."));
+    v.push(f("subdomain_count", Int, "Labels left of the registrable domain per the public suffix list (a.b.example.co.uk → 2); 0 for a registrable domain or a single label. NaN for an IP literal or empty name."));
+    v.push(f("tld_class", Int, "Class of the last label: 1 legacy generic (com, net, org, edu, gov, mil, int, info, biz, arpa); 2 country code (two letters, ICANN section of the public suffix list); 3 other ICANN TLD (new gTLDs); 0 not in the public suffix list. NaN for an IP literal or empty name."));
+    v.push(f("is_ip", Bool, "1 when the name is an IPv4 or IPv6 literal, else 0. NaN for an empty name."));
+    v
+}
+
+/// The name a domain row is computed on: the DNS query name, else the web host.
+pub fn event_domain(e: &Event) -> Option<&str> {
+    e.dns_question_name.as_deref().or(e.web_host())
+}
+
+fn table_of(names: Vec<Option<&str>>, ids: IdCols) -> Table {
+    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(names.len()); N_DOMAIN];
+    let mut fz = DomainFeaturizer::new();
+    let mut row = [0.0; N_DOMAIN];
+    for n in names {
+        match n {
+            Some(n) => fz.row(n, &mut row),
+            None => row.fill(f64::NAN),
+        }
+        for (c, x) in cols.iter_mut().zip(row) {
+            c.push(x);
+        }
+    }
+    crate::table_util::build_table(DOMAIN_SET, domain_defs(), cols, ids)
+}
+
+/// Domain features of events (one row per event; all NaN when the event has
+/// no name). Identity columns: `@timestamp`, `source.ip`, `destination.ip`, `domain`.
+pub fn domain_features(events: &[Event]) -> Table {
+    let mk = |s: &str| (s.to_string(), palisade_core::ColumnRole::Identity, Vec::with_capacity(events.len()));
+    let mut ids = IdCols { cols: vec![mk("@timestamp"), mk("source.ip"), mk("destination.ip"), mk("domain")] };
+    for e in events {
+        let v = [
+            e.timestamp_rfc3339(),
+            e.source_ip.map(|i| i.to_string()),
+            e.destination_ip.map(|i| i.to_string()),
+            event_domain(e).map(str::to_string),
+        ];
+        for (c, x) in ids.cols.iter_mut().zip(v) {
+            c.2.push(x);
+        }
+    }
+    table_of(events.iter().map(event_domain).collect(), ids)
+}
+
+/// Domain features of a list of names. Identity column `domain`.
+pub fn domain_features_table(names: &[&str]) -> Table {
+    let ids = IdCols::single("domain", names.iter().map(|n| Some(n.to_string())).collect());
+    table_of(names.iter().map(|n| Some(*n)).collect(), ids)
+}

@@ -1,0 +1,768 @@
+//! The windowed entity engine: group events by an entity key and a time
+//! window (tumbling, or sliding with a step), and compute counts, sums,
+//! min/max/mean, distinct counts, ratios and new-peer counts per
+//! (entity, window), as a TOML file defines them.
+//!
+//! ```toml
+//! name = "flow"
+//! description = "per source IP"
+//! key = ["source.ip"]          # first field present on an event is its entity
+//! window = "1h"                # s, m, h, d, w, or plain seconds
+//! slide = "15m"                # optional: sliding windows with this step
+//!
+//! [[feature]]
+//! name = "failed_share"
+//! agg = "ratio"                # count | sum | min | max | mean | distinct | ratio | new_peers
+//! description = "Share of connections that failed."
+//! numerator = [ { match = { "network.connection_state" = ["S0", "REJ"] } } ]
+//! # when = [ { entity = "destination.ip", match = { "event.dataset" = "zeek.conn" } } ]
+//! ```
+//!
+//! Matching: `when` is a list of alternatives (OR); each has `match`, a table of
+//! field → value spec (AND), and an optional `entity` field that attributes
+//! matching events to the entity named by that field instead of `key`. No
+//! `when` means every event. A value spec is a string or integer (equal), a
+//! list (any of), or a table with `not = [..]` (absent or none of),
+//! `exists = true|false`, `min`/`max` (inclusive, integer fields). Strings
+//! compare ASCII-case-insensitively. An event counts at most once per entity
+//! per feature.
+//!
+//! Rows: one per (entity, window) that at least one event was attributed to,
+//! by `key` or by a feature's `entity`. Counts in a row are counts of observed
+//! events (0 means none was seen for that entity in that window); sums and
+//! min/max/mean are NaN when no matching event had the field; ratios are NaN
+//! when the denominator is 0. Events without `@timestamp` are skipped and
+//! counted in the [`EntityReport`].
+
+use crate::access::{accessor, Accessor};
+use crate::table_util::{ts_text, IdCols};
+use crate::FeatureError;
+use ahash::{AHashMap, AHashSet};
+use palisade_core::{ColumnRole, Event, FeatureDef, FeatureType, FieldType, FieldValue, Table, EVENT_FIELDS};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
+
+/// A feature-set definition as written in TOML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityConfig {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Entity key fields; the first present on an event is its entity.
+    pub key: OneOrMany,
+    /// Window length (`1d`, `12h`, `30m`, `45s`, `1w`, or seconds).
+    #[serde(default = "default_window")]
+    pub window: String,
+    /// Step of sliding windows; absent = tumbling.
+    #[serde(default)]
+    pub slide: Option<String>,
+    #[serde(rename = "feature")]
+    pub features: Vec<FeatureSpec>,
+}
+
+fn default_window() -> String {
+    "1d".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn list(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agg {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Mean,
+    Distinct,
+    Ratio,
+    NewPeers,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSpec {
+    pub name: String,
+    pub agg: Agg,
+    pub description: String,
+    /// The field summed / compared / counted distinct (not for count, ratio).
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Multiply numeric values by this (e.g. 1e-9 for ns → s).
+    #[serde(default)]
+    pub scale: Option<f64>,
+    #[serde(default)]
+    pub when: Vec<When>,
+    /// For `ratio`: which of the matching events count in the numerator.
+    #[serde(default)]
+    pub numerator: Vec<When>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    #[serde(default)]
+    pub entity: Option<String>,
+    #[serde(rename = "match", default)]
+    pub matches: BTreeMap<String, ValueSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum ValueSpec {
+    Int(i64),
+    Str(String),
+    List(Vec<Scalar>),
+    Op(OpSpec),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Int(i64),
+    Str(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpSpec {
+    #[serde(default)]
+    pub not: Option<Vec<Scalar>>,
+    #[serde(default)]
+    pub exists: Option<bool>,
+    #[serde(default)]
+    pub min: Option<i64>,
+    #[serde(default)]
+    pub max: Option<i64>,
+}
+
+impl EntityConfig {
+    /// Parse TOML; errors name the key at fault.
+    pub fn from_toml(text: &str) -> Result<Self, FeatureError> {
+        let cfg: EntityConfig = toml::from_str(text).map_err(|e| FeatureError::Config(e.to_string()))?;
+        cfg.compile()?;
+        Ok(cfg)
+    }
+
+    /// Feature definitions of this set (for the catalog and the table schema).
+    pub fn defs(&self) -> Vec<FeatureDef> {
+        self.features
+            .iter()
+            .map(|f| {
+                let mut reads: Vec<String> = Vec::new();
+                let mut add = |s: &str| {
+                    if !reads.iter().any(|r| r == s) {
+                        reads.push(s.to_string());
+                    }
+                };
+                if let Some(fl) = &f.field {
+                    add(fl);
+                }
+                for w in f.when.iter().chain(&f.numerator) {
+                    if let Some(e) = &w.entity {
+                        add(e);
+                    }
+                    for k in w.matches.keys() {
+                        add(k);
+                    }
+                }
+                let dtype = match f.agg {
+                    Agg::Count | Agg::Distinct | Agg::NewPeers => FeatureType::Int,
+                    _ => FeatureType::Float,
+                };
+                FeatureDef {
+                    name: f.name.clone(),
+                    dtype,
+                    description: f.description.clone(),
+                    set: self.name.clone(),
+                    reads,
+                }
+            })
+            .collect()
+    }
+
+    /// Window length in seconds.
+    pub fn window_secs(&self) -> Result<i64, FeatureError> {
+        parse_duration(&self.window).map_err(|m| FeatureError::Config(format!("key `window`: {m}")))
+    }
+
+    fn compile(&self) -> Result<Compiled, FeatureError> {
+        compile(self)
+    }
+}
+
+/// `1d`, `12h`, `30m`, `45s`, `2w` or plain seconds → seconds (> 0).
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 's')) => (&t[..i], 1),
+        Some((i, 'm')) => (&t[..i], 60),
+        Some((i, 'h')) => (&t[..i], 3600),
+        Some((i, 'd')) => (&t[..i], 86_400),
+        Some((i, 'w')) => (&t[..i], 604_800),
+        _ => (t, 1),
+    };
+    let n: i64 = num.trim().parse().map_err(|_| format!("`{s}` is not a duration like 1d, 12h, 30m, 45s"))?;
+    match n.checked_mul(mult) {
+        Some(v) if v > 0 => Ok(v),
+        _ => Err(format!("`{s}` must be a positive duration")),
+    }
+}
+
+// ---------------------------------------------------------------- compiled
+
+#[derive(Debug, Clone, PartialEq)]
+enum Test {
+    AnyStr(Vec<String>),
+    AnyInt(Vec<i64>),
+    AnyIp(Vec<IpAddr>),
+    NotStr(Vec<String>),
+    NotInt(Vec<i64>),
+    NotIp(Vec<IpAddr>),
+    Exists(bool),
+    Range(Option<i64>, Option<i64>),
+}
+
+struct Cond {
+    field: String,
+    get: Accessor,
+    test: Test,
+}
+
+impl Cond {
+    #[inline]
+    fn eval(&self, e: &Event) -> bool {
+        let v = (self.get)(e);
+        match (&self.test, v) {
+            (Test::Exists(want), v) => v.is_some() == *want,
+            (Test::AnyStr(l), Some(FieldValue::Str(s))) => l.iter().any(|x| x.eq_ignore_ascii_case(s)),
+            (Test::AnyInt(l), Some(FieldValue::Int(i))) => l.contains(&i),
+            (Test::AnyIp(l), Some(FieldValue::Ip(i))) => l.contains(&i),
+            (Test::NotStr(l), Some(FieldValue::Str(s))) => !l.iter().any(|x| x.eq_ignore_ascii_case(s)),
+            (Test::NotInt(l), Some(FieldValue::Int(i))) => !l.contains(&i),
+            (Test::NotIp(l), Some(FieldValue::Ip(i))) => !l.contains(&i),
+            (Test::NotStr(_) | Test::NotInt(_) | Test::NotIp(_), None) => true,
+            (Test::Range(lo, hi), Some(FieldValue::Int(i))) => lo.is_none_or(|l| i >= l) && hi.is_none_or(|h| i <= h),
+            _ => false,
+        }
+    }
+}
+
+struct Alt {
+    mask: u128,
+    /// Entity accessor override (index into `Compiled::entity_getters`).
+    entity: Option<usize>,
+}
+
+struct CFeature {
+    agg: Agg,
+    field: Option<Accessor>,
+    scale: f64,
+    alts: Vec<Alt>,
+    num: Vec<u128>,
+    /// First accumulator slot of this feature in a row.
+    slot: usize,
+    /// Index of its distinct set in a row (distinct, new_peers).
+    set: usize,
+}
+
+struct Compiled {
+    conds: Vec<Cond>,
+    keys: Vec<Accessor>,
+    entity_getters: Vec<Accessor>,
+    features: Vec<CFeature>,
+    n_slots: usize,
+    n_sets: usize,
+}
+
+fn field_type(name: &str) -> Option<FieldType> {
+    EVENT_FIELDS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+fn scalar_text(s: &Scalar) -> String {
+    match s {
+        Scalar::Int(i) => i.to_string(),
+        Scalar::Str(s) => s.clone(),
+    }
+}
+
+fn make_test(field: &str, spec: &ValueSpec, at: &str) -> Result<Test, FeatureError> {
+    let ty = field_type(field).ok_or_else(|| FeatureError::Config(format!("{at}: unknown event field `{field}`")))?;
+    let bad = |v: &str, what: &str| FeatureError::Config(format!("{at}.`{field}`: `{v}` is not {what}"));
+    let ints = |l: &[Scalar]| -> Result<Vec<i64>, FeatureError> {
+        l.iter()
+            .map(|s| match s {
+                Scalar::Int(i) => Ok(*i),
+                Scalar::Str(t) => t.trim().parse().map_err(|_| bad(t, "an integer")),
+            })
+            .collect()
+    };
+    let ips = |l: &[Scalar]| -> Result<Vec<IpAddr>, FeatureError> {
+        l.iter().map(|s| scalar_text(s).trim().parse().map_err(|_| bad(&scalar_text(s), "an IP address"))).collect()
+    };
+    let any_or_not = |l: &[Scalar], not: bool| -> Result<Test, FeatureError> {
+        Ok(match (ty, not) {
+            (FieldType::Str, false) => Test::AnyStr(l.iter().map(scalar_text).collect()),
+            (FieldType::Str, true) => Test::NotStr(l.iter().map(scalar_text).collect()),
+            (FieldType::Int | FieldType::Timestamp, false) => Test::AnyInt(ints(l)?),
+            (FieldType::Int | FieldType::Timestamp, true) => Test::NotInt(ints(l)?),
+            (FieldType::Ip, false) => Test::AnyIp(ips(l)?),
+            (FieldType::Ip, true) => Test::NotIp(ips(l)?),
+        })
+    };
+    match spec {
+        ValueSpec::Int(i) => any_or_not(&[Scalar::Int(*i)], false),
+        ValueSpec::Str(s) => any_or_not(&[Scalar::Str(s.clone())], false),
+        ValueSpec::List(l) => any_or_not(l, false),
+        ValueSpec::Op(op) => {
+            let n = op.not.is_some() as u8 + op.exists.is_some() as u8 + (op.min.is_some() || op.max.is_some()) as u8;
+            if n != 1 {
+                return Err(FeatureError::Config(format!(
+                    "{at}.`{field}`: give exactly one of `not`, `exists`, or `min`/`max`"
+                )));
+            }
+            if let Some(l) = &op.not {
+                return any_or_not(l, true);
+            }
+            if let Some(x) = op.exists {
+                return Ok(Test::Exists(x));
+            }
+            if !matches!(ty, FieldType::Int | FieldType::Timestamp) {
+                return Err(FeatureError::Config(format!("{at}.`{field}`: `min`/`max` need an integer field")));
+            }
+            Ok(Test::Range(op.min, op.max))
+        }
+    }
+}
+
+fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
+    let err = |m: String| FeatureError::Config(m);
+    if cfg.name.trim().is_empty() {
+        return Err(err("key `name`: must not be empty".into()));
+    }
+    parse_duration(&cfg.window).map_err(|m| err(format!("key `window`: {m}")))?;
+    if let Some(s) = &cfg.slide {
+        let step = parse_duration(s).map_err(|m| err(format!("key `slide`: {m}")))?;
+        if step > parse_duration(&cfg.window).unwrap_or(i64::MAX) {
+            return Err(err(format!("key `slide`: step `{s}` is longer than the window `{}`", cfg.window)));
+        }
+    }
+    let key_names = cfg.key.list();
+    if key_names.is_empty() {
+        return Err(err("key `key`: give at least one field".into()));
+    }
+    let mut keys = Vec::new();
+    for k in &key_names {
+        keys.push(accessor(k).ok_or_else(|| err(format!("key `key`: unknown event field `{k}`")))?);
+    }
+    if cfg.features.is_empty() {
+        return Err(err("no `[[feature]]` given".into()));
+    }
+    let mut conds: Vec<Cond> = Vec::new();
+    let mut entity_names: Vec<String> = Vec::new();
+    let mut entity_getters: Vec<Accessor> = Vec::new();
+    let mut features = Vec::new();
+    let mut seen = AHashSet::new();
+    let (mut n_slots, mut n_sets) = (0usize, 0usize);
+    let mut mask_of = |w: &When, at: &str, conds: &mut Vec<Cond>| -> Result<u128, FeatureError> {
+        let mut mask = 0u128;
+        for (field, spec) in &w.matches {
+            let test = make_test(field, spec, &format!("{at}.match"))?;
+            let idx = match conds.iter().position(|c| c.field == *field && c.test == test) {
+                Some(i) => i,
+                None => {
+                    if conds.len() == 128 {
+                        return Err(err(format!("{at}: more than 128 distinct match conditions in one set")));
+                    }
+                    let get = accessor(field).ok_or_else(|| err(format!("{at}: unknown event field `{field}`")))?;
+                    conds.push(Cond { field: field.clone(), get, test });
+                    conds.len() - 1
+                }
+            };
+            mask |= 1u128 << idx;
+        }
+        Ok(mask)
+    };
+    for (i, f) in cfg.features.iter().enumerate() {
+        let at = format!("feature[{i}] (`{}`)", f.name);
+        if f.name.trim().is_empty() {
+            return Err(err(format!("feature[{i}].name: must not be empty")));
+        }
+        if !seen.insert(f.name.clone()) {
+            return Err(err(format!("{at}.name: `{}` appears twice", f.name)));
+        }
+        if f.description.trim().is_empty() {
+            return Err(err(format!("{at}.description: must not be empty (it is the catalog entry)")));
+        }
+        let needs_field = matches!(f.agg, Agg::Sum | Agg::Min | Agg::Max | Agg::Mean | Agg::Distinct | Agg::NewPeers);
+        let field = match (&f.field, needs_field) {
+            (Some(name), true) => {
+                let get = accessor(name).ok_or_else(|| err(format!("{at}.field: unknown event field `{name}`")))?;
+                if matches!(f.agg, Agg::Sum | Agg::Min | Agg::Max | Agg::Mean)
+                    && !matches!(field_type(name), Some(FieldType::Int | FieldType::Timestamp))
+                {
+                    return Err(err(format!("{at}.field: `{name}` is not numeric, {:?} needs a number", f.agg)));
+                }
+                Some(get)
+            }
+            (None, true) => return Err(err(format!("{at}.field: {:?} needs a `field`", f.agg))),
+            (Some(_), false) => return Err(err(format!("{at}.field: {:?} takes no `field`", f.agg))),
+            (None, false) => None,
+        };
+        if f.agg == Agg::Ratio && f.numerator.is_empty() {
+            return Err(err(format!("{at}.numerator: `ratio` needs a numerator")));
+        }
+        if f.agg != Agg::Ratio && !f.numerator.is_empty() {
+            return Err(err(format!("{at}.numerator: only `ratio` takes a numerator")));
+        }
+        let mut alts = Vec::new();
+        let whens: Vec<When> =
+            if f.when.is_empty() { vec![When { entity: None, matches: BTreeMap::new() }] } else { f.when.clone() };
+        for (j, w) in whens.iter().enumerate() {
+            let wat = format!("{at}.when[{j}]");
+            let mask = mask_of(w, &wat, &mut conds)?;
+            let entity = match &w.entity {
+                None => None,
+                Some(name) => {
+                    let get = accessor(name).ok_or_else(|| err(format!("{wat}.entity: unknown event field `{name}`")))?;
+                    Some(match entity_names.iter().position(|n| n == name) {
+                        Some(p) => p,
+                        None => {
+                            entity_names.push(name.clone());
+                            entity_getters.push(get);
+                            entity_getters.len() - 1
+                        }
+                    })
+                }
+            };
+            alts.push(Alt { mask, entity });
+        }
+        let mut num = Vec::new();
+        for (j, w) in f.numerator.iter().enumerate() {
+            if w.entity.is_some() {
+                return Err(err(format!("{at}.numerator[{j}].entity: not allowed in a numerator")));
+            }
+            num.push(mask_of(w, &format!("{at}.numerator[{j}]"), &mut conds)?);
+        }
+        let slots = match f.agg {
+            Agg::Count => 1,
+            Agg::Sum | Agg::Min | Agg::Max | Agg::Mean | Agg::Ratio => 2,
+            Agg::Distinct | Agg::NewPeers => 0,
+        };
+        let sets = matches!(f.agg, Agg::Distinct | Agg::NewPeers) as usize;
+        features.push(CFeature {
+            agg: f.agg,
+            field,
+            scale: f.scale.unwrap_or(1.0),
+            alts,
+            num,
+            slot: n_slots,
+            set: n_sets,
+        });
+        n_slots += slots;
+        n_sets += sets;
+    }
+    Ok(Compiled { conds, keys, entity_getters, features, n_slots, n_sets })
+}
+
+// ---------------------------------------------------------------- engine
+
+/// What happened to the input events.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntityReport {
+    pub events: usize,
+    /// Skipped: no `@timestamp`, so no window.
+    pub without_timestamp: usize,
+    /// Neither a key field nor any feature attributed the event to an entity.
+    pub without_entity: usize,
+    pub rows: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum EKey<'a> {
+    Ip(IpAddr),
+    Int(i64),
+    Str(&'a str),
+}
+
+/// Interns entity values: one id per distinct entity.
+#[derive(Default)]
+struct Entities {
+    ips: AHashMap<IpAddr, u32>,
+    ints: AHashMap<i64, u32>,
+    strs: AHashMap<Box<str>, u32>,
+    names: Vec<String>,
+}
+
+impl Entities {
+    #[inline]
+    fn id(&mut self, k: EKey<'_>) -> u32 {
+        let next = self.names.len() as u32;
+        match k {
+            EKey::Ip(ip) => *self.ips.entry(ip).or_insert_with(|| {
+                self.names.push(ip.to_string());
+                next
+            }),
+            EKey::Int(i) => *self.ints.entry(i).or_insert_with(|| {
+                self.names.push(i.to_string());
+                next
+            }),
+            EKey::Str(s) => {
+                if let Some(id) = self.strs.get(s) {
+                    return *id;
+                }
+                self.strs.insert(s.into(), next);
+                self.names.push(s.to_string());
+                next
+            }
+        }
+    }
+}
+
+#[inline]
+fn ekey(v: FieldValue<'_>) -> Option<EKey<'_>> {
+    match v {
+        FieldValue::Ip(ip) => Some(EKey::Ip(ip)),
+        FieldValue::Int(i) => Some(EKey::Int(i)),
+        FieldValue::Str(s) if !s.is_empty() && s != "-" => Some(EKey::Str(s)),
+        FieldValue::Str(_) => None,
+    }
+}
+
+struct Row {
+    entity: u32,
+    window: i64,
+    acc: Box<[f64]>,
+    sets: Box<[AHashSet<u64>]>,
+}
+
+fn new_row(c: &Compiled, entity: u32, window: i64) -> Row {
+    let mut acc = vec![0.0; c.n_slots].into_boxed_slice();
+    for f in &c.features {
+        match f.agg {
+            Agg::Min => acc[f.slot] = f64::INFINITY,
+            Agg::Max => acc[f.slot] = f64::NEG_INFINITY,
+            _ => {}
+        }
+    }
+    Row { entity, window, acc, sets: (0..c.n_sets).map(|_| AHashSet::new()).collect() }
+}
+
+#[inline]
+fn num_of(v: FieldValue<'_>) -> Option<f64> {
+    match v {
+        FieldValue::Int(i) => Some(i as f64),
+        _ => None,
+    }
+}
+
+/// A stable 64-bit hash of a value for distinct counting (fixed seeds, so runs
+/// agree; a collision among the values of one entity-window is ~n²/2⁶⁵).
+#[inline]
+fn value_hash(state: &ahash::RandomState, v: &FieldValue<'_>) -> u64 {
+    let mut h = state.build_hasher();
+    match v {
+        FieldValue::Int(i) => (0u8, i).hash(&mut h),
+        FieldValue::Str(s) => (1u8, s).hash(&mut h),
+        FieldValue::Ip(ip) => (2u8, ip).hash(&mut h),
+    }
+    h.finish()
+}
+
+/// Compute the features of `cfg` over `events`. See [`entity_features_with_report`].
+pub fn entity_features(events: &[Event], cfg: &EntityConfig) -> Result<Table, FeatureError> {
+    entity_features_with_report(events, cfg).map(|(t, _)| t)
+}
+
+/// Compute the features of `cfg` over `events`, with a report of skipped events.
+pub fn entity_features_with_report(
+    events: &[Event],
+    cfg: &EntityConfig,
+) -> Result<(Table, EntityReport), FeatureError> {
+    let c = compile(cfg)?;
+    let window_us = cfg.window_secs()? * 1_000_000;
+    let step_us = match &cfg.slide {
+        Some(s) => parse_duration(s).map_err(|m| FeatureError::Config(format!("key `slide`: {m}")))? * 1_000_000,
+        None => window_us,
+    };
+    let hs = ahash::RandomState::with_seeds(0x5eed_1, 0x5eed_2, 0x5eed_3, 0x5eed_4);
+    let mut report = EntityReport { events: events.len(), ..Default::default() };
+    let mut ents = Entities::default();
+    let mut index: AHashMap<(u32, i64), u32> = AHashMap::new();
+    let mut rows: Vec<Row> = Vec::new();
+    // entities an event is attributed to, per feature (tiny, reused)
+    let mut targets: Vec<u32> = Vec::with_capacity(4);
+    let mut row_ids: Vec<u32> = Vec::with_capacity(4);
+    for e in events {
+        let Some(ts) = e.timestamp_us else {
+            report.without_timestamp += 1;
+            continue;
+        };
+        let mut bits = 0u128;
+        for (i, cond) in c.conds.iter().enumerate() {
+            bits |= (cond.eval(e) as u128) << i;
+        }
+        let default_ent = c.keys.iter().find_map(|k| k(e).and_then(ekey)).map(|k| ents.id(k));
+        // windows containing ts: starts s = k*step with s <= ts < s + window
+        let k_hi = ts.div_euclid(step_us);
+        let k_lo = (ts - window_us).div_euclid(step_us) + 1;
+        let mut attributed = false;
+        if let Some(d) = default_ent {
+            attributed = true;
+            for k in k_lo..=k_hi {
+                row_of(&mut index, &mut rows, &c, d, k * step_us);
+            }
+        }
+        for f in &c.features {
+            targets.clear();
+            for alt in &f.alts {
+                if bits & alt.mask != alt.mask {
+                    continue;
+                }
+                let ent = match alt.entity {
+                    None => default_ent,
+                    Some(g) => c.entity_getters[g](e).and_then(ekey).map(|k| ents.id(k)),
+                };
+                if let Some(id) = ent {
+                    if !targets.contains(&id) {
+                        targets.push(id);
+                    }
+                }
+            }
+            if targets.is_empty() {
+                continue;
+            }
+            attributed = true;
+            let val = f.field.and_then(|g| g(e));
+            let in_num = f.agg == Agg::Ratio && f.num.iter().any(|m| bits & m == *m);
+            row_ids.clear();
+            for &t in &targets {
+                for k in k_lo..=k_hi {
+                    row_ids.push(row_of(&mut index, &mut rows, &c, t, k * step_us));
+                }
+            }
+            for &r in &row_ids {
+                let row = &mut rows[r as usize];
+                let s = f.slot;
+                match f.agg {
+                    Agg::Count => row.acc[s] += 1.0,
+                    Agg::Ratio => {
+                        row.acc[s + 1] += 1.0;
+                        row.acc[s] += in_num as u8 as f64;
+                    }
+                    Agg::Sum | Agg::Min | Agg::Max | Agg::Mean => {
+                        if let Some(x) = val.clone().and_then(num_of) {
+                            let x = x * f.scale;
+                            row.acc[s] = match f.agg {
+                                Agg::Min => row.acc[s].min(x),
+                                Agg::Max => row.acc[s].max(x),
+                                // sum and mean both accumulate the sum
+
+                                _ => row.acc[s] + x,
+                            };
+                            row.acc[s + 1] += 1.0;
+                        }
+                    }
+                    Agg::Distinct | Agg::NewPeers => {
+                        if let Some(v) = &val {
+                            row.sets[f.set].insert(value_hash(&hs, v));
+                        }
+                    }
+                }
+            }
+        }
+        if !attributed {
+            report.without_entity += 1;
+        }
+    }
+    // deterministic order: entity name, then window start
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| {
+        ents.names[rows[a].entity as usize]
+            .cmp(&ents.names[rows[b].entity as usize])
+            .then(rows[a].window.cmp(&rows[b].window))
+    });
+    let n = rows.len();
+    report.rows = n;
+    let mut cols: Vec<Vec<f64>> = (0..c.features.len()).map(|_| Vec::with_capacity(n)).collect();
+    // new peers: values not in the entity's earlier windows (rows are sorted)
+    let mut seen: Vec<AHashSet<u64>> = (0..c.n_sets).map(|_| AHashSet::new()).collect();
+    let mut prev_entity = u32::MAX;
+    let mut ids = IdCols {
+        cols: vec![
+            ("entity".to_string(), ColumnRole::Identity, Vec::with_capacity(n)),
+            ("window_start".to_string(), ColumnRole::Identity, Vec::with_capacity(n)),
+            ("window_end".to_string(), ColumnRole::Identity, Vec::with_capacity(n)),
+        ],
+    };
+    for &i in &order {
+        let row = &rows[i];
+        if row.entity != prev_entity {
+            seen.iter_mut().for_each(AHashSet::clear);
+            prev_entity = row.entity;
+        }
+        ids.cols[0].2.push(Some(ents.names[row.entity as usize].clone()));
+        ids.cols[1].2.push(Some(ts_text(row.window)));
+        ids.cols[2].2.push(Some(ts_text(row.window + window_us)));
+        for (j, f) in c.features.iter().enumerate() {
+            let s = f.slot;
+            let x = match f.agg {
+                Agg::Count => row.acc[s],
+                Agg::Sum | Agg::Min | Agg::Max => {
+                    if row.acc[s + 1] > 0.0 {
+                        row.acc[s]
+                    } else {
+                        f64::NAN
+                    }
+                }
+                Agg::Mean | Agg::Ratio => {
+                    if row.acc[s + 1] > 0.0 {
+                        row.acc[s] / row.acc[s + 1]
+                    } else {
+                        f64::NAN
+                    }
+                }
+                Agg::Distinct => row.sets[f.set].len() as f64,
+                Agg::NewPeers => {
+                    let cur = &row.sets[f.set];
+                    let new = cur.iter().filter(|h| !seen[f.set].contains(*h)).count();
+                    new as f64
+                }
+            };
+            cols[j].push(x);
+        }
+        for f in &c.features {
+            if f.agg == Agg::NewPeers {
+                let cur: Vec<u64> = row.sets[f.set].iter().copied().collect();
+                seen[f.set].extend(cur);
+            }
+        }
+    }
+    let table = crate::table_util::build_table(&cfg.name, cfg.defs(), cols, ids);
+    Ok((table, report))
+}
+
+#[inline]
+fn row_of(index: &mut AHashMap<(u32, i64), u32>, rows: &mut Vec<Row>, c: &Compiled, ent: u32, start: i64) -> u32 {
+    *index.entry((ent, start)).or_insert_with(|| {
+        rows.push(new_row(c, ent, start));
+        (rows.len() - 1) as u32
+    })
+}

@@ -1,0 +1,649 @@
+//! The decision engine: identity → allow/deny lists → rate limits → risk →
+//! challenge, one [`Decision`] out. Used in-process and by the service.
+
+use crate::challenge::{self, ChallengeError, SeenSet, Signer};
+use crate::clock::{Clock, MonotonicClock, SystemClock};
+use crate::gcra::Quota;
+use crate::policy::{ip_prefix, ChallengeKind, FailureMode, KeyKind, LimitSpec, Policy, StoreKind};
+use crate::risk::{LinearScorer, RequestFeatures, RequestView, RiskScorer};
+use crate::store::{AnyStore, MemoryStore, RedisConfig, RedisStore, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Path of the challenge pages served by the gate.
+pub const CHALLENGE_PATH: &str = "/.palisade/challenge";
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allow,
+    Challenge,
+    Deny,
+    RateLimited,
+}
+
+impl Verdict {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Challenge => "challenge",
+            Verdict::Deny => "deny",
+            Verdict::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// One limit's state after this request.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LimitReport {
+    pub name: String,
+    pub key_kind: KeyKind,
+    /// The burst: requests allowed at once.
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_after_ms: u64,
+    pub allowed: bool,
+    /// Set when the store failed and the failure mode decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_error: Option<String>,
+}
+
+/// What the client must do to pass.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ChallengeOffer {
+    pub kind: ChallengeKind,
+    pub token: String,
+    pub difficulty: u8,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Decision {
+    pub decision: Verdict,
+    pub reasons: Vec<String>,
+    pub limits: Vec<LimitReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after_s: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub challenge: Option<ChallengeOffer>,
+    /// A valid pass cookie was presented.
+    pub pass: bool,
+}
+
+/// The request as the gate sees it (after identity resolution).
+#[derive(Debug, Clone, Default)]
+pub struct Subject {
+    pub ip: Option<IpAddr>,
+    pub user: Option<String>,
+    pub token: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub user_agent: Option<String>,
+    pub referrer: Option<String>,
+    pub accept_language: bool,
+    pub header_count: usize,
+    pub pass: Option<String>,
+}
+
+/// `POST /v1/decide` input.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DecideInput {
+    pub ip: Option<String>,
+    pub user: Option<String>,
+    pub token: Option<String>,
+    #[serde(default)]
+    pub method: Option<String>,
+    pub url: String,
+    #[serde(default)]
+    pub headers: HashMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("field `{0}`: {1}")]
+    BadInput(&'static str, String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("policy: {0}")]
+    Policy(String),
+    #[error("{0}")]
+    Challenge(#[from] ChallengeError),
+}
+
+struct Limiter {
+    spec: LimitSpec,
+    store: AnyStore,
+}
+
+impl Limiter {
+    fn applies(&self, method: &str, path: &str) -> bool {
+        (self.spec.methods.is_empty() || self.spec.methods.iter().any(|m| m == method))
+            && (self.spec.routes.is_empty() || self.spec.routes.iter().any(|r| path.starts_with(r.as_str())))
+    }
+}
+
+/// State that outlives a policy reload: limiter stores, the seen-set, the
+/// fallback secret. Reusing them keeps every key's limit across a reload.
+pub struct Stores {
+    memory: Mutex<HashMap<String, (String, Arc<MemoryStore>)>>,
+    redis: Mutex<Option<(String, Arc<RedisStore>)>>,
+    seen: Arc<SeenSet>,
+    fallback_secret: Vec<u8>,
+}
+
+impl Default for Stores {
+    fn default() -> Self {
+        Stores {
+            memory: Mutex::new(HashMap::new()),
+            redis: Mutex::new(None),
+            seen: Arc::new(SeenSet::new(1_000_000)),
+            fallback_secret: rand::random::<[u8; 32]>().to_vec(),
+        }
+    }
+}
+
+impl Stores {
+    fn memory_for(&self, name: &str, p: &Policy) -> Arc<MemoryStore> {
+        let m = &p.file.memory;
+        let sig = format!("{}/{}/{:?}", m.max_keys, m.shards, m.eviction);
+        let mut map = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((s, st)) = map.get(name) {
+            if *s == sig {
+                return st.clone();
+            }
+        }
+        let st = Arc::new(MemoryStore::new(m.max_keys, m.shards, m.eviction));
+        map.insert(name.to_string(), (sig, st.clone()));
+        st
+    }
+
+    fn redis_for(&self, p: &Policy) -> Result<Option<Arc<RedisStore>>, GateError> {
+        let Some(r) = &p.file.redis else { return Ok(None) };
+        let sig = format!("{}|{}|{}|{}|{}", r.url, r.prefix, r.timeout_ms, r.breaker_failures, r.breaker_cooldown_ms);
+        let mut slot = self.redis.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((s, st)) = slot.as_ref() {
+            if *s == sig {
+                return Ok(Some(st.clone()));
+            }
+        }
+        let st = Arc::new(RedisStore::new(RedisConfig {
+            url: r.url.clone(),
+            prefix: r.prefix.clone(),
+            timeout: Duration::from_millis(r.timeout_ms.max(1)),
+            breaker_failures: r.breaker_failures,
+            breaker_cooldown: Duration::from_millis(r.breaker_cooldown_ms),
+            server_time: true,
+        })?);
+        *slot = Some((sig, st.clone()));
+        Ok(Some(st))
+    }
+}
+
+/// One compiled policy with its stores; swap a new one in to reload.
+pub struct Gate {
+    pub policy: Policy,
+    limiters: Vec<Limiter>,
+    scorer: Arc<dyn RiskScorer>,
+    signer: Signer,
+    seen: Arc<SeenSet>,
+    redis: Option<Arc<RedisStore>>,
+    clock: Arc<dyn Clock>,
+    wall: Arc<dyn Clock>,
+}
+
+fn ceil_s(ns: u64) -> u64 {
+    ns.div_ceil(1_000_000_000)
+}
+
+impl Gate {
+    /// Build with the real clocks.
+    pub fn new(policy: Policy, stores: &Stores) -> Result<Gate, GateError> {
+        Gate::with_clocks(policy, stores, Arc::new(MonotonicClock::new()), Arc::new(SystemClock))
+    }
+
+    /// Build with given clocks: `clock` drives the memory limiters, `wall`
+    /// (Unix time) the token and pass expiry.
+    pub fn with_clocks(
+        policy: Policy,
+        stores: &Stores,
+        clock: Arc<dyn Clock>,
+        wall: Arc<dyn Clock>,
+    ) -> Result<Gate, GateError> {
+        let redis = stores.redis_for(&policy)?;
+        let mut limiters = Vec::new();
+        for spec in &policy.limits {
+            let store = match spec.store {
+                StoreKind::Memory => AnyStore::Memory(stores.memory_for(&spec.name, &policy)),
+                StoreKind::Redis => AnyStore::Redis(
+                    redis.clone().ok_or_else(|| GateError::Policy("redis store without [redis]".into()))?,
+                ),
+            };
+            limiters.push(Limiter { spec: spec.clone(), store });
+        }
+        let r = &policy.file.risk;
+        let scorer: Arc<dyn RiskScorer> = match &r.model {
+            Some(path) => crate::model_scorer::load(std::path::Path::new(path)).map_err(GateError::Policy)?,
+            None => Arc::new(
+                LinearScorer::with_weights(r.bias, &r.weights).map_err(|m| GateError::Policy(format!("risk.weights: {m}")))?,
+            ),
+        };
+        let secret = policy.secret.clone().unwrap_or_else(|| stores.fallback_secret.clone());
+        Ok(Gate {
+            signer: Signer::new(&secret),
+            seen: stores.seen.clone(),
+            redis,
+            policy,
+            limiters,
+            scorer,
+            clock,
+            wall,
+        })
+    }
+
+    /// Replace the risk scorer (tests, embedding).
+    pub fn set_scorer(&mut self, s: Arc<dyn RiskScorer>) {
+        self.scorer = s;
+    }
+
+    pub fn scorer_name(&self) -> &str {
+        self.scorer.name()
+    }
+
+    fn wall_s(&self) -> u64 {
+        self.wall.now_ns() / 1_000_000_000
+    }
+
+    /// The IP limiter key and challenge binding unit for an address.
+    pub fn ip_key(&self, ip: IpAddr) -> String {
+        let id = &self.policy.file.identity;
+        ip_prefix(ip, id.ipv4_prefix, id.ipv6_prefix).to_string()
+    }
+
+    /// The client binding of tokens and passes.
+    pub fn bind(&self, ip: Option<IpAddr>, ua: Option<&str>) -> String {
+        let ipk = ip.map(|i| self.ip_key(i)).unwrap_or_default();
+        let ua = if self.policy.file.challenge.bind_user_agent { ua } else { None };
+        Signer::bind(&ipk, ua)
+    }
+
+    /// Is `peer` a trusted proxy (whose client-IP header we believe)?
+    pub fn trusted(&self, peer: IpAddr) -> bool {
+        self.policy.trusted_proxies.iter().any(|n| n.contains(&peer))
+    }
+
+    /// The client address: the peer, or — only when the peer is a trusted
+    /// proxy — the right-most address in the client-IP header that is not
+    /// itself a trusted proxy (the left part of X-Forwarded-For is client-
+    /// controlled and would let anyone choose their rate-limit key).
+    pub fn client_ip(&self, peer: Option<IpAddr>, header: Option<&str>) -> Option<IpAddr> {
+        let peer = peer?;
+        if !self.trusted(peer) {
+            return Some(peer);
+        }
+        let Some(h) = header else { return Some(peer) };
+        let mut last = peer;
+        for part in h.rsplit(',') {
+            let Ok(ip) = part.trim().parse::<IpAddr>() else { break };
+            last = ip;
+            if !self.trusted(ip) {
+                return Some(ip);
+            }
+        }
+        Some(last)
+    }
+
+    /// Build a [`Subject`] from `/v1/decide` input (the caller is trusted to
+    /// state the client IP).
+    pub fn subject_from_input(&self, inp: &DecideInput) -> Result<Subject, GateError> {
+        let headers: HashMap<String, &str> = inp.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str())).collect();
+        let ip = match &inp.ip {
+            Some(s) => Some(s.trim().parse::<IpAddr>().map_err(|_| GateError::BadInput("ip", format!("`{s}` is not an IP address")))?),
+            None => None,
+        };
+        let method = inp.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+        if method.is_empty() || method.len() > 16 || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
+            return Err(GateError::BadInput("method", format!("`{method}` is not an HTTP method")));
+        }
+        let (path, query) = split_url(&inp.url).ok_or_else(|| GateError::BadInput("url", "must be a path (`/…`) or an http(s) URL".into()))?;
+        let id = &self.policy.file.identity;
+        let user = inp.user.clone().or_else(|| id.user_header.as_ref().and_then(|h| headers.get(h.to_ascii_lowercase().as_str())).map(|s| s.to_string()));
+        let token = inp.token.clone().or_else(|| {
+            id.token_header.as_ref().and_then(|h| headers.get(h.to_ascii_lowercase().as_str())).map(|s| strip_bearer(s).to_string())
+        });
+        Ok(Subject {
+            ip,
+            user: user.filter(|s| !s.is_empty()),
+            token: token.filter(|s| !s.is_empty()),
+            method,
+            path,
+            query,
+            user_agent: headers.get("user-agent").map(|s| s.to_string()),
+            referrer: headers.get("referer").or_else(|| headers.get("referrer")).map(|s| s.to_string()),
+            accept_language: headers.contains_key("accept-language"),
+            header_count: headers.len(),
+            pass: headers.get("cookie").and_then(|c| cookie_value(c, &self.policy.file.challenge.cookie_name)).map(str::to_string),
+        })
+    }
+
+    fn limit_key(&self, kind: KeyKind, s: &Subject) -> Option<String> {
+        match kind {
+            KeyKind::Ip => s.ip.map(|ip| self.ip_key(ip)),
+            KeyKind::User => s.user.clone(),
+            KeyKind::Token => s.token.clone(),
+        }
+    }
+
+    fn quota_for(spec: &LimitSpec, key: &str) -> Quota {
+        spec.overrides.get(key).copied().unwrap_or(spec.quota)
+    }
+
+    /// Decide on one request.
+    pub async fn decide(&self, s: &Subject) -> Decision {
+        let started = std::time::Instant::now();
+        let d = self.decide_inner(s).await;
+        metrics::counter!("palisade_gate_decisions_total", "decision" => d.decision.as_str()).increment(1);
+        metrics::histogram!("palisade_gate_decide_seconds").record(started.elapsed().as_secs_f64());
+        d
+    }
+
+    async fn decide_inner(&self, s: &Subject) -> Decision {
+        let mut d = Decision { decision: Verdict::Allow, reasons: vec![], limits: vec![], retry_after_s: None, risk: None, challenge: None, pass: false };
+        let ua_l = s.user_agent.as_deref().map(str::to_ascii_lowercase);
+        let p = &self.policy;
+        if let Some(ip) = s.ip {
+            if let Some(n) = p.allow_cidrs.iter().find(|n| n.contains(&ip)) {
+                d.reasons.push(format!("allow list: {n}"));
+                return d;
+            }
+            if let Some(n) = p.deny_cidrs.iter().find(|n| n.contains(&ip)) {
+                d.decision = Verdict::Deny;
+                d.reasons.push(format!("deny list: {n}"));
+                return d;
+            }
+        }
+        if let Some(ua) = &ua_l {
+            if let Some(x) = p.allow_uas.iter().find(|x| ua.contains(x.as_str())) {
+                d.reasons.push(format!("allow list: user agent contains `{x}`"));
+                return d;
+            }
+            if let Some(x) = p.deny_uas.iter().find(|x| ua.contains(x.as_str())) {
+                d.decision = Verdict::Deny;
+                d.reasons.push(format!("deny list: user agent contains `{x}`"));
+                return d;
+            }
+        }
+
+        // Rate limits.
+        let now = self.clock.now_ns();
+        let mut pressure = 0f32;
+        let mut exceeded = false;
+        let mut retry_ns = 0u64;
+        for l in self.limiters.iter().filter(|l| l.applies(&s.method, &s.path)) {
+            let Some(key) = self.limit_key(l.spec.key, s) else { continue };
+            let q = Self::quota_for(&l.spec, &key);
+            let mut rep = LimitReport { name: l.spec.name.clone(), key_kind: l.spec.key, limit: q.burst, remaining: 0, reset_after_ms: 0, allowed: true, store_error: None };
+            match l.store.check(&l.spec.name, &key, q, 1, now).await {
+                Ok(o) => {
+                    rep.allowed = o.allowed;
+                    rep.remaining = o.remaining;
+                    rep.reset_after_ms = o.reset_after_ns / 1_000_000;
+                    pressure = pressure.max(1.0 - o.remaining as f32 / q.burst as f32);
+                    if !o.allowed {
+                        exceeded = true;
+                        retry_ns = retry_ns.max(o.retry_after_ns);
+                        d.reasons.push(format!("rate limit `{}` exceeded", l.spec.name));
+                    }
+                    metrics::counter!("palisade_gate_limit_checks_total", "limiter" => l.spec.name.clone(), "result" => if o.allowed { "allowed" } else { "denied" }).increment(1);
+                }
+                Err(e) => {
+                    let mode = l.spec.on_store_error;
+                    metrics::counter!("palisade_gate_store_errors_total", "limiter" => l.spec.name.clone(), "store" => l.store.kind(), "mode" => match mode { FailureMode::Open => "open", FailureMode::Closed => "closed" }).increment(1);
+                    tracing::debug!(limiter = %l.spec.name, error = %e, "limiter store failed");
+                    rep.store_error = Some(e.to_string());
+                    if mode == FailureMode::Closed {
+                        rep.allowed = false;
+                        exceeded = true;
+                        retry_ns = retry_ns.max(1_000_000_000);
+                        d.reasons.push(format!("rate limit `{}` unavailable ({e}); failing closed", l.spec.name));
+                    } else {
+                        rep.remaining = q.burst;
+                        d.reasons.push(format!("rate limit `{}` unavailable ({e}); failing open", l.spec.name));
+                    }
+                }
+            }
+            d.limits.push(rep);
+        }
+        if exceeded {
+            d.decision = Verdict::RateLimited;
+            d.retry_after_s = Some(if retry_ns == u64::MAX { 3600 } else { ceil_s(retry_ns).max(1) });
+        }
+
+        // Risk, challenge, pass.
+        let wall = self.wall_s();
+        let bind = self.bind(s.ip, s.user_agent.as_deref());
+        d.pass = s.pass.as_deref().is_some_and(|ps| self.signer.check_pass(ps, wall, &bind));
+        let r = &p.file.risk;
+        if r.enabled {
+            let f = RequestFeatures::from_view(&RequestView {
+                method: &s.method,
+                path: &s.path,
+                query: &s.query,
+                user_agent: s.user_agent.as_deref(),
+                referrer: s.referrer.as_deref(),
+                accept_language: s.accept_language,
+                header_count: s.header_count,
+                limit_pressure: pressure,
+                limit_exceeded: exceeded,
+            });
+            let score = self.scorer.score(&f);
+            let score = if score.is_finite() { score.clamp(0.0, 1.0) } else { 1.0 };
+            d.risk = Some(score);
+            if d.decision == Verdict::Allow {
+                if score >= r.deny_at {
+                    d.decision = Verdict::Deny;
+                    d.reasons.push(format!("risk {score:.3} ≥ deny threshold {}", r.deny_at));
+                } else if score >= r.challenge_at {
+                    if d.pass {
+                        d.reasons.push(format!("risk {score:.3} ≥ challenge threshold, but a valid pass was presented"));
+                    } else {
+                        d.decision = Verdict::Challenge;
+                        d.reasons.push(format!("risk {score:.3} ≥ challenge threshold {}", r.challenge_at));
+                        d.challenge = Some(self.offer(score, &bind));
+                    }
+                }
+            }
+        }
+        d
+    }
+
+    fn offer(&self, risk: f32, bind: &str) -> ChallengeOffer {
+        let c = &self.policy.file.challenge;
+        let r = &self.policy.file.risk;
+        let difficulty = challenge::difficulty_for(risk, r.challenge_at, r.deny_at, c.min_difficulty, c.max_difficulty);
+        let exp = self.wall_s() + c.ttl_s;
+        // A CAPTCHA token needs its image's answer, so the offer for the
+        // captcha kind points at the page that generates one.
+        let (token, url) = match c.kind {
+            ChallengeKind::Pow => {
+                let t = self.signer.issue(ChallengeKind::Pow, difficulty, exp, bind, None);
+                let url = format!("{CHALLENGE_PATH}?t={t}");
+                (t, url)
+            }
+            ChallengeKind::Captcha => (String::new(), format!("{CHALLENGE_PATH}/captcha")),
+        };
+        ChallengeOffer { kind: c.kind, token, difficulty, url }
+    }
+
+    /// Issue a proof-of-work token for a client.
+    pub fn issue_pow(&self, ip: Option<IpAddr>, ua: Option<&str>, difficulty: u8) -> String {
+        let c = &self.policy.file.challenge;
+        let d = difficulty.clamp(c.min_difficulty, c.max_difficulty);
+        self.signer.issue(ChallengeKind::Pow, d, self.wall_s() + c.ttl_s, &self.bind(ip, ua), None)
+    }
+
+    /// The difficulty of a valid, unexpired proof-of-work token for this client.
+    pub fn opened_pow(&self, token: &str, bind: &str) -> Option<u8> {
+        self.signer.open(token, self.wall_s(), bind).ok().filter(|t| t.kind == ChallengeKind::Pow).map(|t| t.difficulty)
+    }
+
+    /// Issue a CAPTCHA: (token, PNG bytes).
+    pub fn issue_captcha(&self, ip: Option<IpAddr>, ua: Option<&str>) -> Option<(String, Vec<u8>)> {
+        let (answer, png) = challenge::make_captcha()?;
+        let c = &self.policy.file.challenge;
+        let tok = self.signer.issue(ChallengeKind::Captcha, 0, self.wall_s() + c.ttl_s, &self.bind(ip, ua), Some(&answer));
+        Some((tok, png))
+    }
+
+    async fn first_use(&self, t: &challenge::Token, now: u64) -> Result<(), ChallengeError> {
+        let fleet = self.policy.file.challenge.replay_store == StoreKind::Redis;
+        if let (true, Some(r)) = (fleet, &self.redis) {
+            match r.first_use(&t.id, t.expires.saturating_sub(now)).await {
+                Ok(true) => return Ok(()),
+                Ok(false) => return Err(ChallengeError::Replayed),
+                // Redis down: fall back to the local seen-set (replays across
+                // instances become possible for the outage; within one
+                // instance they are still refused).
+                Err(e) => tracing::warn!(error = %e, "replay store (redis) unavailable; using the local seen-set"),
+            }
+        }
+        if self.seen.first_use(&t.id, t.expires, now)? {
+            Ok(())
+        } else {
+            Err(ChallengeError::Replayed)
+        }
+    }
+
+    /// Verify a proof-of-work solution; on success, the pass cookie value and its lifetime (s).
+    pub async fn verify_pow(&self, token: &str, nonce: &str, ip: Option<IpAddr>, ua: Option<&str>) -> Result<(String, u64), ChallengeError> {
+        let now = self.wall_s();
+        let bind = self.bind(ip, ua);
+        let res = async {
+            let t = self.signer.open(token, now, &bind)?;
+            self.signer.check_pow(token, &t, nonce)?;
+            self.first_use(&t, now).await
+        }
+        .await;
+        self.finish_verify("pow", res, now, &bind)
+    }
+
+    /// Verify a CAPTCHA answer; on success, the pass cookie value and lifetime.
+    pub async fn verify_captcha(&self, token: &str, answer: &str, ip: Option<IpAddr>, ua: Option<&str>) -> Result<(String, u64), ChallengeError> {
+        let now = self.wall_s();
+        let bind = self.bind(ip, ua);
+        let res = async {
+            let t = self.signer.open(token, now, &bind)?;
+            // Single use also for wrong answers: one guess per image.
+            self.first_use(&t, now).await?;
+            self.signer.check_captcha(&t, answer)
+        }
+        .await;
+        self.finish_verify("captcha", res, now, &bind)
+    }
+
+    fn finish_verify(&self, kind: &'static str, res: Result<(), ChallengeError>, now: u64, bind: &str) -> Result<(String, u64), ChallengeError> {
+        let outcome = match &res {
+            Ok(()) => "ok",
+            Err(ChallengeError::Replayed) => "replayed",
+            Err(ChallengeError::Expired) => "expired",
+            Err(ChallengeError::BadSignature | ChallengeError::Malformed) => "forged",
+            Err(_) => "failed",
+        };
+        metrics::counter!("palisade_gate_challenges_verified_total", "kind" => kind, "result" => outcome).increment(1);
+        res?;
+        let ttl = self.policy.file.challenge.pass_ttl_s;
+        Ok((self.signer.issue_pass(now + ttl, bind), ttl))
+    }
+
+    /// Inspect a key of a limiter without consuming.
+    pub async fn inspect(&self, limiter: &str, key: &str) -> Result<LimitReport, GateError> {
+        let l = self.limiters.iter().find(|l| l.spec.name == limiter).ok_or_else(|| GateError::BadInput("limiter", format!("no limiter named `{limiter}`")))?;
+        let key = match l.spec.key {
+            KeyKind::Ip => {
+                let ip = key.parse::<IpAddr>().or_else(|_| key.parse::<ipnet::IpNet>().map(|n| n.addr())).map_err(|_| GateError::BadInput("key", format!("`{key}` is not an IP")))?;
+                self.ip_key(ip)
+            }
+            _ => key.to_string(),
+        };
+        let q = Self::quota_for(&l.spec, &key);
+        let (remaining, reset) = l.store.peek(&l.spec.name, &key, q, self.clock.now_ns()).await?;
+        Ok(LimitReport { name: l.spec.name.clone(), key_kind: l.spec.key, limit: q.burst, remaining, reset_after_ms: reset / 1_000_000, allowed: remaining > 0, store_error: None })
+    }
+
+    /// Gauges read at scrape time.
+    pub fn export_gauges(&self) {
+        for l in &self.limiters {
+            match &l.store {
+                AnyStore::Memory(m) => {
+                    metrics::gauge!("palisade_gate_memory_keys", "limiter" => l.spec.name.clone()).set(m.len() as f64);
+                    let st = &m.stats;
+                    use std::sync::atomic::Ordering::Relaxed;
+                    metrics::counter!("palisade_gate_memory_evictions_total", "limiter" => l.spec.name.clone(), "kind" => "expired").absolute(st.expired_evictions.load(Relaxed));
+                    metrics::counter!("palisade_gate_memory_evictions_total", "limiter" => l.spec.name.clone(), "kind" => "active").absolute(st.active_evictions.load(Relaxed));
+                    metrics::counter!("palisade_gate_memory_rejected_new_total", "limiter" => l.spec.name.clone()).absolute(st.rejected_new.load(Relaxed));
+                }
+                AnyStore::Redis(_) => {}
+            }
+        }
+        if let Some(r) = &self.redis {
+            let v = match r.breaker.state() {
+                crate::store::BreakerState::Closed => 0.0,
+                crate::store::BreakerState::Open => 1.0,
+                crate::store::BreakerState::HalfOpen => 2.0,
+            };
+            metrics::gauge!("palisade_gate_redis_breaker_state").set(v);
+            use std::sync::atomic::Ordering::Relaxed;
+            metrics::counter!("palisade_gate_redis_errors_total").absolute(r.errors.load(Relaxed));
+            metrics::counter!("palisade_gate_redis_breaker_trips_total").absolute(r.breaker.trips.load(Relaxed));
+        }
+    }
+
+    /// Drop expired keys of the memory limiters (called periodically by the service).
+    pub fn sweep(&self) {
+        let now = self.clock.now_ns();
+        for l in &self.limiters {
+            if let AnyStore::Memory(m) = &l.store {
+                m.sweep(now);
+            }
+        }
+    }
+}
+
+/// Split a path-or-URL into (path, query). `None` for anything else.
+pub fn split_url(url: &str) -> Option<(String, String)> {
+    let rest = if url.starts_with('/') {
+        url
+    } else {
+        let after = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"))?;
+        match after.find('/') {
+            Some(i) => &after[i..],
+            None => "/",
+        }
+    };
+    let rest = rest.split('#').next().unwrap_or(rest);
+    Some(match rest.split_once('?') {
+        Some((p, q)) => (p.to_string(), q.to_string()),
+        None => (rest.to_string(), String::new()),
+    })
+}
+
+pub fn strip_bearer(v: &str) -> &str {
+    let v = v.trim();
+    if v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ") {
+        v[7..].trim()
+    } else {
+        v
+    }
+}
+
+/// The value of cookie `name` in a Cookie header.
+pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
+    header.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.trim_matches('"'))
+}

@@ -1,0 +1,268 @@
+//! In-process GCRA state: sharded, bounded.
+//!
+//! Each shard is a mutex around a map from a 64-bit keyed hash of the key to
+//! its TAT (16 bytes of payload per key; the key text is never stored). The
+//! total number of keys is capped. When a shard is full, keys whose TAT is
+//! already in the past are dropped first: forgetting them changes no
+//! decision, because GCRA treats an expired TAT exactly like an unseen key.
+//! Only if that frees too little does the [`EvictionPolicy`] apply to keys
+//! that are still active.
+//!
+//! Hand-written rather than a cache crate (moka, quick_cache) because the
+//! eviction order that keeps limits correct — expired TATs first, then the
+//! soonest-to-expire — is specific to GCRA; LRU/LFU would evict the wrong keys.
+
+use crate::gcra::{self, Outcome, Quota};
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// What to do with a new key when a shard is full of active keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EvictionPolicy {
+    /// Drop the active keys closest to expiry (least remaining debt; the least
+    /// harm: such a key regains at most its small debt). The default.
+    #[default]
+    EvictSoonest,
+    /// Do not track the new key; its request is denied (fail closed for new keys).
+    RejectNew,
+}
+
+/// Counters of the store, for metrics and the memory measurement.
+#[derive(Debug, Default)]
+pub struct MemoryStats {
+    pub expired_evictions: AtomicU64,
+    pub active_evictions: AtomicU64,
+    pub rejected_new: AtomicU64,
+}
+
+/// The keys are already hashed (keyed ahash), so the inner map uses them as is.
+#[derive(Default, Clone, Copy)]
+pub struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed with this hasher; fold bytes for completeness.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+}
+
+type Shard = HashMap<u64, u64, BuildHasherDefault<IdentityHasher>>;
+
+pub struct MemoryStore {
+    shards: Box<[Mutex<Shard>]>,
+    shard_bits: u32,
+    per_shard_cap: usize,
+    policy: EvictionPolicy,
+    hasher: ahash::RandomState,
+    pub stats: MemoryStats,
+}
+
+/// Result of a memory-store check: `None` when the key could not be tracked
+/// (full, [`EvictionPolicy::RejectNew`]).
+pub type MemoryResult = Option<Outcome>;
+
+impl MemoryStore {
+    /// A store holding at most `max_keys` keys (rounded up to a multiple of
+    /// the shard count), in `shards` shards (rounded up to a power of two).
+    pub fn new(max_keys: usize, shards: usize, policy: EvictionPolicy) -> Self {
+        let shards = shards.clamp(1, 1024).next_power_of_two();
+        let per_shard_cap = max_keys.div_ceil(shards).max(1);
+        MemoryStore {
+            shards: (0..shards).map(|_| Mutex::new(Shard::default())).collect(),
+            shard_bits: shards.trailing_zeros(),
+            per_shard_cap,
+            policy,
+            hasher: ahash::RandomState::new(),
+            stats: MemoryStats::default(),
+        }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.per_shard_cap * self.shards.len()
+    }
+
+    fn locate(&self, key: &[u8]) -> (usize, u64) {
+        let h = self.hasher.hash_one(key);
+        let shard = if self.shard_bits == 0 { 0 } else { (h >> (64 - self.shard_bits)) as usize };
+        (shard, h)
+    }
+
+    fn lock(&self, i: usize) -> std::sync::MutexGuard<'_, Shard> {
+        // A poisoned shard only means another thread panicked mid-update of
+        // plain integers; the data is still valid.
+        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One GCRA step for `key`.
+    pub fn check(&self, key: &[u8], q: Quota, n: u32, now: u64) -> MemoryResult {
+        let (si, h) = self.locate(key);
+        let mut shard = self.lock(si);
+        let tat = shard.get(&h).copied();
+        let o = gcra::check(tat, now, q, n);
+        if let Some(new_tat) = o.new_tat {
+            if tat.is_none() && shard.len() >= self.per_shard_cap && !self.make_room(&mut shard, now) {
+                self.stats.rejected_new.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+            shard.insert(h, new_tat);
+        }
+        Some(o)
+    }
+
+    /// The state of `key` without consuming: (remaining, reset_after_ns, tracked).
+    pub fn peek(&self, key: &[u8], q: Quota, now: u64) -> (u32, u64, bool) {
+        let (si, h) = self.locate(key);
+        let tat = self.lock(si).get(&h).copied();
+        let (rem, reset) = gcra::peek(tat, now, q);
+        (rem, reset, tat.is_some_and(|t| t > now))
+    }
+
+    /// Free at least one slot. Expired keys go first; if fewer than 1/16 of
+    /// the shard expired, the soonest-expiring 1/16 of active keys are also
+    /// evicted (EvictSoonest), so the O(shard) scan is amortised over many
+    /// inserts instead of repeating on every new key during a flood.
+    fn make_room(&self, shard: &mut Shard, now: u64) -> bool {
+        let before = shard.len();
+        shard.retain(|_, tat| !gcra::is_expired(*tat, now));
+        let expired = before - shard.len();
+        self.stats.expired_evictions.fetch_add(expired as u64, Ordering::Relaxed);
+        let chunk = (self.per_shard_cap / 16).max(1);
+        if expired >= chunk || (expired > 0 && self.policy == EvictionPolicy::RejectNew) {
+            return true;
+        }
+        match self.policy {
+            EvictionPolicy::RejectNew => shard.len() < self.per_shard_cap,
+            EvictionPolicy::EvictSoonest => {
+                let want = chunk - expired;
+                let mut tats: Vec<u64> = shard.values().copied().collect();
+                if tats.is_empty() {
+                    return true;
+                }
+                let idx = (want - 1).min(tats.len() - 1);
+                let (_, cut, _) = tats.select_nth_unstable(idx);
+                let cut = *cut;
+                let before = shard.len();
+                shard.retain(|_, tat| *tat > cut);
+                self.stats.active_evictions.fetch_add((before - shard.len()) as u64, Ordering::Relaxed);
+                true
+            }
+        }
+    }
+
+    /// Number of tracked keys (locks each shard in turn).
+    pub fn len(&self) -> usize {
+        (0..self.shards.len()).map(|i| self.lock(i).len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes held by the maps' tables (hashbrown: 16 B per slot + 1 control
+    /// byte, slots = capacity rounded to a power of two / load factor).
+    pub fn approx_bytes(&self) -> usize {
+        (0..self.shards.len())
+            .map(|i| {
+                let cap = self.lock(i).capacity();
+                // capacity() reports usable slots (7/8 of buckets).
+                let buckets = (cap * 8).div_ceil(7).next_power_of_two();
+                buckets * 17
+            })
+            .sum::<usize>()
+            + std::mem::size_of::<Self>()
+    }
+
+    /// Drop every expired key (a periodic sweep; also happens lazily when full).
+    pub fn sweep(&self, now: u64) -> usize {
+        let mut removed = 0;
+        for i in 0..self.shards.len() {
+            let mut s = self.lock(i);
+            let before = s.len();
+            s.retain(|_, tat| !gcra::is_expired(*tat, now));
+            removed += before - s.len();
+        }
+        self.stats.expired_evictions.fetch_add(removed as u64, Ordering::Relaxed);
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const S: u64 = 1_000_000_000;
+
+    #[test]
+    fn limits_one_key() {
+        let st = MemoryStore::new(100, 4, EvictionPolicy::EvictSoonest);
+        let q = Quota::new(1, Duration::from_secs(1), 2).unwrap();
+        assert!(st.check(b"a", q, 1, S).unwrap().allowed);
+        assert!(st.check(b"a", q, 1, S).unwrap().allowed);
+        assert!(!st.check(b"a", q, 1, S).unwrap().allowed);
+        // Another key is independent.
+        assert!(st.check(b"b", q, 1, S).unwrap().allowed);
+        assert!(st.check(b"a", q, 1, 2 * S).unwrap().allowed);
+    }
+
+    #[test]
+    fn flood_is_bounded_and_active_key_stays_limited() {
+        let cap = 1_000;
+        let st = MemoryStore::new(cap, 8, EvictionPolicy::EvictSoonest);
+        let q = Quota::new(1, Duration::from_secs(60), 5).unwrap();
+        let mut now = S;
+        // The attacker's victim key uses its whole burst, so its TAT is far out.
+        for _ in 0..5 {
+            assert!(st.check(b"victim", q, 1, now).unwrap().allowed);
+        }
+        // A flood of unique keys, each seen once (TAT = now + 60 s: active,
+        // but with less debt than the victim's 300 s).
+        for i in 0..50_000u64 {
+            now += 1_000;
+            st.check(&i.to_le_bytes(), q, 1, now);
+            assert!(st.len() <= st.capacity());
+        }
+        assert!(st.stats.active_evictions.load(Ordering::Relaxed) > 0);
+        // The victim has the most debt and is never the one evicted.
+        assert!(!st.check(b"victim", q, 1, now).unwrap().allowed, "active key forgot its limit");
+    }
+
+    #[test]
+    fn expired_keys_evicted_first() {
+        let st = MemoryStore::new(64, 1, EvictionPolicy::RejectNew);
+        let q = Quota::new(1, Duration::from_secs(1), 1).unwrap();
+        for i in 0..64u64 {
+            st.check(&i.to_le_bytes(), q, 1, S);
+        }
+        assert_eq!(st.len(), 64);
+        // Full of active keys: a new key is rejected under RejectNew.
+        assert!(st.check(b"new", q, 1, S).is_none());
+        assert_eq!(st.stats.rejected_new.load(Ordering::Relaxed), 1);
+        // Two seconds later all have expired: room again, nothing active lost.
+        assert!(st.check(b"new", q, 1, 3 * S).unwrap().allowed);
+        assert!(st.stats.expired_evictions.load(Ordering::Relaxed) >= 64);
+        assert_eq!(st.len(), 1);
+    }
+
+    #[test]
+    fn peek_does_not_consume() {
+        let st = MemoryStore::new(10, 1, EvictionPolicy::EvictSoonest);
+        let q = Quota::new(1, Duration::from_secs(1), 3).unwrap();
+        st.check(b"k", q, 1, S);
+        assert_eq!(st.peek(b"k", q, S).0, 2);
+        assert_eq!(st.peek(b"k", q, S).0, 2);
+        assert_eq!(st.sweep(10 * S), 1);
+        assert!(st.is_empty());
+    }
+}

@@ -1,0 +1,477 @@
+//! Tables as CSV, JSON lines and Parquet.
+
+use crate::{parquet_io, AtomicFile, IoError};
+use palisade_core::{ColumnData, ColumnRole, FeatureSchema, Table};
+use std::collections::HashSet;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableFormat {
+    Csv,
+    Jsonl,
+    Parquet,
+}
+
+impl TableFormat {
+    pub fn from_path(path: &Path) -> Option<TableFormat> {
+        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        let name = name.strip_suffix(".gz").unwrap_or(&name);
+        if name.ends_with(".csv") || name.ends_with(".tsv") {
+            Some(TableFormat::Csv)
+        } else if name.ends_with(".jsonl") || name.ends_with(".ndjson") || name.ends_with(".json") {
+            Some(TableFormat::Jsonl)
+        } else if name.ends_with(".parquet") || name.ends_with(".pq") {
+            Some(TableFormat::Parquet)
+        } else {
+            None
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<TableFormat> {
+        match name.to_ascii_lowercase().as_str() {
+            "csv" => Some(TableFormat::Csv),
+            "jsonl" | "json" | "ndjson" => Some(TableFormat::Jsonl),
+            "parquet" | "pq" => Some(TableFormat::Parquet),
+            _ => None,
+        }
+    }
+}
+
+/// Column names that are identity columns when a table carries no schema
+/// (a CSV made elsewhere): they group rows and make labels, never model inputs.
+pub const IDENTITY_COLUMN_NAMES: &[&str] = &[
+    "entity",
+    "entity_kind",
+    "window_start",
+    "window_end",
+    "@timestamp",
+    "source.ip",
+    "destination.ip",
+    "host.name",
+    "user.name",
+    "url.full",
+    "url.domain",
+    "domain",
+    "url",
+    "dns.question.name",
+    "tls.client.server_name",
+    "user_agent.original",
+    "id",
+    "uid",
+    "row_id",
+];
+
+/// How to read a table that carries no schema of its own.
+#[derive(Debug, Clone, Default)]
+pub struct ReadTableOptions {
+    /// The label column: given role `Label` (never a feature).
+    pub label_col: Option<String>,
+    /// More columns to treat as identity (never features).
+    pub identity_cols: Vec<String>,
+    /// Columns to ignore as features (kept as `Meta`).
+    pub exclude_cols: Vec<String>,
+}
+
+/// Read a table; the format comes from the extension.
+///
+/// Roles: a Parquet file written by Palisade keeps its roles and schema. Else
+/// the label column is `Label`, identity names (see [`IDENTITY_COLUMN_NAMES`]
+/// and `identity_cols`) are `Identity`, columns whose every non-empty value is
+/// a number are `Feature`, and the rest `Meta` (text: never a feature unless a
+/// model encodes it explicitly).
+pub fn read_table(path: &Path, opts: &ReadTableOptions) -> Result<Table, IoError> {
+    let format = TableFormat::from_path(path).ok_or_else(|| IoError::UnknownFormat {
+        path: path.to_path_buf(),
+    })?;
+    let mut table = match format {
+        TableFormat::Csv => read_csv(path)?,
+        TableFormat::Jsonl => read_jsonl(path)?,
+        TableFormat::Parquet => parquet_io::read_table(path)?,
+    };
+    assign_roles(&mut table, opts);
+    if let Some(label) = &opts.label_col {
+        if table.column(label).is_none() {
+            return Err(IoError::format(
+                path,
+                format!(
+                    "no label column `{label}` (columns: {})",
+                    column_list(&table)
+                ),
+            ));
+        }
+    }
+    Ok(table)
+}
+
+fn column_list(t: &Table) -> String {
+    t.columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn assign_roles(table: &mut Table, opts: &ReadTableOptions) {
+    let identity: HashSet<&str> = IDENTITY_COLUMN_NAMES
+        .iter()
+        .copied()
+        .chain(opts.identity_cols.iter().map(|s| s.as_str()))
+        .collect();
+    let has_schema = table.schema.is_some();
+    for c in &mut table.columns {
+        if opts.label_col.as_deref() == Some(c.name.as_str()) {
+            c.role = ColumnRole::Label;
+            continue;
+        }
+        if opts.exclude_cols.iter().any(|e| e == &c.name) {
+            c.role = ColumnRole::Meta;
+            continue;
+        }
+        if has_schema {
+            continue; // roles came with the file
+        }
+        if identity.contains(c.name.as_str()) {
+            c.role = ColumnRole::Identity;
+        } else if c.role == ColumnRole::Feature && matches!(c.data, ColumnData::Str(_)) {
+            c.role = ColumnRole::Meta;
+        }
+    }
+    if let Some(s) = table.schema.as_mut() {
+        // A label or excluded column can never stay in the schema's features.
+        let roles: Vec<(String, ColumnRole)> = table
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.role))
+            .collect();
+        s.features.retain(|f| {
+            roles
+                .iter()
+                .any(|(n, r)| n == &f.name && *r == ColumnRole::Feature)
+        });
+    }
+}
+
+/// Write a table; the format comes from the extension.
+pub fn write_table(path: &Path, table: &Table) -> Result<(), IoError> {
+    let format = TableFormat::from_path(path).ok_or_else(|| IoError::UnknownFormat {
+        path: path.to_path_buf(),
+    })?;
+    write_table_as(path, table, format)
+}
+
+pub fn write_table_as(path: &Path, table: &Table, format: TableFormat) -> Result<(), IoError> {
+    match format {
+        TableFormat::Csv => write_csv(path, table),
+        TableFormat::Jsonl => write_jsonl(path, table),
+        TableFormat::Parquet => parquet_io::write_table(path, table),
+    }
+}
+
+fn parse_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Some(f64::NAN);
+    }
+    match t {
+        "NaN" | "nan" | "NA" | "-" => Some(f64::NAN),
+        "true" | "True" | "TRUE" => Some(1.0),
+        "false" | "False" | "FALSE" => Some(0.0),
+        _ => t.parse::<f64>().ok(),
+    }
+}
+
+fn read_csv(path: &Path) -> Result<Table, IoError> {
+    let input = crate::open_input(path)?;
+    let delim = if path.to_string_lossy().to_ascii_lowercase().contains(".tsv") {
+        b'\t'
+    } else {
+        b','
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delim)
+        .flexible(false)
+        .from_reader(input);
+    let headers: Vec<String> = rdr
+        .headers()
+        .map_err(|e| IoError::format(path, format!("cannot read the header row: {e}")))?
+        .iter()
+        .map(|s| s.trim().to_string())
+        .collect();
+    if headers.is_empty() || headers.iter().all(|h| h.is_empty()) {
+        return Err(IoError::format(
+            path,
+            "empty header row: a table needs named columns",
+        ));
+    }
+    let mut raw: Vec<Vec<String>> = vec![Vec::new(); headers.len()];
+    for (i, rec) in rdr.records().enumerate() {
+        let rec = rec.map_err(|e| IoError::Line {
+            path: path.to_path_buf(),
+            line: e.position().map(|p| p.line()).unwrap_or(i as u64 + 2),
+            message: e.to_string(),
+        })?;
+        for (j, v) in rec.iter().enumerate() {
+            raw[j].push(v.to_string());
+        }
+    }
+    let mut table = Table::new();
+    for (name, values) in headers.iter().zip(raw) {
+        let numeric: Option<Vec<f64>> = values.iter().map(|v| parse_number(v)).collect();
+        let data = match numeric {
+            Some(v) => ColumnData::F64(v),
+            None => ColumnData::Str(
+                values
+                    .into_iter()
+                    .map(|v| if v.is_empty() { None } else { Some(v) })
+                    .collect(),
+            ),
+        };
+        table
+            .push(name, ColumnRole::Feature, data)
+            .map_err(|e| IoError::format(path, e.to_string()))?;
+    }
+    Ok(table)
+}
+
+fn write_csv(path: &Path, table: &Table) -> Result<(), IoError> {
+    let mut f = AtomicFile::create(path)?;
+    {
+        let mut w = csv::Writer::from_writer(f.writer());
+        let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
+        w.write_record(&names)
+            .map_err(|e| IoError::format(path, e.to_string()))?;
+        let mut row: Vec<String> = Vec::with_capacity(names.len());
+        for i in 0..table.nrows() {
+            row.clear();
+            row.extend(table.columns.iter().map(|c| c.data.text(i)));
+            w.write_record(&row)
+                .map_err(|e| IoError::format(path, e.to_string()))?;
+        }
+        w.flush().map_err(|e| IoError::io(path, e))?;
+    }
+    f.commit()
+}
+
+fn read_jsonl(path: &Path) -> Result<Table, IoError> {
+    use std::io::BufRead;
+    let input = crate::open_input(path)?;
+    let mut rows: Vec<serde_json::Map<String, serde_json::Value>> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    for (i, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| IoError::io(path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| IoError::Line {
+            path: path.to_path_buf(),
+            line: i as u64 + 1,
+            message: format!("not JSON: {e}"),
+        })?;
+        let serde_json::Value::Object(obj) = v else {
+            return Err(IoError::Line {
+                path: path.to_path_buf(),
+                line: i as u64 + 1,
+                message: "not a JSON object".into(),
+            });
+        };
+        for k in obj.keys() {
+            if seen.insert(k.clone()) {
+                names.push(k.clone());
+            }
+        }
+        rows.push(obj);
+    }
+    let mut table = Table::new();
+    for name in &names {
+        let all_numeric = rows.iter().all(|r| {
+            matches!(
+                r.get(name),
+                None | Some(serde_json::Value::Null)
+                    | Some(serde_json::Value::Number(_))
+                    | Some(serde_json::Value::Bool(_))
+            )
+        });
+        let data = if all_numeric {
+            ColumnData::F64(
+                rows.iter()
+                    .map(|r| match r.get(name) {
+                        Some(serde_json::Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+                        Some(serde_json::Value::Bool(b)) => f64::from(u8::from(*b)),
+                        _ => f64::NAN,
+                    })
+                    .collect(),
+            )
+        } else {
+            ColumnData::Str(
+                rows.iter()
+                    .map(|r| match r.get(name) {
+                        None | Some(serde_json::Value::Null) => None,
+                        Some(serde_json::Value::String(s)) => Some(s.clone()),
+                        Some(other) => Some(other.to_string()),
+                    })
+                    .collect(),
+            )
+        };
+        table
+            .push(name, ColumnRole::Feature, data)
+            .map_err(|e| IoError::format(path, e.to_string()))?;
+    }
+    Ok(table)
+}
+
+fn write_jsonl(path: &Path, table: &Table) -> Result<(), IoError> {
+    let mut f = AtomicFile::create(path)?;
+    {
+        let w = f.writer();
+        for i in 0..table.nrows() {
+            let mut obj = serde_json::Map::new();
+            for c in &table.columns {
+                let v = match &c.data {
+                    ColumnData::F64(v) => {
+                        let x = v[i];
+                        if x.is_nan() {
+                            serde_json::Value::Null
+                        } else {
+                            serde_json::Number::from_f64(x)
+                                .map(serde_json::Value::Number)
+                                .unwrap_or(serde_json::Value::Null)
+                        }
+                    }
+                    ColumnData::Str(v) => v[i]
+                        .clone()
+                        .map(serde_json::Value::String)
+                        .unwrap_or(serde_json::Value::Null),
+                };
+                obj.insert(c.name.clone(), v);
+            }
+            serde_json::to_writer(&mut *w, &obj)
+                .map_err(|e| IoError::format(path, e.to_string()))?;
+            w.write_all(b"\n").map_err(|e| IoError::io(path, e))?;
+        }
+    }
+    f.commit()
+}
+
+/// Serialise roles for Parquet metadata.
+pub(crate) fn roles_json(table: &Table) -> String {
+    let roles: Vec<(String, ColumnRole)> = table
+        .columns
+        .iter()
+        .map(|c| (c.name.clone(), c.role))
+        .collect();
+    serde_json::to_string(&roles).unwrap_or_default()
+}
+
+pub(crate) fn schema_json(table: &Table) -> Option<String> {
+    table
+        .schema
+        .as_ref()
+        .and_then(|s: &FeatureSchema| serde_json::to_string(s).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_core::{FeatureDef, FeatureType};
+
+    fn sample() -> Table {
+        let mut t = Table::new();
+        t.push(
+            "entity",
+            ColumnRole::Identity,
+            ColumnData::Str(vec![Some("h1".into()), None, Some("h,3".into())]),
+        )
+        .unwrap();
+        t.push(
+            "x",
+            ColumnRole::Feature,
+            ColumnData::F64(vec![1.5, f64::NAN, -3.0]),
+        )
+        .unwrap();
+        t.push(
+            "label",
+            ColumnRole::Label,
+            ColumnData::F64(vec![0.0, 1.0, 0.0]),
+        )
+        .unwrap();
+        t.schema = Some(FeatureSchema {
+            set: "t".into(),
+            features: vec![FeatureDef::new("x", FeatureType::Float, "t", &[], "an x")],
+            identity: vec!["entity".into()],
+        });
+        t
+    }
+
+    #[test]
+    fn parquet_round_trip_keeps_roles_and_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.parquet");
+        let t = sample();
+        write_table(&p, &t).unwrap();
+        let back = read_table(&p, &ReadTableOptions::default()).unwrap();
+        assert_eq!(back.schema, t.schema);
+        assert_eq!(back.columns.len(), 3);
+        for (a, b) in t.columns.iter().zip(&back.columns) {
+            assert_eq!(a.name, b.name);
+            assert_eq!(a.role, b.role);
+            for i in 0..t.nrows() {
+                assert_eq!(a.data.text(i), b.data.text(i));
+            }
+        }
+    }
+
+    #[test]
+    fn csv_and_jsonl_round_trip_values_and_infer_roles() {
+        let dir = tempfile::tempdir().unwrap();
+        for ext in ["csv", "jsonl"] {
+            let p = dir.path().join(format!("t.{ext}"));
+            write_table(&p, &sample()).unwrap();
+            let back = read_table(
+                &p,
+                &ReadTableOptions {
+                    label_col: Some("label".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            assert_eq!(back.nrows(), 3);
+            assert_eq!(back.column("entity").unwrap().role, ColumnRole::Identity);
+            assert_eq!(back.column("x").unwrap().role, ColumnRole::Feature);
+            assert_eq!(back.column("label").unwrap().role, ColumnRole::Label);
+            assert_eq!(back.column("entity").unwrap().data.text(2), "h,3");
+            assert!(back.column("x").unwrap().data.text(1).is_empty());
+        }
+    }
+
+    #[test]
+    fn bad_tables_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.csv");
+        std::fs::write(&p, "a,b\n1,2\n3\n").unwrap();
+        let err = read_table(&p, &ReadTableOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bad.csv") && err.contains("line 3"), "{err}");
+        let p2 = dir.path().join("t.xyz");
+        std::fs::write(&p2, "x").unwrap();
+        assert!(read_table(&p2, &ReadTableOptions::default()).is_err());
+        let p3 = dir.path().join("ok.csv");
+        std::fs::write(&p3, "a,b\n1,2\n").unwrap();
+        let err = read_table(
+            &p3,
+            &ReadTableOptions {
+                label_col: Some("label".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("label"), "{err}");
+        let p4 = dir.path().join("bad.parquet");
+        std::fs::write(&p4, "not parquet at all").unwrap();
+        assert!(read_table(&p4, &ReadTableOptions::default())
+            .unwrap_err()
+            .to_string()
+            .contains("bad.parquet"));
+    }
+}

@@ -1,0 +1,235 @@
+//! Preprocessing stored inside every unsupervised model: optional log
+//! transform per column, explicit missing-value handling, constant-column
+//! dropping and standardisation. Fitted on the training rows, applied
+//! unchanged at scoring time.
+//!
+//! Missing values: NaN and ±inf are "missing" and are replaced by the
+//! training median of the (transformed) column. We impute rather than drop
+//! rows because a scored row must always get a score; the number of missing
+//! values per column is reported as a training note.
+//!
+//! Log transform: `sign(x)·ln(1 + |x|/c)` with offset `c` (1.0 = `log1p`). It
+//! is defined for negative values too, and for `c = 0.1` it is an affine
+//! function of the ODDS benchmarks' `ln(x + 0.1)` on counts.
+
+use palisade_core::Matrix;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// How one raw input column is turned into a model input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnPrep {
+    pub name: String,
+    /// Apply the log transform first.
+    pub log: bool,
+    /// Value substituted for missing (NaN / inf) after the log transform.
+    pub fill: f64,
+    /// Subtracted after filling (0 when not standardising).
+    pub center: f64,
+    /// Divided by after centring (1 when not standardising).
+    pub scale: f64,
+    /// False when the column was constant on the training data (dropped).
+    pub keep: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocess {
+    pub columns: Vec<ColumnPrep>,
+    pub log_offset: f64,
+    /// Whether centre/scale standardise (PCA, autoencoder) or are identity
+    /// (Isolation Forest is invariant to per-column affine maps).
+    pub standardize: bool,
+}
+
+impl Preprocess {
+    /// Fit on raw training data. Returns the preprocessing and human-readable
+    /// notes (constant columns dropped, missing values filled).
+    pub fn fit(
+        x: &Matrix,
+        names: &[String],
+        log_cols: &[String],
+        log_offset: f64,
+        standardize: bool,
+    ) -> crate::Result<(Preprocess, Vec<String>)> {
+        if names.len() != x.cols {
+            return Err(crate::ModelError::Data(format!("{} names for {} columns", names.len(), x.cols)));
+        }
+        if !(log_offset.is_finite() && log_offset > 0.0) {
+            return Err(crate::ModelError::BadOption {
+                name: "log-offset".into(),
+                msg: format!("must be a positive number, got {log_offset}"),
+            });
+        }
+        let all = log_cols.iter().any(|c| c == "*" || c == "all");
+        for c in log_cols {
+            if c != "*" && c != "all" && !names.contains(c) {
+                return Err(crate::ModelError::BadOption {
+                    name: "log1p".into(),
+                    msg: format!("column `{c}` is not a numeric feature of the table (features: {})", names.join(", ")),
+                });
+            }
+        }
+        let mut notes = Vec::new();
+        let mut columns = Vec::with_capacity(x.cols);
+        for (j, name) in names.iter().enumerate() {
+            let log = all || log_cols.contains(name);
+            let mut vals: Vec<f64> = Vec::with_capacity(x.rows);
+            let mut missing = 0usize;
+            for i in 0..x.rows {
+                let v = x.data[i * x.cols + j];
+                let t = if log { log_tf(v, log_offset) } else { v };
+                if t.is_finite() {
+                    vals.push(t);
+                } else {
+                    missing += 1;
+                }
+            }
+            let fill = median(&mut vals.clone());
+            let n = vals.len() as f64;
+            let (mean, std) = if vals.is_empty() {
+                (0.0, 0.0)
+            } else {
+                let mean = vals.iter().sum::<f64>() / n;
+                let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+                // Missing values are filled with the median; they count towards
+                // the spread the model sees, so include them.
+                let var_all = (var * n + missing as f64 * (fill - mean).powi(2)) / (n + missing as f64);
+                let mean_all = (mean * n + fill * missing as f64) / (n + missing as f64);
+                (mean_all, var_all.sqrt())
+            };
+            let constant = vals.is_empty() || std <= 1e-12 * mean.abs().max(1.0);
+            if constant {
+                notes.push(if vals.is_empty() {
+                    format!("column `{name}` dropped: no values on the training data")
+                } else {
+                    format!("column `{name}` dropped: constant ({}) on the training data", fill)
+                });
+            } else if missing > 0 {
+                notes.push(format!(
+                    "column `{name}`: {missing} missing values (NaN/inf) filled with the training median {fill}"
+                ));
+            }
+            columns.push(ColumnPrep {
+                name: name.clone(),
+                log,
+                fill: if fill.is_finite() { fill } else { 0.0 },
+                center: if standardize && !constant { mean } else { 0.0 },
+                scale: if standardize && !constant { std } else { 1.0 },
+                keep: !constant,
+            });
+        }
+        if !columns.iter().any(|c| c.keep) {
+            return Err(crate::ModelError::Data(
+                "every feature column is constant or empty on the training data; nothing to learn from".into(),
+            ));
+        }
+        Ok((Preprocess { columns, log_offset, standardize }, notes))
+    }
+
+    /// Number of raw input columns.
+    pub fn n_inputs(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Indices (into the raw input) of the kept columns, in output order.
+    pub fn kept(&self) -> Vec<usize> {
+        self.columns.iter().enumerate().filter(|(_, c)| c.keep).map(|(i, _)| i).collect()
+    }
+
+    /// Names of the kept columns, in output order.
+    pub fn kept_names(&self) -> Vec<String> {
+        self.columns.iter().filter(|c| c.keep).map(|c| c.name.clone()).collect()
+    }
+
+    /// Transform one raw value of column `j`.
+    #[inline]
+    pub fn value(&self, j: usize, v: f64) -> f64 {
+        let c = &self.columns[j];
+        let t = if c.log { log_tf(v, self.log_offset) } else { v };
+        let t = if t.is_finite() { t } else { c.fill };
+        (t - c.center) / c.scale
+    }
+
+    /// Transform one raw row into `out` (kept columns only).
+    #[inline]
+    pub fn row_into(&self, raw: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        for (j, c) in self.columns.iter().enumerate() {
+            if c.keep {
+                out.push(self.value(j, raw[j]));
+            }
+        }
+    }
+
+    /// Transform a raw matrix (rows in parallel). The caller has checked the width.
+    pub fn transform(&self, x: &Matrix) -> Matrix {
+        let kept = self.kept();
+        let d = kept.len();
+        let mut data = vec![0.0; x.rows * d];
+        if d == 0 {
+            return Matrix { rows: x.rows, cols: 0, data };
+        }
+        data.par_chunks_mut(d * 1024).enumerate().for_each(|(chunk, out)| {
+            let start = chunk * 1024;
+            for (r, o) in out.chunks_mut(d).enumerate() {
+                let raw = x.row(start + r);
+                for (k, &j) in kept.iter().enumerate() {
+                    o[k] = self.value(j, raw[j]);
+                }
+            }
+        });
+        Matrix { rows: x.rows, cols: d, data }
+    }
+}
+
+/// `sign(x)·ln(1 + |x|/c)`; NaN stays NaN.
+#[inline]
+pub fn log_tf(v: f64, c: f64) -> f64 {
+    v.signum() * (v.abs() / c).ln_1p()
+}
+
+/// Median (destroys order); NaN when empty.
+pub fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let mid = v.len() / 2;
+    let (_, m, _) = v.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
+    let hi = *m;
+    if v.len() % 2 == 1 {
+        hi
+    } else {
+        let lo = v[..mid].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lo + hi) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fills_missing_drops_constant_and_standardises() {
+        let x = Matrix::new(4, 3, vec![1.0, 5.0, 0.0, 2.0, 5.0, f64::NAN, 3.0, 5.0, 10.0, f64::NAN, 5.0, 20.0]).unwrap();
+        let names = vec!["a".to_string(), "b".to_string(), "c".to_string()];
+        let (p, notes) = Preprocess::fit(&x, &names, &["c".to_string()], 1.0, true).unwrap();
+        assert_eq!(p.kept_names(), vec!["a", "c"]);
+        assert!(notes.iter().any(|n| n.contains("`b` dropped")), "{notes:?}");
+        assert!(notes.iter().any(|n| n.contains("`a`: 1 missing")), "{notes:?}");
+        let t = p.transform(&x);
+        assert_eq!((t.rows, t.cols), (4, 2));
+        assert!(t.data.iter().all(|v| v.is_finite()));
+        let mean: f64 = t.column(0).iter().sum::<f64>() / 4.0;
+        assert!(mean.abs() < 1e-12);
+        // the log column is monotone in the raw value
+        assert!(t.get(3, 1) > t.get(2, 1) && t.get(2, 1) > t.get(0, 1));
+        assert!(Preprocess::fit(&x, &names, &["zzz".to_string()], 1.0, true).is_err());
+    }
+
+    #[test]
+    fn log_transform_is_odd_and_log1p_at_offset_one() {
+        assert_eq!(log_tf(3.0, 1.0), 3f64.ln_1p());
+        assert_eq!(log_tf(-3.0, 1.0), -(3f64.ln_1p()));
+        assert!(log_tf(f64::NAN, 1.0).is_nan());
+    }
+}
