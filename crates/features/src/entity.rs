@@ -120,6 +120,9 @@ pub struct FeatureSpec {
 pub struct When {
     #[serde(default)]
     pub entity: Option<String>,
+    /// Overrides the feature's `field` for events matching this alternative.
+    #[serde(default)]
+    pub field: Option<String>,
     #[serde(rename = "match", default)]
     pub matches: BTreeMap<String, ValueSpec>,
 }
@@ -176,6 +179,9 @@ impl EntityConfig {
                     add(fl);
                 }
                 for w in f.when.iter().chain(&f.numerator) {
+                    if let Some(fl) = &w.field {
+                        add(fl);
+                    }
                     if let Some(e) = &w.entity {
                         add(e);
                     }
@@ -267,6 +273,8 @@ impl Cond {
 
 struct Alt {
     mask: u128,
+    /// Field accessor override for this alternative.
+    field: Option<Accessor>,
     /// Entity accessor override (index into `Compiled::entity_getters`).
     entity: Option<usize>,
 }
@@ -381,7 +389,7 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
     let mut features = Vec::new();
     let mut seen = AHashSet::new();
     let (mut n_slots, mut n_sets) = (0usize, 0usize);
-    let mut mask_of = |w: &When, at: &str, conds: &mut Vec<Cond>| -> Result<u128, FeatureError> {
+    let mask_of = |w: &When, at: &str, conds: &mut Vec<Cond>| -> Result<u128, FeatureError> {
         let mut mask = 0u128;
         for (field, spec) in &w.matches {
             let test = make_test(field, spec, &format!("{at}.match"))?;
@@ -422,6 +430,7 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
                 }
                 Some(get)
             }
+            (None, true) if f.when.iter().all(|w| w.field.is_some()) && !f.when.is_empty() => None,
             (None, true) => return Err(err(format!("{at}.field: {:?} needs a `field`", f.agg))),
             (Some(_), false) => return Err(err(format!("{at}.field: {:?} takes no `field`", f.agg))),
             (None, false) => None,
@@ -452,7 +461,14 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
                     })
                 }
             };
-            alts.push(Alt { mask, entity });
+            let alt_field = match &w.field {
+                None => None,
+                Some(_) if !needs_field => {
+                    return Err(err(format!("{wat}.field: {:?} takes no `field`", f.agg)));
+                }
+                Some(name) => Some(accessor(name).ok_or_else(|| err(format!("{wat}.field: unknown event field `{name}`")))?),
+            };
+            alts.push(Alt { mask, field: alt_field, entity });
         }
         let mut num = Vec::new();
         for (j, w) in f.numerator.iter().enumerate() {
@@ -608,8 +624,8 @@ pub fn entity_features_with_report(
     let mut index: AHashMap<(u32, i64), u32> = AHashMap::new();
     let mut rows: Vec<Row> = Vec::new();
     // entities an event is attributed to, per feature (tiny, reused)
-    let mut targets: Vec<u32> = Vec::with_capacity(4);
-    let mut row_ids: Vec<u32> = Vec::with_capacity(4);
+    let mut targets: Vec<(u32, Option<Accessor>)> = Vec::with_capacity(4);
+    let mut row_ids: Vec<(u32, Option<Accessor>)> = Vec::with_capacity(4);
     for e in events {
         let Some(ts) = e.timestamp_us else {
             report.without_timestamp += 1;
@@ -641,8 +657,8 @@ pub fn entity_features_with_report(
                     Some(g) => c.entity_getters[g](e).and_then(ekey).map(|k| ents.id(k)),
                 };
                 if let Some(id) = ent {
-                    if !targets.contains(&id) {
-                        targets.push(id);
+                    if !targets.iter().any(|t| t.0 == id) {
+                        targets.push((id, alt.field.or(f.field)));
                     }
                 }
             }
@@ -650,15 +666,15 @@ pub fn entity_features_with_report(
                 continue;
             }
             attributed = true;
-            let val = f.field.and_then(|g| g(e));
             let in_num = f.agg == Agg::Ratio && f.num.iter().any(|m| bits & m == *m);
             row_ids.clear();
-            for &t in &targets {
+            for &(t, g) in &targets {
                 for k in k_lo..=k_hi {
-                    row_ids.push(row_of(&mut index, &mut rows, &c, t, k * step_us));
+                    row_ids.push((row_of(&mut index, &mut rows, &c, t, k * step_us), g));
                 }
             }
-            for &r in &row_ids {
+            for &(r, g) in &row_ids {
+                let val = g.and_then(|g| g(e));
                 let row = &mut rows[r as usize];
                 let s = f.slot;
                 match f.agg {
@@ -715,7 +731,7 @@ pub fn entity_features_with_report(
     for &i in &order {
         let row = &rows[i];
         if row.entity != prev_entity {
-            seen.iter_mut().for_each(AHashSet::clear);
+            seen.iter_mut().for_each(|s| s.clear());
             prev_entity = row.entity;
         }
         ids.cols[0].2.push(Some(ents.names[row.entity as usize].clone()));

@@ -481,3 +481,52 @@ pub async fn serve(
     hup.abort();
     r
 }
+
+/// Ctrl-C or SIGTERM: stop accepting, finish requests in flight.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// Load the policy, build the gate and serve until Ctrl-C/SIGTERM (what
+/// `palisade gate serve` runs). `listen` overrides `server.listen`.
+pub fn run_blocking(config: &std::path::Path, listen: Option<&str>, threads: Option<usize>) -> Result<(), String> {
+    let policy = Policy::load(config).map_err(|e| e.to_string())?;
+    let listen = listen.map(str::to_string).unwrap_or_else(|| policy.file.server.listen.clone());
+    if policy.secret.is_none() {
+        tracing::warn!("no challenge secret: using a random per-process key (passes do not survive restarts or span a fleet)");
+    }
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(t) = threads {
+        rt.worker_threads(t.max(1));
+    }
+    let rt = rt.build().map_err(|e| format!("starting the async runtime: {e}"))?;
+    rt.block_on(async move {
+        let stores = Arc::new(Stores::default());
+        let gate = Gate::new(policy, &stores).map_err(|e| format!("building the gate: {e}"))?;
+        let state = AppState::new(gate, stores, Some(config.to_path_buf()));
+        let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listening on `{listen}`: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        eprintln!("palisade gate: listening on http://{addr}");
+        serve(state, listener, shutdown_signal()).await.map_err(|e| format!("serving: {e}"))?;
+        eprintln!("palisade gate: stopped");
+        Ok(())
+    })
+}

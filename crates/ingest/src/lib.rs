@@ -386,10 +386,10 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     if lines.is_empty() {
         return None;
     }
-    if zeek::ZeekTsv::sniff(&lines) {
+    if <zeek::ZeekTsv as LineReader>::sniff(&lines) {
         return Some(Format::ZeekTsv);
     }
-    if w3c::W3c::sniff(&lines) {
+    if <w3c::W3c as LineReader>::sniff(&lines) {
         return Some(Format::W3c);
     }
     if lines[0].starts_with('{') {
@@ -402,13 +402,13 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
         }
         return None;
     }
-    if squid::Squid::sniff(&lines) {
+    if <squid::Squid as LineReader>::sniff(&lines) {
         return Some(Format::Squid);
     }
-    if apache::Apache::sniff(&lines) {
+    if <apache::Apache as LineReader>::sniff(&lines) {
         return Some(Format::Apache);
     }
-    if netfilter::Netfilter::sniff(&lines) {
+    if <netfilter::Netfilter as LineReader>::sniff(&lines) {
         return Some(Format::Netfilter);
     }
     None
@@ -438,19 +438,18 @@ fn unreachable_evtx(name: &str) -> Result<Box<dyn LineReader>, IngestError> {
 }
 
 /// The per-input state of the line loop: counting, quarantine, the sink.
-struct Run<'a, F> {
+struct Run<'a, 'q, F> {
     name: &'a str,
     opts: &'a IngestOptions,
     reader: Box<dyn LineReader>,
     ev: Event,
     summary: FileSummary,
-    quarantine: Option<&'a mut dyn Write>,
+    quarantine: Option<&'q mut dyn Write>,
     sink: F,
     line_no: u64,
-    last_error: Option<(u64, String)>,
 }
 
-impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, F> {
+impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
     fn line(&mut self, raw: &[u8]) -> Result<(), IngestError> {
         self.line_no += 1;
         self.summary.lines += 1;
@@ -524,7 +523,6 @@ impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, F> {
                 hint: String::new(),
             });
         }
-        self.last_error = Some((self.line_no, String::new()));
         Ok(())
     }
 
@@ -593,7 +591,6 @@ where
             quarantine,
             sink,
             line_no: 0,
-            last_error: None,
         };
         let mut input = BufReader::with_capacity(256 * 1024, io::Cursor::new(head).chain(counted));
         line_loop(&mut input, &mut run, gz)?;
@@ -636,7 +633,7 @@ impl<R: Read> Read for CountingReader<R> {
 /// buffer, and without ever holding more than `max_line_bytes` of one line.
 fn line_loop<B: BufRead, F: FnMut(&Event) -> Result<(), SinkError>>(
     input: &mut B,
-    run: &mut Run<'_, F>,
+    run: &mut Run<'_, '_, F>,
     gz: bool,
 ) -> Result<(), IngestError> {
     let max = run.opts.max_line_bytes;
@@ -707,7 +704,7 @@ fn line_loop<B: BufRead, F: FnMut(&Event) -> Result<(), SinkError>>(
     Ok(())
 }
 
-impl<F> Run<'_, F> {
+impl<F> Run<'_, '_, F> {
     /// Write part of an over-long line to the quarantine (verbatim, streamed).
     fn quarantine_part(&mut self, part: &[u8], end: bool) -> Result<(), IngestError> {
         if let Some(q) = self.quarantine.as_mut() {

@@ -420,10 +420,6 @@ impl ZeekTsv {
         }
     }
 
-    pub(crate) fn sniff(lines: &[&str]) -> bool {
-        lines.first().is_some_and(|l| l.starts_with("#separator") || l.starts_with("#fields\t"))
-    }
-
     fn directive(&mut self, line: &str, ev: &mut Event) -> Result<(), LineError> {
         if let Some(rest) = line.strip_prefix("#separator ") {
             let sep = decode_sep(rest.trim())
@@ -473,6 +469,10 @@ fn decode_sep(s: &str) -> Option<u8> {
 }
 
 impl LineReader for ZeekTsv {
+    fn sniff(lines: &[&str]) -> bool {
+        lines.first().is_some_and(|l| l.starts_with("#separator") || l.starts_with("#fields\t"))
+    }
+
     fn parse_line(&mut self, line: &str, ev: &mut Event) -> Result<Parsed, LineError> {
         if line.as_bytes().first() == Some(&b'#') {
             self.directive(line, ev)?;
@@ -593,6 +593,10 @@ fn json_text(v: &serde_json::Value, out: &mut String) -> bool {
 }
 
 impl LineReader for ZeekJson {
+    fn sniff(lines: &[&str]) -> bool {
+        lines.first().and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok()).is_some_and(|v| Self::sniff_value(&v))
+    }
+
     fn parse_line(&mut self, line: &str, ev: &mut Event) -> Result<Parsed, LineError> {
         let v: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| LineError::new(Reason::BadJson, format!("not a JSON object: {e}")))?;

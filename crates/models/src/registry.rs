@@ -322,3 +322,9 @@ pub fn label_values(table: &Table, col: &str) -> Result<Vec<f64>> {
             .collect(),
     }
 }
+
+/// Top-`k` explanations of every row, computed in parallel.
+pub fn explain_all(det: &dyn Detector, x: &Matrix, k: usize) -> Result<Vec<Vec<crate::Contribution>>> {
+    use rayon::prelude::*;
+    (0..x.rows).into_par_iter().map(|i| det.explain(x, i, k)).collect()
+}

@@ -120,6 +120,9 @@ pub struct FeaturesConfig {
     /// Sources to read (by name); empty = every source.
     #[serde(default)]
     pub sources: Vec<Spanned<String>>,
+    /// Keep only events of these datasets (`event.dataset`, e.g. `zeek.dns`); empty = all.
+    #[serde(default)]
+    pub datasets: Vec<String>,
     /// Labels: `intel` (default when feeds are configured), `none`, or a label
     /// column the table already carries (e.g. `labels.source_label`).
     #[serde(default)]

@@ -163,7 +163,7 @@ pub fn histogram_svg(model: &ModelResult, labels: Option<&[bool]>, size: (u32, u
             .axis_desc_style(("sans-serif", 13))
             .draw()
             .map_err(|e| err(&chart_name, e))?;
-        let bar = |counts: &[u64; BINS], colour: RGBColor| {
+        let bar = |counts: &[u64; BINS], colour: RGBAColor| {
             counts
                 .iter()
                 .enumerate()
@@ -175,13 +175,13 @@ pub fn histogram_svg(model: &ModelResult, labels: Option<&[bool]>, size: (u32, u
                 .collect::<Vec<_>>()
         };
         chart
-            .draw_series(bar(&all, series_colour(0).mix(0.75).to_rgba().into_rgb()))
+            .draw_series(bar(&all, series_colour(0).mix(0.75)))
             .map_err(|e| err(&chart_name, e))?
             .label("all rows")
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], series_colour(0).filled()));
         if labels.is_some() && pos.iter().any(|&c| c > 0) {
             chart
-                .draw_series(bar(&pos, ALERT_RED))
+                .draw_series(bar(&pos, ALERT_RED.to_rgba()))
                 .map_err(|e| err(&chart_name, e))?
                 .label("labelled positive")
                 .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], ALERT_RED.filled()));

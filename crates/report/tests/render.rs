@@ -156,3 +156,10 @@ fn degenerate_inputs_do_not_panic() {
     assert!(render_html(&r).is_ok());
     assert!(render_html(&ReportInput::default()).is_ok());
 }
+
+#[test]
+fn write_sample_if_asked() {
+    if let Ok(p) = std::env::var("PALISADE_SAMPLE_REPORT") {
+        std::fs::write(p, render_html(&sample()).unwrap()).unwrap();
+    }
+}

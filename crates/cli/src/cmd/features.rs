@@ -1,8 +1,193 @@
-//! `palisade features` (placeholder until its issue lands).
+//! `palisade features`: events (or a raw log, or a CSV of URLs/domains) to a
+//! feature table; `palisade features list` prints the catalog.
+
+use anyhow::{bail, Context};
+use palisade_core::{ColumnData, ColumnRole, Event, Table};
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
-pub struct FeaturesArgs {}
+pub struct FeaturesArgs {
+    #[command(subcommand)]
+    pub cmd: FeaturesCmd,
+}
 
-pub fn run(_args: FeaturesArgs) -> anyhow::Result<()> {
-    anyhow::bail!("`palisade features` is not implemented yet")
+#[derive(clap::Subcommand)]
+pub enum FeaturesCmd {
+    /// Per-request features (Franc et al.) of web/proxy/TLS events, or of a CSV of URLs (`--column`).
+    Request(InOut),
+    /// Domain-name features of DNS/web events, or of a CSV of domains (`--column`).
+    Domain(InOut),
+    /// Per-host windowed features (Siddiqui et al.) of Windows and Zeek events.
+    Host(InOut),
+    /// Windowed per-entity features from a built-in set (`--set flow|host`) or a TOML definition (`--config`).
+    Entity(InOut),
+    /// Print the feature catalog: every feature with its definition.
+    List {
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Only this set (request, url, domain, host, flow).
+        #[arg(long)]
+        set: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct InOut {
+    /// Input: events from `palisade ingest` (.jsonl/.csv/.parquet), or a raw log (any other name, or `--format`).
+    #[arg(long = "in")]
+    pub input: PathBuf,
+    /// Output table (.parquet, .csv or .jsonl).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Read the input as a raw log in this format (see `palisade ingest --help`), not as an event file.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// request/domain: the input is a CSV/JSONL/Parquet table; compute on this column, carry the others.
+    #[arg(long)]
+    pub column: Option<String>,
+    /// With --column: columns carried as labels (default: a column named `label`); the rest are carried as meta.
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// entity: built-in set name (flow, host).
+    #[arg(long)]
+    pub set: Option<String>,
+    /// entity: a TOML feature-set definition.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// host/entity: window length (e.g. 1d, 12h, 15m); default: the set's own (host 1d, flow 1h).
+    #[arg(long)]
+    pub window: Option<String>,
+}
+
+pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
+    match args.cmd {
+        FeaturesCmd::List { json, set } => list(json, set.as_deref()),
+        FeaturesCmd::Request(a) => {
+            let t = if let Some(col) = &a.column {
+                column_table(&a, col, |v| palisade_features::url_features_table(v))?
+            } else {
+                palisade_features::request_features(&load_events(&a)?)
+            };
+            write(&a.out, &t)
+        }
+        FeaturesCmd::Domain(a) => {
+            let t = if let Some(col) = &a.column {
+                column_table(&a, col, |v| palisade_features::domain_features_table(v))?
+            } else {
+                palisade_features::domain_features(&load_events(&a)?)
+            };
+            write(&a.out, &t)
+        }
+        FeaturesCmd::Host(a) => {
+            let cfg = palisade_features::builtin_entity_set("host")?;
+            entity(&a, cfg)
+        }
+        FeaturesCmd::Entity(a) => {
+            let cfg = match (&a.set, &a.config) {
+                (Some(s), None) => palisade_features::builtin_entity_set(s)?,
+                (None, Some(p)) => {
+                    let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+                    palisade_features::EntityConfig::from_toml(&text).with_context(|| format!("{}", p.display()))?
+                }
+                _ => bail!("give exactly one of --set NAME or --config FILE.toml"),
+            };
+            entity(&a, cfg)
+        }
+    }
+}
+
+fn entity(a: &InOut, mut cfg: palisade_features::EntityConfig) -> anyhow::Result<()> {
+    if let Some(w) = &a.window {
+        palisade_features::entity::parse_duration(w).map_err(|m| anyhow::anyhow!("--window: {m}"))?;
+        cfg.window = w.clone();
+    }
+    let events = load_events(a)?;
+    let (t, rep) = palisade_features::entity_features_with_report(&events, &cfg)?;
+    if rep.without_timestamp > 0 || rep.without_entity > 0 {
+        tracing::warn!(
+            "{} of {} events skipped without a timestamp, {} matched no entity",
+            rep.without_timestamp,
+            rep.events,
+            rep.without_entity
+        );
+    }
+    eprintln!("{}: {} events -> {} rows ({} features, set {})", a.input.display(), rep.events, rep.rows, cfg.features.len(), cfg.name);
+    write(&a.out, &t)
+}
+
+fn is_event_file(p: &Path) -> bool {
+    let name = p.to_string_lossy().to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    [".jsonl", ".ndjson", ".json", ".csv", ".parquet"].iter().any(|e| name.ends_with(e))
+}
+
+fn load_events(a: &InOut) -> anyhow::Result<Vec<Event>> {
+    if a.format.is_none() && is_event_file(&a.input) {
+        let ev = palisade_io::read_events(&a.input)?;
+        tracing::info!("{}: {} events", a.input.display(), ev.len());
+        return Ok(ev);
+    }
+    let format = a.format.as_deref().map(palisade_ingest::Format::from_name).transpose()?;
+    let (events, summary) = palisade_ingest::read_path(&a.input, format, &palisade_ingest::IngestOptions::default())?;
+    eprintln!("{summary}");
+    Ok(events)
+}
+
+/// Features of one text column of a table, with the other columns carried.
+fn column_table(a: &InOut, col: &str, f: impl Fn(&[&str]) -> Table) -> anyhow::Result<Table> {
+    let input = palisade_io::read_table(&a.input, &palisade_io::ReadTableOptions::default())?;
+    let c = input.column(col).with_context(|| {
+        let names: Vec<&str> = input.columns.iter().map(|c| c.name.as_str()).collect();
+        format!("{}: no column `{col}` (columns: {})", a.input.display(), names.join(", "))
+    })?;
+    let texts: Vec<String> = (0..c.data.len()).map(|i| c.data.text(i)).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let mut t = f(&refs);
+    let labels: Vec<String> = if a.labels.is_empty() { vec!["label".to_string()] } else { a.labels.clone() };
+    for l in &a.labels {
+        if input.column(l).is_none() {
+            bail!("{}: no label column `{l}`", a.input.display());
+        }
+    }
+    for other in &input.columns {
+        if other.name == col {
+            continue;
+        }
+        let role = if labels.contains(&other.name) { ColumnRole::Label } else { ColumnRole::Meta };
+        let name = if t.column(&other.name).is_some() { format!("input.{}", other.name) } else { other.name.clone() };
+        let data = match &other.data {
+            ColumnData::F64(v) => ColumnData::F64(v.clone()),
+            ColumnData::Str(v) => ColumnData::Str(v.clone()),
+        };
+        t.push(&name, role, data)?;
+    }
+    eprintln!("{}: {} rows", a.input.display(), t.nrows());
+    Ok(t)
+}
+
+fn write(out: &Path, t: &Table) -> anyhow::Result<()> {
+    palisade_io::write_table(out, t)?;
+    eprintln!("wrote {} ({} rows, {} columns)", out.display(), t.nrows(), t.columns.len());
+    Ok(())
+}
+
+fn list(json: bool, set: Option<&str>) -> anyhow::Result<()> {
+    let cat: Vec<_> = palisade_features::catalog().into_iter().filter(|d| set.is_none_or(|s| d.set == s)).collect();
+    if cat.is_empty() {
+        bail!("no features in set `{}`", set.unwrap_or(""));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&cat)?);
+        return Ok(());
+    }
+    let mut last = String::new();
+    for d in &cat {
+        if d.set != last {
+            println!("\n## {}\n", d.set);
+            last = d.set.clone();
+        }
+        println!("{} ({:?}; reads {})\n    {}", d.name, d.dtype, d.reads.join(", "), d.description);
+    }
+    Ok(())
 }

@@ -40,8 +40,8 @@ use serde::{Deserialize, Serialize};
 /// Option key under which [`prepare_training`] hands the category codes to the trainer.
 const CATEGORIES_KEY: &str = "categories";
 
-/// The fitted trees of either kind.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The fitted trees of either kind. (forust's booster is neither `Debug` nor `Clone`.)
+#[derive(Serialize, Deserialize)]
 #[serde(tag = "algorithm", rename_all = "lowercase")]
 pub enum Trees {
     Gbt { params: GbtParams, booster: forust_ml::GradientBooster },
@@ -208,7 +208,7 @@ pub struct Importance {
 }
 
 /// The learned state of a `gbt` or `rf` model (its `ModelBody::params`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Supervised {
     pub kind: String,
     pub names: Vec<String>,

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# HTTP decisions/s and latency on loopback: the palisade gate (memory and
+# Redis limiter, forward-auth and /v1/decide) beside nginx `limit_req` with the
+# same keyed limit (1000 r/s, burst 50, keyed by X-Forwarded-For; wrk sends
+# 131k distinct client addresses).
+#
+#   bench/gate_http.sh            # DUR=10s CONN=64 THREADS=2 by default
+#
+# Needs: wrk, nginx (apt-get install -y nginx wrk), redis at 127.0.0.1:6379,
+# and the gate binary: `cargo build --release -p palisade-gate --example serve`
+# (the same server code as `palisade gate serve`; set GATE_BIN to use the CLI
+# as `GATE_BIN="palisade gate serve --config"`). Everything stays on loopback.
+set -euo pipefail
+DUR=${DUR:-10s}
+CONN=${CONN:-64}
+WRK_THREADS=${THREADS:-2}
+SERVER_THREADS=${SERVER_THREADS:-2}
+TARGET=${CARGO_TARGET_DIR:-target}
+GATE_BIN=${GATE_BIN:-$TARGET/release/examples/serve}
+PORT_GATE=${PORT_GATE:-18080}
+PORT_NGINX=${PORT_NGINX:-18081}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+cat > "$work/auth.lua" <<'LUA'
+math.randomseed(42)
+request = function()
+  local ip = string.format("10.%d.%d.%d", math.random(0, 1), math.random(0, 255), math.random(0, 255))
+  return wrk.format("GET", wrk.path, {["X-Forwarded-For"] = ip, ["X-Forwarded-Uri"] = "/products/1?ref=home",
+    ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", ["Accept-Language"] = "en"})
+end
+LUA
+cat > "$work/decide.lua" <<'LUA'
+math.randomseed(42)
+request = function()
+  local ip = string.format("10.%d.%d.%d", math.random(0, 1), math.random(0, 255), math.random(0, 255))
+  local body = '{"ip":"' .. ip .. '","method":"GET","url":"/products/1?ref=home","headers":{"user-agent":"Mozilla/5.0 Firefox/120.0","accept-language":"en"}}'
+  return wrk.format("POST", "/v1/decide", {["Content-Type"] = "application/json"}, body)
+end
+LUA
+
+policy() { # $1 = store
+  cat <<TOML
+[server]
+listen = "127.0.0.1:$PORT_GATE"
+[identity]
+trusted_proxies = ["127.0.0.1/32"]
+[redis]
+url = "redis://127.0.0.1:6379/"
+prefix = "palisade:bench:$$:"
+timeout_ms = 50
+[challenge]
+secret = "bench-secret-0123456789abcdef"
+[[limit]]
+name = "ip"
+key = "ip"
+rate = "1000/s"
+burst = 50
+store = "$1"
+TOML
+}
+
+cat > "$work/nginx.conf" <<NGINX
+worker_processes $SERVER_THREADS;
+pid $work/nginx.pid;
+error_log $work/nginx.err warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  limit_req_zone \$http_x_forwarded_for zone=z:20m rate=1000r/s;
+  limit_req_status 429;
+  server {
+    listen 127.0.0.1:$PORT_NGINX;
+    location / { limit_req zone=z burst=50 nodelay; return 200; }
+  }
+}
+NGINX
+
+run_wrk() { # name url script
+  local out
+  out=$(wrk -t"$WRK_THREADS" -c"$CONN" -d"$DUR" --latency -s "$3" "$2")
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
+  printf '%-34s %12s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+}
+
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not up" >&2; return 1; }
+
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, wrk -t$WRK_THREADS -c$CONN -d$DUR, servers with $SERVER_THREADS threads/workers"
+nginx -c "$work/nginx.conf" -p "$work"
+wait_port "$PORT_NGINX"
+run_wrk "nginx limit_req (memory)" "http://127.0.0.1:$PORT_NGINX/" "$work/auth.lua"
+kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"; sleep 0.5
+
+for store in memory redis; do
+  policy "$store" > "$work/gate-$store.toml"
+  # shellcheck disable=SC2086
+  $GATE_BIN "$work/gate-$store.toml" "127.0.0.1:$PORT_GATE" "$SERVER_THREADS" 2>"$work/gate.err" &
+  pids+=($!)
+  wait_port "$PORT_GATE"
+  run_wrk "gate forward-auth ($store)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/auth.lua"
+  run_wrk "gate POST /v1/decide ($store)" "http://127.0.0.1:$PORT_GATE/" "$work/decide.lua"
+  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+  sleep 0.5
+done
