@@ -443,7 +443,7 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
         }
         let mut alts = Vec::new();
         let whens: Vec<When> =
-            if f.when.is_empty() { vec![When { entity: None, matches: BTreeMap::new() }] } else { f.when.clone() };
+            if f.when.is_empty() { vec![When { entity: None, field: None, matches: BTreeMap::new() }] } else { f.when.clone() };
         for (j, w) in whens.iter().enumerate() {
             let wat = format!("{at}.when[{j}]");
             let mask = mask_of(w, &wat, &mut conds)?;

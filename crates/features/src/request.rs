@@ -128,12 +128,17 @@ impl UrlFeaturizer {
                 (None, None) => visible_url = false,
             }
         }
+        let is_connect = e.http_request_method.as_deref().is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"));
+        if is_connect {
+            // a CONNECT target is `host:port`: the path and query are inside the tunnel
+            v.path = None;
+            v.query = None;
+        }
         let mut u = [0.0; N_URL];
         self.url_part(&v, &mut u);
         out[..LEX_COUNT].copy_from_slice(&u[..LEX_COUNT]);
         let k = LEX_COUNT;
         let nan = f64::NAN;
-        let is_connect = e.http_request_method.as_deref().is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"));
         let tls_only = e.tls_server_name.is_some()
             || e.event_dataset.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("zeek.ssl"));
         out[k] = e.event_duration_ns.map_or(nan, |d| d as f64 / 1e9);

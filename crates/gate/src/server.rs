@@ -433,12 +433,12 @@ struct KeyQuery {
     key: String,
 }
 
-async fn admin_key(State(st): State<Arc<AppState>>, headers: HeaderMap, q: Option<Query<KeyQuery>>) -> Response {
+async fn admin_key(State(st): State<Arc<AppState>>, headers: HeaderMap, q: Result<Query<KeyQuery>, axum::extract::rejection::QueryRejection>) -> Response {
     let gate = st.gate();
     if let Err(r) = admin_ok(&gate, &headers) {
         return r;
     }
-    let Some(Query(q)) = q else { return json_error(StatusCode::BAD_REQUEST, "need ?limiter=NAME&key=KEY") };
+    let Ok(Query(q)) = q else { return json_error(StatusCode::BAD_REQUEST, "need ?limiter=NAME&key=KEY") };
     match gate.inspect(&q.limiter, &q.key).await {
         Ok(rep) => Json(rep).into_response(),
         Err(e @ crate::engine::GateError::BadInput(..)) => json_error(StatusCode::BAD_REQUEST, e.to_string()),

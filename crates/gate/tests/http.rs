@@ -348,7 +348,6 @@ async fn metrics_health_and_admin() {
 
 #[tokio::test]
 async fn real_listener_graceful_shutdown() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let p = palisade_gate::Policy::parse(&base_policy(""), "t").unwrap();
     let stores = std::sync::Arc::new(palisade_gate::Stores::default());
     let st = palisade_gate::server::AppState::new(palisade_gate::Gate::new(p, &stores).unwrap(), stores, None);
@@ -358,10 +357,17 @@ async fn real_listener_graceful_shutdown() {
     let server = tokio::spawn(palisade_gate::server::serve(st, listener, async {
         let _ = rx.await;
     }));
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await.unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.unwrap();
+    // A plain blocking client (tokio's io-util is not enabled in this workspace).
+    let buf = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").unwrap();
+        let mut buf = String::new();
+        s.read_to_string(&mut buf).unwrap();
+        buf
+    })
+    .await
+    .unwrap();
     assert!(buf.starts_with("HTTP/1.1 200"), "{buf}");
     tx.send(()).unwrap();
     tokio::time::timeout(std::time::Duration::from_secs(5), server).await.expect("shutdown hung").unwrap().unwrap();

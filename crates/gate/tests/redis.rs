@@ -136,16 +136,47 @@ struct Proxy {
     task: tokio::task::JoinHandle<()>,
 }
 
+/// Copy bytes one way until either side closes (tokio's io-util helpers are
+/// not enabled in this workspace, so readiness + try_read/try_write).
+async fn pump(from: &TcpStream, to: &TcpStream) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if from.readable().await.is_err() {
+            return;
+        }
+        let n = match from.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
+        };
+        let mut off = 0;
+        while off < n {
+            if to.writable().await.is_err() {
+                return;
+            }
+            match to.try_write(&buf[off..n]) {
+                Ok(m) => off += m,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return,
+            }
+        }
+    }
+}
+
 impl Proxy {
     async fn start(port: u16) -> Proxy {
         let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = l.local_addr().unwrap().port();
         let task = tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
-            while let Ok((mut c, _)) = l.accept().await {
+            while let Ok((c, _)) = l.accept().await {
                 conns.spawn(async move {
-                    if let Ok(mut r) = TcpStream::connect(REDIS).await {
-                        let _ = tokio::io::copy_bidirectional(&mut c, &mut r).await;
+                    if let Ok(r) = TcpStream::connect(REDIS).await {
+                        tokio::select! {
+                            _ = pump(&c, &r) => {},
+                            _ = pump(&r, &c) => {},
+                        }
                     }
                 });
             }

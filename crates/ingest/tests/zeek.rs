@@ -46,8 +46,12 @@ fn wrccdc_field_values() {
     assert_eq!(e.event_outcome.as_deref(), Some("success"));
     assert_eq!(e.user_name, None, "`-` is unset");
     assert_eq!(e.log_line, Some(9), "first data line is line 9 after 8 header lines");
-    let admin = ev.iter().find(|e| e.user_name.as_deref() == Some("Administrator")).expect("an Administrator NTLM login");
-    assert_eq!(admin.user_domain.as_deref(), Some("COTTONCANDY"));
+    let admin = ev
+        .iter()
+        .find(|e| e.user_name.as_deref() == Some("Administrator") && e.user_domain.as_deref() == Some("COTTONCANDY"))
+        .expect("the Administrator@COTTONCANDY NTLM login");
+    assert_eq!(admin.destination_domain.as_deref(), Some("CottonCandy"));
+    assert_eq!(admin.event_outcome, None, "success `-` is unset");
     assert_eq!(admin.network_protocol.as_deref(), Some("ntlm"));
 
     let Some(p) = data("zeek-wrccdc-2018/json/kerberos.json.gz") else { return };
@@ -157,10 +161,21 @@ fn stratosphere_http_dns_ssl_files() {
         assert_eq!(ev.iter().filter(|e| e.source_label.as_deref() == Some("Benign")).count(), 1_033);
         assert_eq!(ev.iter().filter(|e| e.source_label.as_deref() == Some("Malicious")).count(), 4);
     }
-    if let Some(p) = data("zeek-stratosphere-labeled/010-zeek-mixed/data/files.log.labeled") {
-        let (ev, s) = read(&p, None);
-        assert_eq!(s.skipped_total(), 0, "{s}");
-        assert!(!ev.is_empty());
-        assert!(ev.iter().all(|e| e.event_dataset.as_deref() == Some("zeek.files") && e.source_ip.is_some()));
-    }
+    // The shared files.log has a header only; a files record in Zeek's own layout:
+    let text = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tfiles\n\
+#fields\tts\tfuid\ttx_hosts\trx_hosts\tconn_uids\tsource\tdepth\tanalyzers\tmime_type\tfilename\tduration\tseen_bytes\n\
+#types\ttime\tstring\tset[addr]\tset[addr]\tset[string]\tstring\tcount\tset[string]\tstring\tstring\tinterval\tcount\n\
+1655071298.2\tFx1\t91.228.165.44\t147.32.81.167,10.0.0.1\tC5hVfL2fjFRPxB5V3d,Cx\tHTTP\t0\t(empty)\tapplication/x-dosexec\tx.exe\t0.5\t1024\n";
+    let (ev, s) = read_text("files.log", text, None);
+    assert_eq!(s.skipped_total(), 0, "{s}");
+    assert_eq!(ev.len(), 1);
+    let e = &ev[0];
+    assert_eq!(e.event_dataset.as_deref(), Some("zeek.files"));
+    assert_eq!(e.source_ip, "91.228.165.44".parse().ok());
+    assert_eq!(e.destination_ip, "147.32.81.167".parse().ok(), "first of the set");
+    assert_eq!(e.flow_id.as_deref(), Some("C5hVfL2fjFRPxB5V3d"));
+    assert_eq!(e.network_protocol.as_deref(), Some("http"));
+    assert_eq!(e.http_response_mime_type.as_deref(), Some("application/x-dosexec"));
+    assert_eq!(e.destination_bytes, Some(1024));
+    assert_eq!(e.event_duration_ns, Some(500_000_000));
 }

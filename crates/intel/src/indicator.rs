@@ -123,8 +123,8 @@ pub fn parse_token(raw: &str, hint: Option<Kind>) -> Result<Parsed, Reject> {
     if s.bytes().any(|b| matches!(b, b'\\' | b'(' | b'|' | b'*' | b'{' | b'^' | b'$' | b'+' | b'?')) && !s.contains('/') {
         return Err(Reject::Unsupported("regular expression"));
     }
-    if let Some((net, _)) = s.split_once('/').filter(|(a, _)| a.parse::<IpAddr>().is_ok()) {
-        let _ = net;
+    // `1.2.3.0/24` is a network; `1.2.3.4/path` a URL on an IP host (below).
+    if s.split_once('/').is_some_and(|(a, b)| a.parse::<IpAddr>().is_ok() && !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit())) {
         return match s.parse::<IpNet>() {
             Ok(n) => Ok(cidr_parsed(n)),
             Err(_) => Err(bad("network", s)),
@@ -354,6 +354,7 @@ mod tests {
         assert_eq!(k("[FE80::1]:135"), (Kind::HostPort, "[fe80::1]:135".into()));
         assert_eq!(k("bzgh.jmeu.cc:9999"), (Kind::HostPort, "bzgh.jmeu.cc:9999".into()));
         assert_eq!(k("evil.com/a/b"), (Kind::Url, "evil.com/a/b".into()));
+        assert_eq!(k("5.8.52.136/setup.php"), (Kind::Url, "5.8.52.136/setup.php".into()));
         assert_eq!(k("HTTP://Evil.COM:80/a%7eb%2f?x=%4a"), (Kind::Url, "evil.com/a~b%2F?x=J".into()));
         assert_eq!(k("https://evil.com:443/#frag"), (Kind::Url, "evil.com/".into()));
         assert_eq!(k("http://evil.com:8080/"), (Kind::Url, "evil.com:8080/".into()));

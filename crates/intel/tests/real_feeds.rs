@@ -29,10 +29,10 @@ fn maltrail_counts_by_kind() {
     let k = kinds(&set);
     let r = &set.feeds[0].report;
     eprintln!("{k:?} {r:?}");
-    // python3 classifier over all 1,602 trail files (comments stripped, `value;code` notes cut,
+    // python3 classifier over all 1,601 trail files (comments stripped, `value;code` notes cut,
     // de-duplicated by kind+normalised value): 293,907 domains, 22,067 IPv4, 1,981 IPv6,
     // 1,092 CIDRs, 97,242 host:port; 22,243 regex / path-only trails; 152 malformed.
-    assert_eq!(r.files, 1602);
+    assert_eq!(r.files, 1601);
     assert_eq!(k.get("domain"), Some(&293_907));
     assert_eq!(k.get("ipv4"), Some(&22_067));
     assert_eq!(k.get("ipv6"), Some(&1_981));
@@ -46,4 +46,107 @@ fn maltrail_counts_by_kind() {
     // Category = place in the tree.
     let emotet = set.indicators.iter().find(|i| i.value == "dvr.petcp.com").expect("emotet trail");
     assert_eq!(emotet.category.as_deref(), Some("malware/emotet"));
+}
+
+#[test]
+fn small_feeds_counts_by_kind() {
+    // Feodo: 28 data rows (header says `# END 28 entries`), 28 distinct dst_ip.
+    let f = load("abusech-feodotracker/ipblocklist.csv");
+    assert_eq!(kinds(&f), BTreeMap::from([("ipv4", 28)]));
+    assert_eq!(f.feeds[0].report.malformed, 0);
+    let pika = f.indicators.iter().find(|i| i.value == "192.9.135.73").expect("first Feodo row");
+    assert_eq!(pika.category.as_deref(), Some("Pikabot"));
+    // "2023-05-23 17:51:44" UTC
+    assert_eq!(pika.first_seen, Some(1_684_864_304_000_000));
+    assert!(pika.last_seen.is_some());
+
+    // FireHOL level 1: 2,892 entries = 2,490 CIDRs + 402 host addresses (grep -v '^#' | grep -c /).
+    let f = load("firehol/firehol_level1.netset");
+    assert_eq!(kinds(&f), BTreeMap::from([("cidr", 2490), ("ipv4", 402)]));
+
+    // joewein: 71,376 lines, 71,295 domains + 79 IPs + 1 domain:port (`bzgh.jmeu.cc:9999;1`) + 1 malformed.
+    let f = load("joewein-spam-domains/dom-bl-base.txt");
+    assert_eq!(kinds(&f), BTreeMap::from([("domain", 71_295), ("host-port", 1), ("ipv4", 79)]));
+    assert_eq!(f.feeds[0].report.malformed, 1);
+    // `;419` is the category code (advance-fee fraud).
+    assert_eq!(f.indicators.iter().find(|i| i.value == "1stdirects.com").and_then(|i| i.category.as_deref()), Some("419"));
+
+    // OpenPhish: 3,076 lines, 3,043 distinct normalised URLs (Python urllib-based normaliser).
+    let f = load("openphish/feed.txt");
+    assert_eq!(kinds(&f), BTreeMap::from([("url", 3043)]));
+    assert_eq!(f.feeds[0].report.duplicates, 3076 - 3043);
+
+    // PhishTank: 14,635 rows; 13,857 distinct normalised URLs (`&amp;` unescaped).
+    let f = load("phishtank/online-valid.csv");
+    assert_eq!(kinds(&f), BTreeMap::from([("url", 13_857)]));
+    assert!(f.indicators.iter().any(|i| i.value.starts_with("firebasestorage.googleapis.com/v0/b/mbuba2-79e4a.appspot.com/o/RedirectHtml.html?alt=media&token=")));
+}
+
+#[test]
+fn stix_pattern_table() {
+    // Per bundle: indicators with supported comparisons -> expected kinds, and what is skipped.
+    // apt1: 12 indicators: 4 `ipv4-addr = 'x/15'` (CIDRs), 3 domain-name, 3 file:hashes.md5, 2 x509 AND-patterns.
+    let s = load("stix2.1/apt1.json");
+    assert_eq!(kinds(&s), BTreeMap::from([("cidr", 4), ("domain", 3)]));
+    let r = &s.feeds[0].report;
+    assert_eq!(r.unsupported.get("stix file:hashes.md5 ="), Some(&3));
+    assert_eq!(r.unsupported.get("stix pattern: operator AND"), Some(&2));
+    assert!(s.indicators.iter().any(|i| i.kind == Kind::Cidr && i.value == "223.166.0.0/15"));
+
+    // poisonivy: 25 indicators, 23 network ones OR-ing domains with IPs (2 are file:name);
+    // a regex over all patterns finds 18 distinct IPv4 values and 25 domain comparisons,
+    // of which `domain autuo.xicp.net` is malformed.
+    let s = load("stix2.1/poisonivy.json");
+    let k = kinds(&s);
+    assert_eq!(k, BTreeMap::from([("domain", 24), ("ipv4", 18)]));
+    assert_eq!(s.feeds[0].report.malformed, 1);
+    let bad = &s.feeds[0].report.malformed_samples[0];
+    assert!(bad.reason.contains("domain autuo.xicp.net") && bad.line > 1, "{bad:?}");
+    assert_eq!(s.feeds[0].report.unsupported.get("stix file:name ="), Some(&2));
+
+    // The two C2 examples: `10.0.0.0` (read, then excluded from matching as reserved) and a SHA-256.
+    let s = load("stix2.1/indicators-for-C2-with-COA.json");
+    assert_eq!(kinds(&s), BTreeMap::from([("ipv4", 1)]));
+    // Email patterns use MATCHES: skipped as unsupported.
+    let s = load("stix2.1/malicious-email-indicator-with-attachment.json");
+    assert!(s.indicators.is_empty());
+    assert_eq!(s.feeds[0].report.unsupported.values().sum::<usize>(), 2);
+    // No indicator objects at all.
+    assert!(load("stix2.1/infrastructure.json").indicators.is_empty());
+}
+
+#[test]
+fn misp_event_attributes() {
+    // The staged CIRCL event has 9 attributes: 2 link, comment, text, filename, md5, sha1,
+    // sha256, regkey|value: none is a network indicator, each is counted by type.
+    let s = load("misp-feed/57c4445b-c548-4654-af0b-4be3950d210f.json");
+    assert!(s.indicators.is_empty());
+    let u = &s.feeds[0].report.unsupported;
+    assert_eq!(u.values().sum::<usize>(), 9);
+    assert_eq!(u.get("misp attribute type link"), Some(&2));
+    assert_eq!(u.get("misp attribute type regkey|value"), Some(&1));
+}
+
+#[test]
+fn whole_directory_detects_every_format() {
+    let set = load("");
+    let formats = &set.feeds[0].report.formats;
+    eprintln!("{formats:?} {}", set.indicators.len());
+    for f in ["list", "csv", "netset", "stix", "misp"] {
+        assert!(formats.contains_key(f), "{f} not detected: {formats:?}");
+    }
+    assert_eq!(formats.get("csv"), Some(&2));
+    assert_eq!(formats.get("stix"), Some(&6));
+    assert_eq!(formats.get("misp"), Some(&1));
+}
+
+#[test]
+fn unreadable_feed_is_a_clear_error() {
+    let e = FeedSet::load(&[FeedSpec::from_path("/no/such/feed.txt")], false).unwrap_err().to_string();
+    assert!(e.contains("/no/such/feed.txt"), "{e}");
+    let e = FeedSet::load(&[FeedSpec::from_path(&feeds_dir().join("maltrail/static").to_string_lossy())], true)
+        .unwrap_err()
+        .to_string();
+    // --strict: the first malformed line is fatal and named.
+    assert!(e.contains(".txt:") && e.contains("malformed"), "{e}");
 }

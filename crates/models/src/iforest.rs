@@ -389,7 +389,8 @@ mod tests {
 
     fn blob(n: usize, seed: u64) -> Matrix {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let data = (0..n * 3).map(|_| rng.random::<f64>() - 0.5).collect();
+        // roughly Gaussian: sum of four uniforms
+        let data = (0..n * 3).map(|_| (0..4).map(|_| rng.random::<f64>() - 0.5).sum()).collect();
         Matrix::new(n, 3, data).unwrap()
     }
 
@@ -401,20 +402,37 @@ mod tests {
 
     #[test]
     fn obvious_outlier_ranks_first_and_scores_are_in_range() {
-        let mut x = blob(2000, 1);
-        x.data[3 * 17] = 8.0; // row 17, feature 0: far outside the blob
+        let mut x = blob(1000, 1);
+        // row 17 far outside the blob in every direction
+        x.data[3 * 17..3 * 17 + 3].copy_from_slice(&[8.0, 8.0, 8.0]);
         let f = fit_plain(&x, 7);
         let s = f.score(&x).unwrap();
         assert!(s.iter().all(|&v| v > 0.0 && v <= 1.0));
         let top = (0..s.len()).max_by(|&a, &b| s[a].total_cmp(&s[b])).unwrap();
         assert_eq!(top, 17);
-        assert!(s[17] > 0.6, "{}", s[17]);
-        let e = f.explain(&x, 17, 3).unwrap();
-        assert_eq!(e[0].feature, "f0");
-        assert_eq!(e[0].value, 8.0);
+        assert!(s[17] > 0.7, "{}", s[17]);
+        // inliers sit near 0.5 or below on average (E[h] ≈ c(ψ))
+        let mean = s.iter().sum::<f64>() / s.len() as f64;
+        assert!(mean < 0.5, "{mean}");
         // deterministic with a seed, different with another
         assert_eq!(fit_plain(&x, 7).score(&x).unwrap(), s);
         assert_ne!(fit_plain(&x, 8).score(&x).unwrap(), s);
+    }
+
+    #[test]
+    fn explanation_names_the_isolating_feature() {
+        // 256 rows: every tree sees the outlier, which is odd on feature 1 only
+        let mut x = blob(256, 4);
+        x.data[3 * 5..3 * 5 + 3].copy_from_slice(&[0.0, -9.0, 0.0]);
+        let f = fit_plain(&x, 3);
+        let s = f.score(&x).unwrap();
+        let top = (0..s.len()).max_by(|&a, &b| s[a].total_cmp(&s[b])).unwrap();
+        assert_eq!(top, 5);
+        let e = f.explain(&x, 5, 2).unwrap();
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].feature, "f1");
+        assert_eq!(e[0].value, -9.0);
+        assert!(e[0].contribution > 2.0 * e[1].contribution, "{e:?}");
     }
 
     #[test]

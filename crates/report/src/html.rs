@@ -46,7 +46,7 @@ fn group_thousands(v: i64) -> String {
     let s = v.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -125,9 +125,9 @@ pub(crate) fn render(r: &ReportInput) -> Result<String, ReportError> {
          <title>{}</title><style>{CSS}</style></head><body>\n",
         escape(title)
     );
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<header><h1>{}</h1><div class=\"sub\">Pipeline <code>{}</code> · generated {}{}</div></header>\n",
+        "<header><h1>{}</h1><div class=\"sub\">Pipeline <code>{}</code> · generated {}{}</div></header>",
         escape(title),
         escape(&r.pipeline),
         escape(&r.generated_at),

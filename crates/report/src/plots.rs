@@ -65,7 +65,7 @@ pub fn pca_map_svg(map: &PcaMap, size: (u32, u32)) -> Result<String, ReportError
             .map_err(|e| err(chart_name, e))?;
         chart
             .configure_mesh()
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .x_desc(format!("PC1 ({:.0}% of variance)", map.explained[0] * 100.0))
             .y_desc(format!("PC2 ({:.0}% of variance)", map.explained[1] * 100.0))
@@ -153,7 +153,7 @@ pub fn histogram_svg(model: &ModelResult, labels: Option<&[bool]>, size: (u32, u
             .map_err(|e| err(&chart_name, e))?;
         chart
             .configure_mesh()
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .x_desc("score")
             .y_desc("rows (log)")
@@ -227,7 +227,7 @@ fn curves_svg(
             .map_err(|e| err(chart_name, e))?;
         chart
             .configure_mesh()
-            .light_line_style(GRID)
+            .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
             .x_desc(axes.0)
             .y_desc(axes.1)
