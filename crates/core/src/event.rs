@@ -257,6 +257,13 @@ pub struct Event {
         skip_serializing_if = "Option::is_none"
     )]
     pub winlog_channel: Option<String>,
+    /// The record's EventRecordID (the same in an .evtx file and its exports).
+    #[serde(
+        rename = "winlog.record_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub winlog_record_id: Option<u64>,
     #[serde(
         rename = "winlog.logon.type",
         default,
@@ -421,6 +428,7 @@ event_fields! {
     ("host.name", Str, host_name, string),
     ("winlog.event_id", Int, winlog_event_id, int),
     ("winlog.channel", Str, winlog_channel, string),
+    ("winlog.record_id", Int, winlog_record_id, int),
     ("winlog.logon.type", Int, winlog_logon_type, int),
     ("winlog.event_data.AuthenticationPackageName", Str, winlog_authentication_package, string),
     ("winlog.event_data.LogonProcessName", Str, winlog_logon_process, string),

@@ -4,13 +4,38 @@
 
 use palisade_core::{Event, FieldValue};
 
-/// Reads one field of an event.
-pub type Accessor = for<'a> fn(&'a Event) -> Option<FieldValue<'a>>;
+type FastGet = for<'a> fn(&'a Event) -> Option<FieldValue<'a>>;
+
+/// Reads one field of an event: a direct function for the fields this crate
+/// knows at build time, `Event::get` by name for fields added to the core
+/// event since (so a new field works at once, just slower).
+#[derive(Clone, Copy)]
+pub enum Accessor {
+    Fast(FastGet),
+    Named(&'static str),
+}
+
+impl Accessor {
+    #[inline]
+    pub fn get<'a>(&self, e: &'a Event) -> Option<FieldValue<'a>> {
+        match self {
+            Accessor::Fast(f) => f(e),
+            Accessor::Named(n) => e.get(n),
+        }
+    }
+}
+
+/// The accessor of an ECS field name, `None` when unknown.
+pub fn accessor(name: &str) -> Option<Accessor> {
+    if let Some(f) = fast(name) {
+        return Some(Accessor::Fast(f));
+    }
+    palisade_core::EVENT_FIELDS.iter().find(|(n, _)| *n == name).map(|(n, _)| Accessor::Named(n))
+}
 
 macro_rules! accessors {
     ($( ($name:literal, $field:ident, $kind:ident) ),* $(,)?) => {
-        /// The accessor of an ECS field name, `None` when unknown.
-        pub fn accessor(name: &str) -> Option<Accessor> {
+        fn fast(name: &str) -> Option<FastGet> {
             match name {
                 $( $name => Some(|e: &Event| accessors!(@get e.$field, $kind)), )*
                 _ => None,
@@ -65,6 +90,7 @@ accessors! {
     ("host.name", host_name, string),
     ("winlog.event_id", winlog_event_id, int),
     ("winlog.channel", winlog_channel, string),
+    ("winlog.record_id", winlog_record_id, int),
     ("winlog.logon.type", winlog_logon_type, int),
     ("winlog.event_data.AuthenticationPackageName", winlog_authentication_package, string),
     ("winlog.event_data.LogonProcessName", winlog_logon_process, string),
@@ -92,7 +118,8 @@ mod tests {
         }
         for (name, _) in palisade_core::EVENT_FIELDS {
             let a = accessor(name).unwrap_or_else(|| panic!("no accessor for {name}"));
-            assert_eq!(a(&e), e.get(name), "{name}");
+            assert!(matches!(a, Accessor::Fast(_)), "{name}: add it to the fast list in access.rs");
+            assert_eq!(a.get(&e), e.get(name), "{name}");
         }
         assert!(accessor("nope").is_none());
     }

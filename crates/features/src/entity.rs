@@ -255,7 +255,7 @@ struct Cond {
 impl Cond {
     #[inline]
     fn eval(&self, e: &Event) -> bool {
-        let v = (self.get)(e);
+        let v = self.get.get(e);
         match (&self.test, v) {
             (Test::Exists(want), v) => v.is_some() == *want,
             (Test::AnyStr(l), Some(FieldValue::Str(s))) => l.iter().any(|x| x.eq_ignore_ascii_case(s)),
@@ -635,7 +635,7 @@ pub fn entity_features_with_report(
         for (i, cond) in c.conds.iter().enumerate() {
             bits |= (cond.eval(e) as u128) << i;
         }
-        let default_ent = c.keys.iter().find_map(|k| k(e).and_then(ekey)).map(|k| ents.id(k));
+        let default_ent = c.keys.iter().find_map(|k| k.get(e).and_then(ekey)).map(|k| ents.id(k));
         // windows containing ts: starts s = k*step with s <= ts < s + window
         let k_hi = ts.div_euclid(step_us);
         let k_lo = (ts - window_us).div_euclid(step_us) + 1;
@@ -654,7 +654,7 @@ pub fn entity_features_with_report(
                 }
                 let ent = match alt.entity {
                     None => default_ent,
-                    Some(g) => c.entity_getters[g](e).and_then(ekey).map(|k| ents.id(k)),
+                    Some(g) => c.entity_getters[g].get(e).and_then(ekey).map(|k| ents.id(k)),
                 };
                 if let Some(id) = ent {
                     if !targets.iter().any(|t| t.0 == id) {
@@ -674,7 +674,7 @@ pub fn entity_features_with_report(
                 }
             }
             for &(r, g) in &row_ids {
-                let val = g.and_then(|g| g(e));
+                let val = g.and_then(|g| g.get(e));
                 let row = &mut rows[r as usize];
                 let s = f.slot;
                 match f.agg {

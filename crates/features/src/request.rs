@@ -147,7 +147,7 @@ impl UrlFeaturizer {
             1.0
         } else if visible_url {
             0.0
-        } else if tls_only && v.host.is_some() {
+        } else if tls_only {
             1.0
         } else {
             nan
@@ -219,7 +219,7 @@ pub fn request_defs() -> Vec<FeatureDef> {
     let f = |n: &str, t, reads: &[&str], d: &str| FeatureDef::new(n, t, REQUEST_SET, reads, d);
     v.push(f("duration_s", Float, &["event.duration"], "Duration of the transaction or session in seconds (event.duration / 1e9): Zeek conn/http duration, Squid elapsed time, W3C time-taken. NaN when the source does not record it."));
     v.push(f("http_status", Int, &["http.response.status_code"], "HTTP response status code (e.g. 200, 404). NaN when absent (TLS, conn)."));
-    v.push(f("url_encrypted", Bool, &["http.request.method", "url.full", "url.path", "tls.client.server_name", "event.dataset"], "1 when only the host is visible: the method is CONNECT, or the event is TLS (tls.client.server_name set or dataset zeek.ssl) with no URL path; 0 when a URL path or query is visible; NaN when neither is known."));
+    v.push(f("url_encrypted", Bool, &["http.request.method", "url.full", "url.path", "tls.client.server_name", "event.dataset"], "1 when at most the host is visible: the method is CONNECT, or the event is TLS (tls.client.server_name set or dataset zeek.ssl) with no URL path; 0 when a URL path or query is visible; NaN when neither is known (e.g. a bare conn record)."));
     v.push(f("is_https", Bool, &["url.scheme", "url.full", "tls.client.server_name", "event.dataset", "http.request.method", "destination.port"], "1 when the scheme (url.scheme, else the scheme of url.full) is https, or the event is TLS (SNI set or zeek.ssl), or it is a CONNECT to port 443; 0 when the scheme is http; NaN otherwise."));
     v.push(f("bytes_up", Int, &["source.bytes"], "Bytes sent by the client (source.bytes). NaN when absent."));
     v.push(f("bytes_down", Int, &["destination.bytes"], "Bytes sent by the server (destination.bytes). NaN when absent."));

@@ -33,12 +33,15 @@ fn keyed(c: &mut Criterion) {
                 for _ in 0..BATCH {
                     i = (i + 1) % keys;
                     let k = i.to_le_bytes();
-                    allowed += store.check(&k, q, 1, clock.now_ns()).is_some_and(|o| o.allowed) as u32;
+                    allowed += store
+                        .check(&k, q, 1, clock.now_ns())
+                        .is_some_and(|o| o.allowed) as u32;
                 }
                 black_box(allowed)
             })
         });
-        let gq = GQuota::per_second(NonZeroU32::new(1000).unwrap()).allow_burst(NonZeroU32::new(50).unwrap());
+        let gq = GQuota::per_second(NonZeroU32::new(1000).unwrap())
+            .allow_burst(NonZeroU32::new(50).unwrap());
         let lim = RateLimiter::keyed(gq);
         let mut j = 0u64;
         g.bench_function(BenchmarkId::new("governor", name), |b| {
@@ -60,7 +63,11 @@ fn keyed_threads(c: &mut Criterion) {
     let mut g = c.benchmark_group("keyed_limiter_2_threads");
     g.throughput(Throughput::Elements(2 * BATCH * 10));
     let q = Quota::new(1000, Duration::from_secs(1), 50).unwrap();
-    let store = Arc::new(MemoryStore::new(1_000_000, 64, EvictionPolicy::EvictSoonest));
+    let store = Arc::new(MemoryStore::new(
+        1_000_000,
+        64,
+        EvictionPolicy::EvictSoonest,
+    ));
     let clock = Arc::new(MonotonicClock::new());
     g.bench_function("palisade", |b| {
         b.iter(|| {
@@ -77,7 +84,8 @@ fn keyed_threads(c: &mut Criterion) {
             })
         })
     });
-    let gq = GQuota::per_second(NonZeroU32::new(1000).unwrap()).allow_burst(NonZeroU32::new(50).unwrap());
+    let gq = GQuota::per_second(NonZeroU32::new(1000).unwrap())
+        .allow_burst(NonZeroU32::new(50).unwrap());
     let lim = Arc::new(RateLimiter::keyed(gq));
     g.bench_function("governor", |b| {
         b.iter(|| {
@@ -125,11 +133,18 @@ burst = 50
     let gate = palisade_gate::Gate::new(p, &palisade_gate::Stores::default()).unwrap();
     let mut subjects: Vec<palisade_gate::Subject> = (0..KEYS)
         .map(|i| palisade_gate::Subject {
-            ip: Some(std::net::IpAddr::from([10, (i >> 16) as u8, (i >> 8) as u8, i as u8])),
+            ip: Some(std::net::IpAddr::from([
+                10,
+                (i >> 16) as u8,
+                (i >> 8) as u8,
+                i as u8,
+            ])),
             method: "GET".into(),
             path: format!("/products/{i}"),
             query: "ref=home".into(),
-            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0".into()),
+            user_agent: Some(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0".into(),
+            ),
             referrer: Some("https://example.com/".into()),
             accept_language: true,
             header_count: 10,

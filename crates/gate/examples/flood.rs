@@ -13,14 +13,24 @@ use std::time::{Duration, Instant};
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let flood: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000_000);
-    let cap: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let flood: u64 = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000_000);
+    let cap: usize = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let q = Quota::new(10, Duration::from_secs(60), 10).unwrap();
     let st = MemoryStore::new(cap, 64, EvictionPolicy::EvictSoonest);
     let rss0 = rss_kib();
@@ -36,21 +46,36 @@ fn main() {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let ip = IpAddr::V6(Ipv6Addr::from(((0x2001_0db8u128) << 96) | ((x as u128) << 64) | i as u128));
+        let ip = IpAddr::V6(Ipv6Addr::from(
+            ((0x2001_0db8u128) << 96) | ((x as u128) << 64) | i as u128,
+        ));
         let key = ip_prefix(ip, 32, 64).to_string();
         now += 1_000; // 1 µs apart: 1M requests/s
         st.check(key.as_bytes(), q, 1, now);
     }
     let el = t.elapsed();
     let victim = st.check(b"victim", q, 1, now).map(|o| o.allowed);
-    println!("flood: {flood} unique /64 keys, cap {cap}, {:.2} M checks/s (incl. key formatting)", flood as f64 / el.as_secs_f64() / 1e6);
+    println!(
+        "flood: {flood} unique /64 keys, cap {cap}, {:.2} M checks/s (incl. key formatting)",
+        flood as f64 / el.as_secs_f64() / 1e6
+    );
     println!("tracked keys: {} (cap {})", st.len(), st.capacity());
-    println!("table bytes (approx): {:.1} MiB", st.approx_bytes() as f64 / 1048576.0);
-    println!("process RSS: {:.1} MiB before, {:.1} MiB after", rss0 as f64 / 1024.0, rss_kib() as f64 / 1024.0);
+    println!(
+        "table bytes (approx): {:.1} MiB",
+        st.approx_bytes() as f64 / 1048576.0
+    );
+    println!(
+        "process RSS: {:.1} MiB before, {:.1} MiB after",
+        rss0 as f64 / 1024.0,
+        rss_kib() as f64 / 1024.0
+    );
     println!(
         "evictions: expired {}, active {}",
         st.stats.expired_evictions.load(Relaxed),
         st.stats.active_evictions.load(Relaxed)
     );
-    println!("busy client still limited after the flood: {}", victim == Some(false));
+    println!(
+        "busy client still limited after the flood: {}",
+        victim == Some(false)
+    );
 }

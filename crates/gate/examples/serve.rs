@@ -10,7 +10,11 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     };
     let threads = args.get(3).and_then(|s| s.parse().ok());
-    match palisade_gate::server::run_blocking(std::path::Path::new(config), args.get(2).map(String::as_str), threads) {
+    match palisade_gate::server::run_blocking(
+        std::path::Path::new(config),
+        args.get(2).map(String::as_str),
+        threads,
+    ) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("serve: error: {e}");

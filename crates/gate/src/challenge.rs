@@ -74,7 +74,8 @@ impl Signer {
 
     fn mac_hex(&self, domain: &str, data: &str) -> String {
         // new_from_slice accepts keys of any length for HMAC.
-        let mut m = HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut m = HmacSha256::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         m.update(domain.as_bytes());
         m.update(b"\0");
         m.update(data.as_bytes());
@@ -82,11 +83,14 @@ impl Signer {
     }
 
     fn verify_mac(&self, domain: &str, data: &str, mac_hex: &str) -> bool {
-        let Ok(given) = hex::decode(mac_hex) else { return false };
+        let Ok(given) = hex::decode(mac_hex) else {
+            return false;
+        };
         if given.len() != MAC_HEX / 2 {
             return false;
         }
-        let mut m = HmacSha256::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        let mut m = HmacSha256::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         m.update(domain.as_bytes());
         m.update(b"\0");
         m.update(data.as_bytes());
@@ -108,10 +112,22 @@ impl Signer {
     }
 
     /// Issue a challenge token. `answer` is the CAPTCHA text (None for PoW).
-    pub fn issue(&self, kind: ChallengeKind, difficulty: u8, expires: u64, bind: &str, answer: Option<&str>) -> String {
+    pub fn issue(
+        &self,
+        kind: ChallengeKind,
+        difficulty: u8,
+        expires: u64,
+        bind: &str,
+        answer: Option<&str>,
+    ) -> String {
         let id = hex::encode(rand::random::<[u8; 12]>());
-        let tag = answer.map(|a| self.answer_tag(&id, a)).unwrap_or_else(|| "-".into());
-        let body = format!("c1.{}.{difficulty}.{expires}.{id}.{bind}.{tag}", kind_str(kind));
+        let tag = answer
+            .map(|a| self.answer_tag(&id, a))
+            .unwrap_or_else(|| "-".into());
+        let body = format!(
+            "c1.{}.{difficulty}.{expires}.{id}.{bind}.{tag}",
+            kind_str(kind)
+        );
         let mac = self.mac_hex("challenge", &body);
         format!("{body}.{mac}")
     }
@@ -145,7 +161,14 @@ impl Signer {
         if *tbind != bind {
             return Err(ChallengeError::WrongClient);
         }
-        Ok(Token { kind, difficulty, expires, id: id.to_string(), bind: tbind.to_string(), answer_tag: tag.to_string() })
+        Ok(Token {
+            kind,
+            difficulty,
+            expires,
+            id: id.to_string(),
+            bind: tbind.to_string(),
+            answer_tag: tag.to_string(),
+        })
     }
 
     /// Check a proof-of-work solution against an opened token.
@@ -192,12 +215,17 @@ impl Signer {
         if pass.len() > 128 {
             return false;
         }
-        let Some((body, mac)) = pass.rsplit_once('.') else { return false };
-        let mut it = body.split('.');
-        let (Some("p1"), Some(exp), Some(b), None) = (it.next(), it.next(), it.next(), it.next()) else {
+        let Some((body, mac)) = pass.rsplit_once('.') else {
             return false;
         };
-        let Ok(exp) = exp.parse::<u64>() else { return false };
+        let mut it = body.split('.');
+        let (Some("p1"), Some(exp), Some(b), None) = (it.next(), it.next(), it.next(), it.next())
+        else {
+            return false;
+        };
+        let Ok(exp) = exp.parse::<u64>() else {
+            return false;
+        };
         now < exp && b == bind && self.verify_mac("pass", body, mac)
     }
 }
@@ -259,7 +287,10 @@ pub struct SeenSet {
 
 impl SeenSet {
     pub fn new(cap: usize) -> Self {
-        SeenSet { map: Mutex::new(HashMap::new()), cap: cap.max(1) }
+        SeenSet {
+            map: Mutex::new(HashMap::new()),
+            cap: cap.max(1),
+        }
     }
 
     /// Record `id` as used; false if it was already used (a replay). When
@@ -309,8 +340,14 @@ mod tests {
         let nonce = solve_pow(&tok, 8);
         s.check_pow(&tok, &t, &nonce).unwrap();
         // A nonce that does not meet the difficulty fails (find one).
-        let bad = (0u64..).map(|i| i.to_string()).find(|n| leading_zero_bits(&pow_hash(&tok, n)) < 8).unwrap();
-        assert_eq!(s.check_pow(&tok, &t, &bad), Err(ChallengeError::WrongAnswer));
+        let bad = (0u64..)
+            .map(|i| i.to_string())
+            .find(|n| leading_zero_bits(&pow_hash(&tok, n)) < 8)
+            .unwrap();
+        assert_eq!(
+            s.check_pow(&tok, &t, &bad),
+            Err(ChallengeError::WrongAnswer)
+        );
     }
 
     #[test]
@@ -320,15 +357,36 @@ mod tests {
         let tok = s.issue(ChallengeKind::Pow, 20, 1_000, &bind, None);
         // Lowering the difficulty breaks the signature.
         let forged = tok.replacen(".20.", ".1.", 1);
-        assert_eq!(s.open(&forged, 500, &bind), Err(ChallengeError::BadSignature));
+        assert_eq!(
+            s.open(&forged, 500, &bind),
+            Err(ChallengeError::BadSignature)
+        );
         // Another key's token.
-        let other = Signer::new(b"another-secret-key-xxxxxxxxxxxx").issue(ChallengeKind::Pow, 1, 1_000, &bind, None);
-        assert_eq!(s.open(&other, 500, &bind), Err(ChallengeError::BadSignature));
+        let other = Signer::new(b"another-secret-key-xxxxxxxxxxxx").issue(
+            ChallengeKind::Pow,
+            1,
+            1_000,
+            &bind,
+            None,
+        );
+        assert_eq!(
+            s.open(&other, 500, &bind),
+            Err(ChallengeError::BadSignature)
+        );
         assert_eq!(s.open(&tok, 1_000, &bind), Err(ChallengeError::Expired));
         let elsewhere = Signer::bind("198.51.100.0/32", Some("ua"));
-        assert_eq!(s.open(&tok, 500, &elsewhere), Err(ChallengeError::WrongClient));
-        assert_eq!(s.open("garbage", 500, &bind), Err(ChallengeError::Malformed));
-        assert_eq!(s.open("a.b.c.d.e.f.g.h", 500, &bind), Err(ChallengeError::Malformed));
+        assert_eq!(
+            s.open(&tok, 500, &elsewhere),
+            Err(ChallengeError::WrongClient)
+        );
+        assert_eq!(
+            s.open("garbage", 500, &bind),
+            Err(ChallengeError::Malformed)
+        );
+        assert_eq!(
+            s.open("a.b.c.d.e.f.g.h", 500, &bind),
+            Err(ChallengeError::Malformed)
+        );
     }
 
     #[test]
@@ -338,7 +396,10 @@ mod tests {
         let tok = s.issue(ChallengeKind::Captcha, 0, 1_000, &bind, Some("AbC12"));
         let t = s.open(&tok, 1, &bind).unwrap();
         assert!(s.check_captcha(&t, " abc12 ").is_ok());
-        assert_eq!(s.check_captcha(&t, "abc13"), Err(ChallengeError::WrongAnswer));
+        assert_eq!(
+            s.check_captcha(&t, "abc13"),
+            Err(ChallengeError::WrongAnswer)
+        );
         assert_eq!(s.check_pow(&tok, &t, "1"), Err(ChallengeError::WrongKind));
     }
 
@@ -367,7 +428,10 @@ mod tests {
         assert_eq!(set.first_use("a", 10, 0), Ok(true));
         assert_eq!(set.first_use("a", 10, 1), Ok(false));
         assert_eq!(set.first_use("b", 20, 1), Ok(true));
-        assert_eq!(set.first_use("c", 20, 2), Err(ChallengeError::ReplayStoreFull));
+        assert_eq!(
+            set.first_use("c", 20, 2),
+            Err(ChallengeError::ReplayStoreFull)
+        );
         // After a's expiry there is room, and a's id cannot be replayed
         // anyway because its token has expired.
         assert_eq!(set.first_use("c", 20, 11), Ok(true));

@@ -18,7 +18,9 @@ pub struct MonotonicClock {
 
 impl MonotonicClock {
     pub fn new() -> Self {
-        MonotonicClock { start: Instant::now() }
+        MonotonicClock {
+            start: Instant::now(),
+        }
     }
 }
 
@@ -43,7 +45,9 @@ pub struct FakeClock {
 
 impl FakeClock {
     pub fn new(start_ns: u64) -> Self {
-        FakeClock { now: Arc::new(AtomicU64::new(start_ns)) }
+        FakeClock {
+            now: Arc::new(AtomicU64::new(start_ns)),
+        }
     }
     pub fn advance(&self, d: Duration) {
         self.now.fetch_add(d.as_nanos() as u64, Ordering::SeqCst);
@@ -62,7 +66,10 @@ impl Clock for FakeClock {
 /// Seconds since the Unix epoch (for challenge-token and cookie expiry, which
 /// must agree across a fleet and survive restarts).
 pub fn unix_now_s() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Nanoseconds since the Unix epoch (for token expiry).
@@ -71,6 +78,9 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now_ns(&self) -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
     }
 }

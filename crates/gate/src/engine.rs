@@ -126,7 +126,12 @@ struct Limiter {
 impl Limiter {
     fn applies(&self, method: &str, path: &str) -> bool {
         (self.spec.methods.is_empty() || self.spec.methods.iter().any(|m| m == method))
-            && (self.spec.routes.is_empty() || self.spec.routes.iter().any(|r| path.starts_with(r.as_str())))
+            && (self.spec.routes.is_empty()
+                || self
+                    .spec
+                    .routes
+                    .iter()
+                    .any(|r| path.starts_with(r.as_str())))
     }
 }
 
@@ -137,6 +142,9 @@ pub struct Stores {
     redis: Mutex<Option<(String, Arc<RedisStore>)>>,
     seen: Arc<SeenSet>,
     fallback_secret: Vec<u8>,
+    /// The memory limiters' clock: TATs are relative to its start, so it
+    /// must outlive reloads together with the stores.
+    clock: Arc<dyn Clock>,
 }
 
 impl Default for Stores {
@@ -146,6 +154,7 @@ impl Default for Stores {
             redis: Mutex::new(None),
             seen: Arc::new(SeenSet::new(1_000_000)),
             fallback_secret: rand::random::<[u8; 32]>().to_vec(),
+            clock: Arc::new(MonotonicClock::new()),
         }
     }
 }
@@ -166,8 +175,13 @@ impl Stores {
     }
 
     fn redis_for(&self, p: &Policy) -> Result<Option<Arc<RedisStore>>, GateError> {
-        let Some(r) = &p.file.redis else { return Ok(None) };
-        let sig = format!("{}|{}|{}|{}|{}", r.url, r.prefix, r.timeout_ms, r.breaker_failures, r.breaker_cooldown_ms);
+        let Some(r) = &p.file.redis else {
+            return Ok(None);
+        };
+        let sig = format!(
+            "{}|{}|{}|{}|{}",
+            r.url, r.prefix, r.timeout_ms, r.breaker_failures, r.breaker_cooldown_ms
+        );
         let mut slot = self.redis.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((s, st)) = slot.as_ref() {
             if *s == sig {
@@ -206,10 +220,11 @@ fn ceil_s(ns: u64) -> u64 {
 impl Gate {
     /// Build with the real clocks.
     pub fn new(policy: Policy, stores: &Stores) -> Result<Gate, GateError> {
-        Gate::with_clocks(policy, stores, Arc::new(MonotonicClock::new()), Arc::new(SystemClock))
+        Gate::with_clocks(policy, stores, stores.clock.clone(), Arc::new(SystemClock))
     }
 
-    /// Build with given clocks: `clock` drives the memory limiters, `wall`
+    /// Build with given clocks: `clock` drives the memory limiters (pass the
+    /// same clock on every reload that shares `stores`), `wall`
     /// (Unix time) the token and pass expiry.
     pub fn with_clocks(
         policy: Policy,
@@ -223,19 +238,30 @@ impl Gate {
             let store = match spec.store {
                 StoreKind::Memory => AnyStore::Memory(stores.memory_for(&spec.name, &policy)),
                 StoreKind::Redis => AnyStore::Redis(
-                    redis.clone().ok_or_else(|| GateError::Policy("redis store without [redis]".into()))?,
+                    redis
+                        .clone()
+                        .ok_or_else(|| GateError::Policy("redis store without [redis]".into()))?,
                 ),
             };
-            limiters.push(Limiter { spec: spec.clone(), store });
+            limiters.push(Limiter {
+                spec: spec.clone(),
+                store,
+            });
         }
         let r = &policy.file.risk;
         let scorer: Arc<dyn RiskScorer> = match &r.model {
-            Some(path) => crate::model_scorer::load(std::path::Path::new(path)).map_err(GateError::Policy)?,
+            Some(path) => {
+                crate::model_scorer::load(std::path::Path::new(path)).map_err(GateError::Policy)?
+            }
             None => Arc::new(
-                LinearScorer::with_weights(r.bias, &r.weights).map_err(|m| GateError::Policy(format!("risk.weights: {m}")))?,
+                LinearScorer::with_weights(r.bias, &r.weights)
+                    .map_err(|m| GateError::Policy(format!("risk.weights: {m}")))?,
             ),
         };
-        let secret = policy.secret.clone().unwrap_or_else(|| stores.fallback_secret.clone());
+        let secret = policy
+            .secret
+            .clone()
+            .unwrap_or_else(|| stores.fallback_secret.clone());
         Ok(Gate {
             signer: Signer::new(&secret),
             seen: stores.seen.clone(),
@@ -270,13 +296,20 @@ impl Gate {
     /// The client binding of tokens and passes.
     pub fn bind(&self, ip: Option<IpAddr>, ua: Option<&str>) -> String {
         let ipk = ip.map(|i| self.ip_key(i)).unwrap_or_default();
-        let ua = if self.policy.file.challenge.bind_user_agent { ua } else { None };
+        let ua = if self.policy.file.challenge.bind_user_agent {
+            ua
+        } else {
+            None
+        };
         Signer::bind(&ipk, ua)
     }
 
     /// Is `peer` a trusted proxy (whose client-IP header we believe)?
     pub fn trusted(&self, peer: IpAddr) -> bool {
-        self.policy.trusted_proxies.iter().any(|n| n.contains(&peer))
+        self.policy
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&peer))
     }
 
     /// The client address: the peer, or — only when the peer is a trusted
@@ -291,7 +324,9 @@ impl Gate {
         let Some(h) = header else { return Some(peer) };
         let mut last = peer;
         for part in h.rsplit(',') {
-            let Ok(ip) = part.trim().parse::<IpAddr>() else { break };
+            let Ok(ip) = part.trim().parse::<IpAddr>() else {
+                break;
+            };
             last = ip;
             if !self.trusted(ip) {
                 return Some(ip);
@@ -303,20 +338,47 @@ impl Gate {
     /// Build a [`Subject`] from `/v1/decide` input (the caller is trusted to
     /// state the client IP).
     pub fn subject_from_input(&self, inp: &DecideInput) -> Result<Subject, GateError> {
-        let headers: HashMap<String, &str> = inp.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_str())).collect();
-        let ip = match &inp.ip {
-            Some(s) => Some(s.trim().parse::<IpAddr>().map_err(|_| GateError::BadInput("ip", format!("`{s}` is not an IP address")))?),
-            None => None,
-        };
-        let method = inp.method.clone().unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
-        if method.is_empty() || method.len() > 16 || !method.bytes().all(|b| b.is_ascii_alphabetic()) {
-            return Err(GateError::BadInput("method", format!("`{method}` is not an HTTP method")));
+        let headers: HashMap<String, &str> = inp
+            .headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_str()))
+            .collect();
+        let ip =
+            match &inp.ip {
+                Some(s) => Some(s.trim().parse::<IpAddr>().map_err(|_| {
+                    GateError::BadInput("ip", format!("`{s}` is not an IP address"))
+                })?),
+                None => None,
+            };
+        let method = inp
+            .method
+            .clone()
+            .unwrap_or_else(|| "GET".into())
+            .to_ascii_uppercase();
+        if method.is_empty()
+            || method.len() > 16
+            || !method.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            return Err(GateError::BadInput(
+                "method",
+                format!("`{method}` is not an HTTP method"),
+            ));
         }
-        let (path, query) = split_url(&inp.url).ok_or_else(|| GateError::BadInput("url", "must be a path (`/…`) or an http(s) URL".into()))?;
+        let (path, query) = split_url(&inp.url).ok_or_else(|| {
+            GateError::BadInput("url", "must be a path (`/…`) or an http(s) URL".into())
+        })?;
         let id = &self.policy.file.identity;
-        let user = inp.user.clone().or_else(|| id.user_header.as_ref().and_then(|h| headers.get(h.to_ascii_lowercase().as_str())).map(|s| s.to_string()));
+        let user = inp.user.clone().or_else(|| {
+            id.user_header
+                .as_ref()
+                .and_then(|h| headers.get(h.to_ascii_lowercase().as_str()))
+                .map(|s| s.to_string())
+        });
         let token = inp.token.clone().or_else(|| {
-            id.token_header.as_ref().and_then(|h| headers.get(h.to_ascii_lowercase().as_str())).map(|s| strip_bearer(s).to_string())
+            id.token_header
+                .as_ref()
+                .and_then(|h| headers.get(h.to_ascii_lowercase().as_str()))
+                .map(|s| strip_bearer(s).to_string())
         });
         Ok(Subject {
             ip,
@@ -326,10 +388,16 @@ impl Gate {
             path,
             query,
             user_agent: headers.get("user-agent").map(|s| s.to_string()),
-            referrer: headers.get("referer").or_else(|| headers.get("referrer")).map(|s| s.to_string()),
+            referrer: headers
+                .get("referer")
+                .or_else(|| headers.get("referrer"))
+                .map(|s| s.to_string()),
             accept_language: headers.contains_key("accept-language"),
             header_count: headers.len(),
-            pass: headers.get("cookie").and_then(|c| cookie_value(c, &self.policy.file.challenge.cookie_name)).map(str::to_string),
+            pass: headers
+                .get("cookie")
+                .and_then(|c| cookie_value(c, &self.policy.file.challenge.cookie_name))
+                .map(str::to_string),
         })
     }
 
@@ -349,13 +417,22 @@ impl Gate {
     pub async fn decide(&self, s: &Subject) -> Decision {
         let started = std::time::Instant::now();
         let d = self.decide_inner(s).await;
-        metrics::counter!("palisade_gate_decisions_total", "decision" => d.decision.as_str()).increment(1);
+        metrics::counter!("palisade_gate_decisions_total", "decision" => d.decision.as_str())
+            .increment(1);
         metrics::histogram!("palisade_gate_decide_seconds").record(started.elapsed().as_secs_f64());
         d
     }
 
     async fn decide_inner(&self, s: &Subject) -> Decision {
-        let mut d = Decision { decision: Verdict::Allow, reasons: vec![], limits: vec![], retry_after_s: None, risk: None, challenge: None, pass: false };
+        let mut d = Decision {
+            decision: Verdict::Allow,
+            reasons: vec![],
+            limits: vec![],
+            retry_after_s: None,
+            risk: None,
+            challenge: None,
+            pass: false,
+        };
         let ua_l = s.user_agent.as_deref().map(str::to_ascii_lowercase);
         let p = &self.policy;
         if let Some(ip) = s.ip {
@@ -371,12 +448,14 @@ impl Gate {
         }
         if let Some(ua) = &ua_l {
             if let Some(x) = p.allow_uas.iter().find(|x| ua.contains(x.as_str())) {
-                d.reasons.push(format!("allow list: user agent contains `{x}`"));
+                d.reasons
+                    .push(format!("allow list: user agent contains `{x}`"));
                 return d;
             }
             if let Some(x) = p.deny_uas.iter().find(|x| ua.contains(x.as_str())) {
                 d.decision = Verdict::Deny;
-                d.reasons.push(format!("deny list: user agent contains `{x}`"));
+                d.reasons
+                    .push(format!("deny list: user agent contains `{x}`"));
                 return d;
             }
         }
@@ -386,10 +465,24 @@ impl Gate {
         let mut pressure = 0f32;
         let mut exceeded = false;
         let mut retry_ns = 0u64;
-        for l in self.limiters.iter().filter(|l| l.applies(&s.method, &s.path)) {
-            let Some(key) = self.limit_key(l.spec.key, s) else { continue };
+        for l in self
+            .limiters
+            .iter()
+            .filter(|l| l.applies(&s.method, &s.path))
+        {
+            let Some(key) = self.limit_key(l.spec.key, s) else {
+                continue;
+            };
             let q = Self::quota_for(&l.spec, &key);
-            let mut rep = LimitReport { name: l.spec.name.clone(), key_kind: l.spec.key, limit: q.burst, remaining: 0, reset_after_ms: 0, allowed: true, store_error: None };
+            let mut rep = LimitReport {
+                name: l.spec.name.clone(),
+                key_kind: l.spec.key,
+                limit: q.burst,
+                remaining: 0,
+                reset_after_ms: 0,
+                allowed: true,
+                store_error: None,
+            };
             match l.store.check(&l.spec.name, &key, q, 1, now).await {
                 Ok(o) => {
                     rep.allowed = o.allowed;
@@ -399,7 +492,8 @@ impl Gate {
                     if !o.allowed {
                         exceeded = true;
                         retry_ns = retry_ns.max(o.retry_after_ns);
-                        d.reasons.push(format!("rate limit `{}` exceeded", l.spec.name));
+                        d.reasons
+                            .push(format!("rate limit `{}` exceeded", l.spec.name));
                     }
                     metrics::counter!("palisade_gate_limit_checks_total", "limiter" => l.spec.name.clone(), "result" => if o.allowed { "allowed" } else { "denied" }).increment(1);
                 }
@@ -412,10 +506,16 @@ impl Gate {
                         rep.allowed = false;
                         exceeded = true;
                         retry_ns = retry_ns.max(1_000_000_000);
-                        d.reasons.push(format!("rate limit `{}` unavailable ({e}); failing closed", l.spec.name));
+                        d.reasons.push(format!(
+                            "rate limit `{}` unavailable ({e}); failing closed",
+                            l.spec.name
+                        ));
                     } else {
                         rep.remaining = q.burst;
-                        d.reasons.push(format!("rate limit `{}` unavailable ({e}); failing open", l.spec.name));
+                        d.reasons.push(format!(
+                            "rate limit `{}` unavailable ({e}); failing open",
+                            l.spec.name
+                        ));
                     }
                 }
             }
@@ -423,13 +523,20 @@ impl Gate {
         }
         if exceeded {
             d.decision = Verdict::RateLimited;
-            d.retry_after_s = Some(if retry_ns == u64::MAX { 3600 } else { ceil_s(retry_ns).max(1) });
+            d.retry_after_s = Some(if retry_ns == u64::MAX {
+                3600
+            } else {
+                ceil_s(retry_ns).max(1)
+            });
         }
 
         // Risk, challenge, pass.
         let wall = self.wall_s();
         let bind = self.bind(s.ip, s.user_agent.as_deref());
-        d.pass = s.pass.as_deref().is_some_and(|ps| self.signer.check_pass(ps, wall, &bind));
+        d.pass = s
+            .pass
+            .as_deref()
+            .is_some_and(|ps| self.signer.check_pass(ps, wall, &bind));
         let r = &p.file.risk;
         if r.enabled {
             let f = RequestFeatures::from_view(&RequestView {
@@ -444,18 +551,28 @@ impl Gate {
                 limit_exceeded: exceeded,
             });
             let score = self.scorer.score(&f);
-            let score = if score.is_finite() { score.clamp(0.0, 1.0) } else { 1.0 };
+            let score = if score.is_finite() {
+                score.clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
             d.risk = Some(score);
             if d.decision == Verdict::Allow {
                 if score >= r.deny_at {
                     d.decision = Verdict::Deny;
-                    d.reasons.push(format!("risk {score:.3} ≥ deny threshold {}", r.deny_at));
+                    d.reasons
+                        .push(format!("risk {score:.3} ≥ deny threshold {}", r.deny_at));
                 } else if score >= r.challenge_at {
                     if d.pass {
-                        d.reasons.push(format!("risk {score:.3} ≥ challenge threshold, but a valid pass was presented"));
+                        d.reasons.push(format!(
+                            "risk {score:.3} ≥ challenge threshold, but a valid pass was presented"
+                        ));
                     } else {
                         d.decision = Verdict::Challenge;
-                        d.reasons.push(format!("risk {score:.3} ≥ challenge threshold {}", r.challenge_at));
+                        d.reasons.push(format!(
+                            "risk {score:.3} ≥ challenge threshold {}",
+                            r.challenge_at
+                        ));
                         d.challenge = Some(self.offer(score, &bind));
                     }
                 }
@@ -467,38 +584,67 @@ impl Gate {
     fn offer(&self, risk: f32, bind: &str) -> ChallengeOffer {
         let c = &self.policy.file.challenge;
         let r = &self.policy.file.risk;
-        let difficulty = challenge::difficulty_for(risk, r.challenge_at, r.deny_at, c.min_difficulty, c.max_difficulty);
+        let difficulty = challenge::difficulty_for(
+            risk,
+            r.challenge_at,
+            r.deny_at,
+            c.min_difficulty,
+            c.max_difficulty,
+        );
         let exp = self.wall_s() + c.ttl_s;
         // A CAPTCHA token needs its image's answer, so the offer for the
         // captcha kind points at the page that generates one.
         let (token, url) = match c.kind {
             ChallengeKind::Pow => {
-                let t = self.signer.issue(ChallengeKind::Pow, difficulty, exp, bind, None);
+                let t = self
+                    .signer
+                    .issue(ChallengeKind::Pow, difficulty, exp, bind, None);
                 let url = format!("{CHALLENGE_PATH}?t={t}");
                 (t, url)
             }
             ChallengeKind::Captcha => (String::new(), format!("{CHALLENGE_PATH}/captcha")),
         };
-        ChallengeOffer { kind: c.kind, token, difficulty, url }
+        ChallengeOffer {
+            kind: c.kind,
+            token,
+            difficulty,
+            url,
+        }
     }
 
     /// Issue a proof-of-work token for a client.
     pub fn issue_pow(&self, ip: Option<IpAddr>, ua: Option<&str>, difficulty: u8) -> String {
         let c = &self.policy.file.challenge;
         let d = difficulty.clamp(c.min_difficulty, c.max_difficulty);
-        self.signer.issue(ChallengeKind::Pow, d, self.wall_s() + c.ttl_s, &self.bind(ip, ua), None)
+        self.signer.issue(
+            ChallengeKind::Pow,
+            d,
+            self.wall_s() + c.ttl_s,
+            &self.bind(ip, ua),
+            None,
+        )
     }
 
     /// The difficulty of a valid, unexpired proof-of-work token for this client.
     pub fn opened_pow(&self, token: &str, bind: &str) -> Option<u8> {
-        self.signer.open(token, self.wall_s(), bind).ok().filter(|t| t.kind == ChallengeKind::Pow).map(|t| t.difficulty)
+        self.signer
+            .open(token, self.wall_s(), bind)
+            .ok()
+            .filter(|t| t.kind == ChallengeKind::Pow)
+            .map(|t| t.difficulty)
     }
 
     /// Issue a CAPTCHA: (token, PNG bytes).
     pub fn issue_captcha(&self, ip: Option<IpAddr>, ua: Option<&str>) -> Option<(String, Vec<u8>)> {
         let (answer, png) = challenge::make_captcha()?;
         let c = &self.policy.file.challenge;
-        let tok = self.signer.issue(ChallengeKind::Captcha, 0, self.wall_s() + c.ttl_s, &self.bind(ip, ua), Some(&answer));
+        let tok = self.signer.issue(
+            ChallengeKind::Captcha,
+            0,
+            self.wall_s() + c.ttl_s,
+            &self.bind(ip, ua),
+            Some(&answer),
+        );
         Some((tok, png))
     }
 
@@ -511,7 +657,9 @@ impl Gate {
                 // Redis down: fall back to the local seen-set (replays across
                 // instances become possible for the outage; within one
                 // instance they are still refused).
-                Err(e) => tracing::warn!(error = %e, "replay store (redis) unavailable; using the local seen-set"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "replay store (redis) unavailable; using the local seen-set")
+                }
             }
         }
         if self.seen.first_use(&t.id, t.expires, now)? {
@@ -522,7 +670,13 @@ impl Gate {
     }
 
     /// Verify a proof-of-work solution; on success, the pass cookie value and its lifetime (s).
-    pub async fn verify_pow(&self, token: &str, nonce: &str, ip: Option<IpAddr>, ua: Option<&str>) -> Result<(String, u64), ChallengeError> {
+    pub async fn verify_pow(
+        &self,
+        token: &str,
+        nonce: &str,
+        ip: Option<IpAddr>,
+        ua: Option<&str>,
+    ) -> Result<(String, u64), ChallengeError> {
         let now = self.wall_s();
         let bind = self.bind(ip, ua);
         let res = async {
@@ -535,7 +689,13 @@ impl Gate {
     }
 
     /// Verify a CAPTCHA answer; on success, the pass cookie value and lifetime.
-    pub async fn verify_captcha(&self, token: &str, answer: &str, ip: Option<IpAddr>, ua: Option<&str>) -> Result<(String, u64), ChallengeError> {
+    pub async fn verify_captcha(
+        &self,
+        token: &str,
+        answer: &str,
+        ip: Option<IpAddr>,
+        ua: Option<&str>,
+    ) -> Result<(String, u64), ChallengeError> {
         let now = self.wall_s();
         let bind = self.bind(ip, ua);
         let res = async {
@@ -548,7 +708,13 @@ impl Gate {
         self.finish_verify("captcha", res, now, &bind)
     }
 
-    fn finish_verify(&self, kind: &'static str, res: Result<(), ChallengeError>, now: u64, bind: &str) -> Result<(String, u64), ChallengeError> {
+    fn finish_verify(
+        &self,
+        kind: &'static str,
+        res: Result<(), ChallengeError>,
+        now: u64,
+        bind: &str,
+    ) -> Result<(String, u64), ChallengeError> {
         let outcome = match &res {
             Ok(()) => "ok",
             Err(ChallengeError::Replayed) => "replayed",
@@ -564,17 +730,37 @@ impl Gate {
 
     /// Inspect a key of a limiter without consuming.
     pub async fn inspect(&self, limiter: &str, key: &str) -> Result<LimitReport, GateError> {
-        let l = self.limiters.iter().find(|l| l.spec.name == limiter).ok_or_else(|| GateError::BadInput("limiter", format!("no limiter named `{limiter}`")))?;
+        let l = self
+            .limiters
+            .iter()
+            .find(|l| l.spec.name == limiter)
+            .ok_or_else(|| {
+                GateError::BadInput("limiter", format!("no limiter named `{limiter}`"))
+            })?;
         let key = match l.spec.key {
             KeyKind::Ip => {
-                let ip = key.parse::<IpAddr>().or_else(|_| key.parse::<ipnet::IpNet>().map(|n| n.addr())).map_err(|_| GateError::BadInput("key", format!("`{key}` is not an IP")))?;
+                let ip = key
+                    .parse::<IpAddr>()
+                    .or_else(|_| key.parse::<ipnet::IpNet>().map(|n| n.addr()))
+                    .map_err(|_| GateError::BadInput("key", format!("`{key}` is not an IP")))?;
                 self.ip_key(ip)
             }
             _ => key.to_string(),
         };
         let q = Self::quota_for(&l.spec, &key);
-        let (remaining, reset) = l.store.peek(&l.spec.name, &key, q, self.clock.now_ns()).await?;
-        Ok(LimitReport { name: l.spec.name.clone(), key_kind: l.spec.key, limit: q.burst, remaining, reset_after_ms: reset / 1_000_000, allowed: remaining > 0, store_error: None })
+        let (remaining, reset) = l
+            .store
+            .peek(&l.spec.name, &key, q, self.clock.now_ns())
+            .await?;
+        Ok(LimitReport {
+            name: l.spec.name.clone(),
+            key_kind: l.spec.key,
+            limit: q.burst,
+            remaining,
+            reset_after_ms: reset / 1_000_000,
+            allowed: remaining > 0,
+            store_error: None,
+        })
     }
 
     /// Gauges read at scrape time.
@@ -582,7 +768,8 @@ impl Gate {
         for l in &self.limiters {
             match &l.store {
                 AnyStore::Memory(m) => {
-                    metrics::gauge!("palisade_gate_memory_keys", "limiter" => l.spec.name.clone()).set(m.len() as f64);
+                    metrics::gauge!("palisade_gate_memory_keys", "limiter" => l.spec.name.clone())
+                        .set(m.len() as f64);
                     let st = &m.stats;
                     use std::sync::atomic::Ordering::Relaxed;
                     metrics::counter!("palisade_gate_memory_evictions_total", "limiter" => l.spec.name.clone(), "kind" => "expired").absolute(st.expired_evictions.load(Relaxed));
@@ -601,7 +788,8 @@ impl Gate {
             metrics::gauge!("palisade_gate_redis_breaker_state").set(v);
             use std::sync::atomic::Ordering::Relaxed;
             metrics::counter!("palisade_gate_redis_errors_total").absolute(r.errors.load(Relaxed));
-            metrics::counter!("palisade_gate_redis_breaker_trips_total").absolute(r.breaker.trips.load(Relaxed));
+            metrics::counter!("palisade_gate_redis_breaker_trips_total")
+                .absolute(r.breaker.trips.load(Relaxed));
         }
     }
 
@@ -621,7 +809,9 @@ pub fn split_url(url: &str) -> Option<(String, String)> {
     let rest = if url.starts_with('/') {
         url
     } else {
-        let after = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"))?;
+        let after = url
+            .strip_prefix("http://")
+            .or_else(|| url.strip_prefix("https://"))?;
         match after.find('/') {
             Some(i) => &after[i..],
             None => "/",
@@ -645,5 +835,9 @@ pub fn strip_bearer(v: &str) -> &str {
 
 /// The value of cookie `name` in a Cookie header.
 pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.trim_matches('"'))
+    header
+        .split(';')
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim_matches('"'))
 }

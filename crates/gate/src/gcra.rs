@@ -84,7 +84,10 @@ pub fn check(tat: Option<u64>, now: u64, q: Quota, n: u32) -> Outcome {
 pub fn peek(tat: Option<u64>, now: u64, q: Quota) -> (u32, u64) {
     let t = q.interval_ns.max(1);
     let debt = tat.unwrap_or(now).max(now) - now;
-    ((q.tau_ns().saturating_sub(debt) / t).min(q.burst as u64) as u32, debt)
+    (
+        (q.tau_ns().saturating_sub(debt) / t).min(q.burst as u64) as u32,
+        debt,
+    )
 }
 
 /// Whether forgetting this state changes nothing: the TAT is not in the future.

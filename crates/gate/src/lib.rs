@@ -16,5 +16,5 @@ pub mod risk;
 pub mod server;
 pub mod store;
 
-pub use engine::{Decision, DecideInput, Gate, Stores, Subject, Verdict};
+pub use engine::{DecideInput, Decision, Gate, Stores, Subject, Verdict};
 pub use policy::Policy;

@@ -15,5 +15,8 @@ pub fn load(path: &Path) -> Result<Arc<dyn RiskScorer>, String> {
 
 #[cfg(feature = "model")]
 pub fn load(path: &Path) -> Result<Arc<dyn RiskScorer>, String> {
-    Err(format!("risk.model = `{}`: the model adapter is not wired yet", path.display()))
+    Err(format!(
+        "risk.model = `{}`: the model adapter is not wired yet",
+        path.display()
+    ))
 }

@@ -13,11 +13,18 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("policy {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("policy {path}: {message}")]
     Parse { path: String, message: String },
     #[error("policy {path}: `{key}`: {message}")]
-    Invalid { path: String, key: String, message: String },
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
 }
 
 /// The policy as written in TOML.
@@ -119,7 +126,11 @@ pub struct MemorySection {
 
 impl Default for MemorySection {
     fn default() -> Self {
-        MemorySection { max_keys: 1_000_000, shards: 64, eviction: EvictionPolicy::EvictSoonest }
+        MemorySection {
+            max_keys: 1_000_000,
+            shards: 64,
+            eviction: EvictionPolicy::EvictSoonest,
+        }
     }
 }
 
@@ -220,7 +231,14 @@ pub struct RiskSection {
 
 impl Default for RiskSection {
     fn default() -> Self {
-        RiskSection { enabled: true, challenge_at: 0.6, deny_at: 0.95, model: None, bias: None, weights: HashMap::new() }
+        RiskSection {
+            enabled: true,
+            challenge_at: 0.6,
+            deny_at: 0.95,
+            model: None,
+            bias: None,
+            weights: HashMap::new(),
+        }
     }
 }
 
@@ -284,7 +302,11 @@ pub struct ForwardAuthSection {
 
 impl Default for ForwardAuthSection {
     fn default() -> Self {
-        ForwardAuthSection { rate_limited_status: 429, deny_status: 403, challenge_status: 401 }
+        ForwardAuthSection {
+            rate_limited_status: 429,
+            deny_status: 403,
+            challenge_status: 401,
+        }
     }
 }
 
@@ -317,22 +339,35 @@ pub struct Policy {
 
 /// Parse `N/unit` into a count and period.
 pub fn parse_rate(s: &str) -> Result<(u32, Duration), String> {
-    let (n, per) = s.split_once('/').ok_or_else(|| format!("`{s}` is not `N/period` (e.g. `100/s`)"))?;
-    let n: u32 = n.trim().parse().map_err(|_| format!("`{n}` is not a positive integer"))?;
+    let (n, per) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}` is not `N/period` (e.g. `100/s`)"))?;
+    let n: u32 = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{n}` is not a positive integer"))?;
     if n == 0 {
         return Err("the count must be at least 1".into());
     }
     let per = per.trim();
     let split = per.find(|c: char| !c.is_ascii_digit()).unwrap_or(per.len());
     let (mult, unit) = per.split_at(split);
-    let mult: u64 = if mult.is_empty() { 1 } else { mult.parse().map_err(|_| format!("bad period `{per}`"))? };
+    let mult: u64 = if mult.is_empty() {
+        1
+    } else {
+        mult.parse().map_err(|_| format!("bad period `{per}`"))?
+    };
     let unit_ms: u64 = match unit {
         "ms" => 1,
         "s" | "sec" | "second" => 1_000,
         "m" | "min" | "minute" => 60_000,
         "h" | "hour" => 3_600_000,
         "d" | "day" => 86_400_000,
-        _ => return Err(format!("unknown period unit `{unit}` (use ms, s, m, h or d)")),
+        _ => {
+            return Err(format!(
+                "unknown period unit `{unit}` (use ms, s, m, h or d)"
+            ))
+        }
     };
     if mult == 0 {
         return Err("the period must be positive".into());
@@ -342,9 +377,15 @@ pub fn parse_rate(s: &str) -> Result<(u32, Duration), String> {
 
 /// Mask an address to the configured prefix (the unit an IP limit counts).
 pub fn ip_prefix(ip: IpAddr, v4: u8, v6: u8) -> IpNet {
-    let len = if ip.is_ipv4() { v4.min(32) } else { v6.min(128) };
+    let len = if ip.is_ipv4() {
+        v4.min(32)
+    } else {
+        v6.min(128)
+    };
     // The prefix length is clamped to the family's maximum, so this cannot fail.
-    IpNet::new(ip, len).map(|n| n.trunc()).unwrap_or_else(|_| IpNet::from(ip))
+    IpNet::new(ip, len)
+        .map(|n| n.trunc())
+        .unwrap_or_else(|_| IpNet::from(ip))
 }
 
 fn parse_net(s: &str) -> Result<IpNet, String> {
@@ -358,19 +399,28 @@ fn parse_net(s: &str) -> Result<IpNet, String> {
 impl Policy {
     pub fn load(path: &Path) -> Result<Policy, PolicyError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Read { path: p.clone(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Read {
+            path: p.clone(),
+            source: e,
+        })?;
         Policy::parse(&text, &p)
     }
 
     /// Parse and validate policy text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
-        let file: PolicyFile =
-            toml::from_str(text).map_err(|e| PolicyError::Parse { path: origin.into(), message: e.to_string() })?;
+        let file: PolicyFile = toml::from_str(text).map_err(|e| PolicyError::Parse {
+            path: origin.into(),
+            message: e.to_string(),
+        })?;
         Policy::compile(file, origin)
     }
 
     pub fn compile(file: PolicyFile, origin: &str) -> Result<Policy, PolicyError> {
-        let bad = |key: String, message: String| PolicyError::Invalid { path: origin.into(), key, message };
+        let bad = |key: String, message: String| PolicyError::Invalid {
+            path: origin.into(),
+            key,
+            message,
+        };
         let nets = |list: &[String], key: &str| -> Result<Vec<IpNet>, PolicyError> {
             list.iter()
                 .enumerate()
@@ -393,31 +443,51 @@ impl Policy {
         let mut limits = Vec::new();
         for (i, l) in file.limits.iter().enumerate() {
             let key = format!("limit[{i}] ({})", l.name);
-            if l.name.is_empty() || !l.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                return Err(bad(format!("{key}.name"), "use letters, digits, `_` and `-`".into()));
+            if l.name.is_empty()
+                || !l
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(bad(
+                    format!("{key}.name"),
+                    "use letters, digits, `_` and `-`".into(),
+                ));
             }
             if !names.insert(l.name.clone()) {
                 return Err(bad(format!("{key}.name"), "duplicate limit name".into()));
             }
             let quota = |rate: &str, burst: Option<u32>, k: &str| -> Result<Quota, PolicyError> {
                 let (n, per) = parse_rate(rate).map_err(|m| bad(format!("{key}.{k}rate"), m))?;
-                Quota::new(n, per, burst.unwrap_or(n))
-                    .ok_or_else(|| bad(format!("{key}.{k}burst"), "burst must be ≥ 1 and the rate below 1 per ns".into()))
+                Quota::new(n, per, burst.unwrap_or(n)).ok_or_else(|| {
+                    bad(
+                        format!("{key}.{k}burst"),
+                        "burst must be ≥ 1 and the rate below 1 per ns".into(),
+                    )
+                })
             };
             let q = quota(&l.rate, l.burst, "")?;
             if l.store == StoreKind::Redis && file.redis.is_none() {
-                return Err(bad(format!("{key}.store"), "`redis` needs a [redis] section".into()));
+                return Err(bad(
+                    format!("{key}.store"),
+                    "`redis` needs a [redis] section".into(),
+                ));
             }
             for r in &l.routes {
                 if !r.starts_with('/') {
-                    return Err(bad(format!("{key}.routes"), format!("`{r}` must start with `/`")));
+                    return Err(bad(
+                        format!("{key}.routes"),
+                        format!("`{r}` must start with `/`"),
+                    ));
                 }
             }
             let mut overrides = HashMap::new();
             for (k, o) in &l.overrides {
                 let oq = quota(&o.rate, o.burst, &format!("overrides.\"{k}\"."))?;
                 let norm = if l.key == KeyKind::Ip {
-                    parse_net(k).map_err(|m| bad(format!("{key}.overrides.\"{k}\""), m))?.to_string()
+                    parse_net(k)
+                        .map_err(|m| bad(format!("{key}.overrides.\"{k}\""), m))?
+                        .to_string()
                 } else {
                     k.clone()
                 };
@@ -436,28 +506,57 @@ impl Policy {
         }
         let r = &file.risk;
         if !(0.0..=1.0).contains(&r.challenge_at) || !(0.0..=1.0).contains(&r.deny_at) {
-            return Err(bad("risk.challenge_at / risk.deny_at".into(), "must be within 0..=1".into()));
+            return Err(bad(
+                "risk.challenge_at / risk.deny_at".into(),
+                "must be within 0..=1".into(),
+            ));
         }
         if r.challenge_at > r.deny_at {
-            return Err(bad("risk.challenge_at".into(), "must not exceed risk.deny_at".into()));
+            return Err(bad(
+                "risk.challenge_at".into(),
+                "must not exceed risk.deny_at".into(),
+            ));
         }
         let c = &file.challenge;
         if c.min_difficulty > c.max_difficulty || c.max_difficulty > 32 {
-            return Err(bad("challenge.min_difficulty".into(), "need min ≤ max ≤ 32 bits".into()));
+            return Err(bad(
+                "challenge.min_difficulty".into(),
+                "need min ≤ max ≤ 32 bits".into(),
+            ));
         }
         if c.ttl_s == 0 || c.pass_ttl_s == 0 {
-            return Err(bad("challenge.ttl_s".into(), "ttl_s and pass_ttl_s must be positive".into()));
+            return Err(bad(
+                "challenge.ttl_s".into(),
+                "ttl_s and pass_ttl_s must be positive".into(),
+            ));
         }
         if c.replay_store == StoreKind::Redis && file.redis.is_none() {
-            return Err(bad("challenge.replay_store".into(), "`redis` needs a [redis] section".into()));
+            return Err(bad(
+                "challenge.replay_store".into(),
+                "`redis` needs a [redis] section".into(),
+            ));
         }
-        if c.cookie_name.is_empty() || !c.cookie_name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
-            return Err(bad("challenge.cookie_name".into(), "use letters, digits and `_`".into()));
+        if c.cookie_name.is_empty()
+            || !c
+                .cookie_name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+        {
+            return Err(bad(
+                "challenge.cookie_name".into(),
+                "use letters, digits and `_`".into(),
+            ));
         }
         for (k, v) in [
-            ("forward_auth.rate_limited_status", file.forward_auth.rate_limited_status),
+            (
+                "forward_auth.rate_limited_status",
+                file.forward_auth.rate_limited_status,
+            ),
             ("forward_auth.deny_status", file.forward_auth.deny_status),
-            ("forward_auth.challenge_status", file.forward_auth.challenge_status),
+            (
+                "forward_auth.challenge_status",
+                file.forward_auth.challenge_status,
+            ),
         ] {
             if !(400..=599).contains(&v) {
                 return Err(bad(k.into(), format!("{v} is not a 4xx/5xx status")));
@@ -476,14 +575,20 @@ impl Policy {
             None => file.server.admin_token.clone(),
         };
         if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
-            return Err(bad("server.admin_token".into(), "must be at least 16 characters".into()));
+            return Err(bad(
+                "server.admin_token".into(),
+                "must be at least 16 characters".into(),
+            ));
         }
         let secret = match env(&c.secret_env, "challenge.secret_env")? {
             Some(s) => Some(s),
             None => c.secret.clone(),
         };
         if secret.as_ref().is_some_and(|s| s.len() < 16) {
-            return Err(bad("challenge.secret".into(), "must be at least 16 characters".into()));
+            return Err(bad(
+                "challenge.secret".into(),
+                "must be at least 16 characters".into(),
+            ));
         }
         let lower = |v: &[String]| v.iter().map(|s| s.to_ascii_lowercase()).collect::<Vec<_>>();
         Ok(Policy {
@@ -509,23 +614,44 @@ mod tests {
         assert_eq!(parse_rate("10/s").unwrap(), (10, Duration::from_secs(1)));
         assert_eq!(parse_rate("600/m").unwrap(), (600, Duration::from_secs(60)));
         assert_eq!(parse_rate("5/10s").unwrap(), (5, Duration::from_secs(10)));
-        assert_eq!(parse_rate("1/500ms").unwrap(), (1, Duration::from_millis(500)));
+        assert_eq!(
+            parse_rate("1/500ms").unwrap(),
+            (1, Duration::from_millis(500))
+        );
         assert!(parse_rate("0/s").is_err());
-        assert!(parse_rate("10/fortnight").unwrap_err().contains("fortnight"));
+        assert!(parse_rate("10/fortnight")
+            .unwrap_err()
+            .contains("fortnight"));
         assert!(parse_rate("ten/s").is_err());
     }
 
     #[test]
     fn errors_name_the_key() {
-        let e = Policy::parse("[[limit]]\nname='ip'\nkey='ip'\nrate='10/x'\n", "t.toml").unwrap_err().to_string();
-        assert!(e.contains("limit[0] (ip).rate") && e.contains("t.toml"), "{e}");
-        let e = Policy::parse("[lists]\ndeny_cidrs=['10.0.0.0/8','nope']\n", "t.toml").unwrap_err().to_string();
+        let e = Policy::parse("[[limit]]\nname='ip'\nkey='ip'\nrate='10/x'\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("limit[0] (ip).rate") && e.contains("t.toml"),
+            "{e}"
+        );
+        let e = Policy::parse("[lists]\ndeny_cidrs=['10.0.0.0/8','nope']\n", "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("lists.deny_cidrs[1]"), "{e}");
-        let e = Policy::parse("[server]\nlisten_on='x'\n", "t.toml").unwrap_err().to_string();
+        let e = Policy::parse("[server]\nlisten_on='x'\n", "t.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("listen_on"), "{e}");
-        let e = Policy::parse("[[limit]]\nname='u'\nkey='user'\nrate='1/s'\nstore='redis'\n", "t").unwrap_err().to_string();
+        let e = Policy::parse(
+            "[[limit]]\nname='u'\nkey='user'\nrate='1/s'\nstore='redis'\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("[redis]"), "{e}");
-        let e = Policy::parse("[risk]\nchallenge_at=0.9\ndeny_at=0.5\n", "t").unwrap_err().to_string();
+        let e = Policy::parse("[risk]\nchallenge_at=0.9\ndeny_at=0.5\n", "t")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("risk.challenge_at"), "{e}");
     }
 

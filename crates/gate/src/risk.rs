@@ -51,15 +51,44 @@ pub struct RequestView<'a> {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RequestFeatures(pub [f32; N_FEATURES]);
 
-const STATIC_EXT: [&str; 12] = [".css", ".js", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".woff", ".woff2", ".webp", ".map"];
+const STATIC_EXT: [&str; 12] = [
+    ".css", ".js", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".ico", ".woff", ".woff2", ".webp",
+    ".map",
+];
 /// Paths vulnerability scanners probe for.
 const PROBES: [&str; 14] = [
-    "/.env", "/.git", "wp-login", "wp-admin", "xmlrpc.php", "phpmyadmin", "/cgi-bin/", "../", "..%2f", "/etc/passwd",
-    "/actuator", "/.aws", "/server-status", "/vendor/phpunit",
+    "/.env",
+    "/.git",
+    "wp-login",
+    "wp-admin",
+    "xmlrpc.php",
+    "phpmyadmin",
+    "/cgi-bin/",
+    "../",
+    "..%2f",
+    "/etc/passwd",
+    "/actuator",
+    "/.aws",
+    "/server-status",
+    "/vendor/phpunit",
 ];
 const AUTOMATION: [&str; 16] = [
-    "bot", "crawl", "spider", "curl", "wget", "python", "go-http", "java/", "okhttp", "scrapy", "headless", "httpclient",
-    "libwww", "nikto", "sqlmap", "masscan",
+    "bot",
+    "crawl",
+    "spider",
+    "curl",
+    "wget",
+    "python",
+    "go-http",
+    "java/",
+    "okhttp",
+    "scrapy",
+    "headless",
+    "httpclient",
+    "libwww",
+    "nikto",
+    "sqlmap",
+    "masscan",
 ];
 
 fn ln1p(x: usize) -> f32 {
@@ -80,13 +109,22 @@ impl RequestFeatures {
             ln1p(v.path.len()),
             v.path.split('/').filter(|s| !s.is_empty()).count() as f32,
             ln1p(v.query.len()),
-            if v.query.is_empty() { 0.0 } else { v.query.split('&').count() as f32 },
+            if v.query.is_empty() {
+                0.0
+            } else {
+                v.query.split('&').count() as f32
+            },
             STATIC_EXT.iter().any(|e| path_l.ends_with(e)) as u8 as f32,
             PROBES.iter().any(|p| path_l.contains(p)) as u8 as f32,
-            if url_len == 0 { 0.0 } else { pct as f32 * 3.0 / url_len as f32 },
+            if url_len == 0 {
+                0.0
+            } else {
+                pct as f32 * 3.0 / url_len as f32
+            },
             ua_l.as_deref().is_none_or(|u| u.trim().is_empty()) as u8 as f32,
             ln1p(v.user_agent.map_or(0, str::len)),
-            ua_l.as_deref().is_some_and(|u| AUTOMATION.iter().any(|a| u.contains(a))) as u8 as f32,
+            ua_l.as_deref()
+                .is_some_and(|u| AUTOMATION.iter().any(|a| u.contains(a))) as u8 as f32,
             v.referrer.is_none_or(|r| r.is_empty()) as u8 as f32,
             (!v.accept_language) as u8 as f32,
             v.header_count as f32,
@@ -96,7 +134,10 @@ impl RequestFeatures {
     }
 
     pub fn get(&self, name: &str) -> Option<f32> {
-        FEATURE_NAMES.iter().position(|n| *n == name).map(|i| self.0[i])
+        FEATURE_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| self.0[i])
     }
 }
 
@@ -139,7 +180,10 @@ impl Default for LinearScorer {
                 w[i] = v;
             }
         }
-        LinearScorer { bias: -3.0, weights: w }
+        LinearScorer {
+            bias: -3.0,
+            weights: w,
+        }
     }
 }
 
@@ -151,10 +195,12 @@ impl LinearScorer {
             s.bias = b;
         }
         for (k, v) in weights {
-            let i = FEATURE_NAMES
-                .iter()
-                .position(|n| n == k)
-                .ok_or_else(|| format!("unknown feature `{k}` (known: {})", FEATURE_NAMES.join(", ")))?;
+            let i = FEATURE_NAMES.iter().position(|n| n == k).ok_or_else(|| {
+                format!(
+                    "unknown feature `{k}` (known: {})",
+                    FEATURE_NAMES.join(", ")
+                )
+            })?;
             s.weights[i] = *v;
         }
         Ok(s)
@@ -163,7 +209,13 @@ impl LinearScorer {
 
 impl RiskScorer for LinearScorer {
     fn score(&self, f: &RequestFeatures) -> f32 {
-        let z: f32 = self.bias + self.weights.iter().zip(f.0.iter()).map(|(w, x)| w * x).sum::<f32>();
+        let z: f32 = self.bias
+            + self
+                .weights
+                .iter()
+                .zip(f.0.iter())
+                .map(|(w, x)| w * x)
+                .sum::<f32>();
         1.0 / (1.0 + (-z).exp())
     }
     fn name(&self) -> &str {
@@ -180,7 +232,9 @@ mod tests {
             method: "GET",
             path: "/products/42",
             query: "ref=home",
-            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"),
+            user_agent: Some(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+            ),
             referrer: Some("https://example.com/"),
             accept_language: true,
             header_count: 12,
@@ -196,7 +250,11 @@ mod tests {
         assert_eq!(f.get("path_depth"), Some(2.0));
         assert_eq!(f.get("query_params"), Some(1.0));
         assert_eq!(f.get("ua_automation"), Some(0.0));
-        let scan = RequestView { path: "/wp-admin/../.env", user_agent: Some("sqlmap/1.7"), ..browser() };
+        let scan = RequestView {
+            path: "/wp-admin/../.env",
+            user_agent: Some("sqlmap/1.7"),
+            ..browser()
+        };
         let g = RequestFeatures::from_view(&scan);
         assert_eq!(g.get("path_probe"), Some(1.0));
         assert_eq!(g.get("ua_automation"), Some(1.0));
@@ -228,6 +286,8 @@ mod tests {
         let s = LinearScorer::with_weights(Some(0.0), &w).unwrap();
         assert_eq!(s.bias, 0.0);
         w.insert("shoe_size".to_string(), 1.0);
-        assert!(LinearScorer::with_weights(None, &w).unwrap_err().contains("shoe_size"));
+        assert!(LinearScorer::with_weights(None, &w)
+            .unwrap_err()
+            .contains("shoe_size"));
     }
 }

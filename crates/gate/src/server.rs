@@ -4,7 +4,10 @@
 //! size limits, a per-request timeout, graceful shutdown, and policy reload
 //! by swapping an `Arc<Gate>` (requests in flight keep the old one).
 
-use crate::engine::{cookie_value, split_url, strip_bearer, DecideInput, Decision, Gate, Stores, Subject, Verdict, CHALLENGE_PATH};
+use crate::engine::{
+    cookie_value, split_url, strip_bearer, DecideInput, Decision, Gate, Stores, Subject, Verdict,
+    CHALLENGE_PATH,
+};
 use crate::policy::Policy;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
@@ -62,7 +65,10 @@ impl AppState {
 
     /// Re-read the policy file and swap it in; on error the old policy stays.
     pub fn reload(&self) -> Result<usize, String> {
-        let path = self.policy_path.as_ref().ok_or("this gate was started without a policy file")?;
+        let path = self
+            .policy_path
+            .as_ref()
+            .ok_or("this gate was started without a policy file")?;
         let policy = Policy::load(path).map_err(|e| e.to_string())?;
         let gate = Gate::new(policy, &self.stores).map_err(|e| e.to_string())?;
         let n = gate.policy.limits.len();
@@ -96,22 +102,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/auth/{*rest}", any(forward_auth))
         .route(CHALLENGE_PATH, get(challenge_page))
         .route("/.palisade/verify", post(verify_pow))
-        .route("/.palisade/challenge/captcha", get(captcha_page).post(verify_captcha))
+        .route(
+            "/.palisade/challenge/captcha",
+            get(captcha_page).post(verify_captcha),
+        )
         .route("/metrics", get(metrics_endpoint))
         .route("/healthz", get(healthz))
         .route("/admin/reload", post(admin_reload))
         .route("/admin/key", get(admin_key))
         .layer(DefaultBodyLimit::max(srv.max_body_bytes))
-        .layer(middleware::from_fn(move |req: Request, next: Next| limits(req, next, max_header, timeout)))
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            limits(req, next, max_header, timeout)
+        }))
         .with_state(state)
 }
 
 /// Header size limit and request timeout (the handler work, not the
 /// connection; hyper bounds header parsing itself).
 async fn limits(req: Request, next: Next, max_header: usize, timeout: Duration) -> Response {
-    let size: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() + req.uri().to_string().len();
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + req.uri().to_string().len();
     if size > max_header {
-        return json_error(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, format!("request headers exceed {max_header} bytes"));
+        return json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("request headers exceed {max_header} bytes"),
+        );
     }
     match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(r) => r,
@@ -139,16 +158,37 @@ async fn decide(State(st): State<Arc<AppState>>, body: Bytes) -> Response {
 /// from the proxy's headers (Traefik: X-Forwarded-Method/-Uri; nginx: the
 /// ones the example config sets, X-Original-Method/-URI; Envoy: the original
 /// path appended to the auth path).
-fn forward_subject(gate: &Gate, method: &Method, uri: &Uri, headers: &HeaderMap, peer: Option<IpAddr>) -> Subject {
+fn forward_subject(
+    gate: &Gate,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
+) -> Subject {
     let id = &gate.policy.file.identity;
-    let m = hstr(headers, "x-forwarded-method").or_else(|| hstr(headers, "x-original-method")).unwrap_or(method.as_str());
+    let m = hstr(headers, "x-forwarded-method")
+        .or_else(|| hstr(headers, "x-original-method"))
+        .unwrap_or(method.as_str());
     let path_q = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let envoy = path_q.strip_prefix("/v1/auth").filter(|r| r.starts_with('/')).unwrap_or("/");
-    let url = hstr(headers, "x-forwarded-uri").or_else(|| hstr(headers, "x-original-uri")).unwrap_or(envoy);
+    let envoy = path_q
+        .strip_prefix("/v1/auth")
+        .filter(|r| r.starts_with('/'))
+        .unwrap_or("/");
+    let url = hstr(headers, "x-forwarded-uri")
+        .or_else(|| hstr(headers, "x-original-uri"))
+        .unwrap_or(envoy);
     let (path, query) = split_url(url).unwrap_or_else(|| ("/".into(), String::new()));
     let ip = gate.client_ip(peer, hstr(headers, &id.client_ip_header));
-    let user = id.user_header.as_deref().and_then(|h| hstr(headers, h)).map(str::to_string);
-    let token = id.token_header.as_deref().and_then(|h| hstr(headers, h)).map(|t| strip_bearer(t).to_string());
+    let user = id
+        .user_header
+        .as_deref()
+        .and_then(|h| hstr(headers, h))
+        .map(str::to_string);
+    let token = id
+        .token_header
+        .as_deref()
+        .and_then(|h| hstr(headers, h))
+        .map(|t| strip_bearer(t).to_string());
     Subject {
         ip,
         user: user.filter(|s| !s.is_empty()),
@@ -160,7 +200,9 @@ fn forward_subject(gate: &Gate, method: &Method, uri: &Uri, headers: &HeaderMap,
         referrer: hstr(headers, "referer").map(str::to_string),
         accept_language: headers.contains_key("accept-language"),
         header_count: headers.len(),
-        pass: hstr(headers, "cookie").and_then(|c| cookie_value(c, &gate.policy.file.challenge.cookie_name)).map(str::to_string),
+        pass: hstr(headers, "cookie")
+            .and_then(|c| cookie_value(c, &gate.policy.file.challenge.cookie_name))
+            .map(str::to_string),
     }
 }
 
@@ -178,7 +220,10 @@ fn decision_headers(d: &Decision, h: &mut HeaderMap) {
     if let Some(l) = d.limits.iter().min_by_key(|l| l.remaining) {
         put("x-ratelimit-limit", l.limit.to_string());
         put("x-ratelimit-remaining", l.remaining.to_string());
-        put("x-ratelimit-reset", l.reset_after_ms.div_ceil(1000).to_string());
+        put(
+            "x-ratelimit-reset",
+            l.reset_after_ms.div_ceil(1000).to_string(),
+        );
     }
     if let Some(s) = d.retry_after_s {
         put("retry-after", s.to_string());
@@ -190,20 +235,38 @@ fn decision_headers(d: &Decision, h: &mut HeaderMap) {
 
 async fn forward_auth(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let gate = st.gate();
-    let s = forward_subject(&gate, req.method(), req.uri(), req.headers(), peer_ip(req.extensions()));
+    let s = forward_subject(
+        &gate,
+        req.method(),
+        req.uri(),
+        req.headers(),
+        peer_ip(req.extensions()),
+    );
     let d = gate.decide(&s).await;
     let fa = &gate.policy.file.forward_auth;
     let status = match d.decision {
         Verdict::Allow => StatusCode::OK,
-        Verdict::RateLimited => StatusCode::from_u16(fa.rate_limited_status).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
+        Verdict::RateLimited => {
+            StatusCode::from_u16(fa.rate_limited_status).unwrap_or(StatusCode::TOO_MANY_REQUESTS)
+        }
         Verdict::Deny => StatusCode::from_u16(fa.deny_status).unwrap_or(StatusCode::FORBIDDEN),
-        Verdict::Challenge => StatusCode::from_u16(fa.challenge_status).unwrap_or(StatusCode::UNAUTHORIZED),
+        Verdict::Challenge => {
+            StatusCode::from_u16(fa.challenge_status).unwrap_or(StatusCode::UNAUTHORIZED)
+        }
     };
     let mut resp = match (&d.decision, &d.challenge) {
         // Traefik and Envoy hand a non-2xx auth response to the client as is,
         // so the challenge page itself is the body.
         (Verdict::Challenge, Some(c)) if !c.token.is_empty() => {
-            let ret = format!("{}{}", s.path, if s.query.is_empty() { String::new() } else { format!("?{}", s.query) });
+            let ret = format!(
+                "{}{}",
+                s.path,
+                if s.query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", s.query)
+                }
+            );
             (status, Html(pow_page(&c.token, c.difficulty, &ret))).into_response()
         }
         _ => status.into_response(),
@@ -215,13 +278,24 @@ async fn forward_auth(State(st): State<Arc<AppState>>, req: Request) -> Response
 /// Only local paths may be redirect targets (no open redirect).
 fn safe_return(r: Option<&str>) -> String {
     match r {
-        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') && p.len() < 2048 => p.to_string(),
+        Some(p)
+            if p.starts_with('/')
+                && !p.starts_with("//")
+                && !p.contains('\\')
+                && p.len() < 2048 =>
+        {
+            p.to_string()
+        }
         _ => "/".into(),
     }
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
 fn pow_page(token: &str, difficulty: u8, ret: &str) -> String {
@@ -258,25 +332,39 @@ struct PageQuery {
     ret: Option<String>,
 }
 
-fn client_of(gate: &Gate, req_headers: &HeaderMap, ext: &axum::http::Extensions) -> (Option<IpAddr>, Option<String>) {
-    let ip = gate.client_ip(peer_ip(ext), hstr(req_headers, &gate.policy.file.identity.client_ip_header));
+fn client_of(
+    gate: &Gate,
+    req_headers: &HeaderMap,
+    ext: &axum::http::Extensions,
+) -> (Option<IpAddr>, Option<String>) {
+    let ip = gate.client_ip(
+        peer_ip(ext),
+        hstr(req_headers, &gate.policy.file.identity.client_ip_header),
+    );
     (ip, hstr(req_headers, "user-agent").map(str::to_string))
 }
 
-async fn challenge_page(State(st): State<Arc<AppState>>, Query(q): Query<PageQuery>, req: Request) -> Response {
+async fn challenge_page(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<PageQuery>,
+    req: Request,
+) -> Response {
     let gate = st.gate();
     let (ip, ua) = client_of(&gate, req.headers(), req.extensions());
     // A token from a decision carries its risk-based difficulty under the
     // signature; without one (or with an invalid one) the page issues the
     // hardest puzzle, so editing the URL never makes the puzzle easier.
     let bind = gate.bind(ip, ua.as_deref());
-    let opened = q.t.as_deref().and_then(|t| gate.opened_pow(t, &bind).map(|d| (t.to_string(), d)));
+    let opened =
+        q.t.as_deref()
+            .and_then(|t| gate.opened_pow(t, &bind).map(|d| (t.to_string(), d)));
     let (token, diff) = opened.unwrap_or_else(|| {
         let d = gate.policy.file.challenge.max_difficulty;
         (gate.issue_pow(ip, ua.as_deref(), d), d)
     });
     let mut resp = Html(pow_page(&token, diff, &safe_return(q.ret.as_deref()))).into_response();
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -289,8 +377,11 @@ struct PowSolution {
 fn pass_cookie(gate: &Gate, value: &str, ttl: u64) -> HeaderValue {
     let c = &gate.policy.file.challenge;
     let secure = if c.secure_cookie { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{}={value}; Path=/; Max-Age={ttl}; HttpOnly; SameSite=Lax{secure}", c.cookie_name))
-        .unwrap_or_else(|_| HeaderValue::from_static(""))
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/; Max-Age={ttl}; HttpOnly; SameSite=Lax{secure}",
+        c.cookie_name
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 async fn verify_pow(State(st): State<Arc<AppState>>, req: Request) -> Response {
@@ -299,32 +390,56 @@ async fn verify_pow(State(st): State<Arc<AppState>>, req: Request) -> Response {
     let limit = gate.policy.file.server.max_body_bytes;
     let body = match axum::body::to_bytes(req.into_body(), limit).await {
         Ok(b) => b,
-        Err(_) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, format!("body exceeds {limit} bytes")),
+        Err(_) => {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body exceeds {limit} bytes"),
+            )
+        }
     };
     let sol: PowSolution = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
     };
-    match gate.verify_pow(&sol.token, &sol.nonce, ip, ua.as_deref()).await {
+    match gate
+        .verify_pow(&sol.token, &sol.nonce, ip, ua.as_deref())
+        .await
+    {
         Ok((pass, ttl)) => {
             let mut r = Json(serde_json::json!({"ok": true, "pass_ttl_s": ttl})).into_response();
-            r.headers_mut().insert(header::SET_COOKIE, pass_cookie(&gate, &pass, ttl));
+            r.headers_mut()
+                .insert(header::SET_COOKIE, pass_cookie(&gate, &pass, ttl));
             r
         }
         Err(e) => json_error(StatusCode::FORBIDDEN, e.to_string()),
     }
 }
 
-async fn captcha_page(State(st): State<Arc<AppState>>, Query(q): Query<PageQuery>, req: Request) -> Response {
+async fn captcha_page(
+    State(st): State<Arc<AppState>>,
+    Query(q): Query<PageQuery>,
+    req: Request,
+) -> Response {
     let gate = st.gate();
     let (ip, ua) = client_of(&gate, req.headers(), req.extensions());
     let Ok(_permit) = st.captcha_permits.try_acquire() else {
-        return (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "1")], "busy, retry").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "busy, retry",
+        )
+            .into_response();
     };
     let g = gate.clone();
-    let made = tokio::task::spawn_blocking(move || g.issue_captcha(ip, ua.as_deref())).await.ok().flatten();
+    let made = tokio::task::spawn_blocking(move || g.issue_captcha(ip, ua.as_deref()))
+        .await
+        .ok()
+        .flatten();
     let Some((token, png)) = made else {
-        return json_error(StatusCode::INTERNAL_SERVER_ERROR, "could not generate a CAPTCHA");
+        return json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "could not generate a CAPTCHA",
+        );
     };
     let img = base64::engine::general_purpose::STANDARD.encode(png);
     let ret = html_escape(&safe_return(q.ret.as_deref()));
@@ -337,7 +452,8 @@ async fn captcha_page(State(st): State<Arc<AppState>>, Query(q): Query<PageQuery
         html_escape(&token)
     );
     let mut resp = Html(page).into_response();
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -355,11 +471,21 @@ async fn verify_captcha(State(st): State<Arc<AppState>>, req: Request) -> Respon
     let limit = gate.policy.file.server.max_body_bytes;
     let body = match axum::body::to_bytes(req.into_body(), limit).await {
         Ok(b) => b,
-        Err(_) => return json_error(StatusCode::PAYLOAD_TOO_LARGE, format!("body exceeds {limit} bytes")),
+        Err(_) => {
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body exceeds {limit} bytes"),
+            )
+        }
     };
     let form: CaptchaForm = match serde_urlencoded_from(&body) {
         Some(f) => f,
-        None => return json_error(StatusCode::BAD_REQUEST, "expected form fields `token`, `answer`"),
+        None => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "expected form fields `token`, `answer`",
+            )
+        }
     };
     match gate.verify_captcha(&form.token, &form.answer, ip, ua.as_deref()).await {
         Ok((pass, ttl)) => {
@@ -392,33 +518,58 @@ fn serde_urlencoded_from<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<
 async fn metrics_endpoint(State(st): State<Arc<AppState>>) -> Response {
     st.gate().export_gauges();
     match &st.prom {
-        Some(h) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
-        None => (StatusCode::SERVICE_UNAVAILABLE, "metrics recorder unavailable").into_response(),
+        Some(h) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            h.render(),
+        )
+            .into_response(),
+        None => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics recorder unavailable",
+        )
+            .into_response(),
     }
 }
 
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
     let g = st.gate();
-    Json(serde_json::json!({"ok": true, "limits": g.policy.limits.len(), "scorer": g.scorer_name()})).into_response()
+    Json(
+        serde_json::json!({"ok": true, "limits": g.policy.limits.len(), "scorer": g.scorer_name()}),
+    )
+    .into_response()
 }
 
-fn admin_ok(gate: &Gate, h: &HeaderMap) -> Result<(), Response> {
+/// `Some(rejection)` unless the request carries the admin bearer token.
+fn admin_reject(gate: &Gate, h: &HeaderMap) -> Option<Response> {
     let Some(want) = gate.policy.admin_token.as_deref() else {
-        return Err(json_error(StatusCode::NOT_FOUND, "admin endpoints are disabled (no server.admin_token)"));
+        return Some(json_error(
+            StatusCode::NOT_FOUND,
+            "admin endpoints are disabled (no server.admin_token)",
+        ));
     };
     let got = hstr(h, "authorization").map(strip_bearer).unwrap_or("");
     // Constant-time comparison via SHA-256 of both.
     use sha2::{Digest, Sha256};
-    let (a, b) = (Sha256::digest(want.as_bytes()), Sha256::digest(got.as_bytes()));
-    if a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0 {
-        Ok(())
+    let (a, b) = (
+        Sha256::digest(want.as_bytes()),
+        Sha256::digest(got.as_bytes()),
+    );
+    if a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+    {
+        None
     } else {
-        Err(json_error(StatusCode::UNAUTHORIZED, "missing or wrong bearer token"))
+        Some(json_error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token",
+        ))
     }
 }
 
 async fn admin_reload(State(st): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    if let Err(r) = admin_ok(&st.gate(), &headers) {
+    if let Some(r) = admin_reject(&st.gate(), &headers) {
         return r;
     }
     match st.reload() {
@@ -433,15 +584,23 @@ struct KeyQuery {
     key: String,
 }
 
-async fn admin_key(State(st): State<Arc<AppState>>, headers: HeaderMap, q: Result<Query<KeyQuery>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn admin_key(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<KeyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     let gate = st.gate();
-    if let Err(r) = admin_ok(&gate, &headers) {
+    if let Some(r) = admin_reject(&gate, &headers) {
         return r;
     }
-    let Ok(Query(q)) = q else { return json_error(StatusCode::BAD_REQUEST, "need ?limiter=NAME&key=KEY") };
+    let Ok(Query(q)) = q else {
+        return json_error(StatusCode::BAD_REQUEST, "need ?limiter=NAME&key=KEY");
+    };
     match gate.inspect(&q.limiter, &q.key).await {
         Ok(rep) => Json(rep).into_response(),
-        Err(e @ crate::engine::GateError::BadInput(..)) => json_error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e @ crate::engine::GateError::BadInput(..)) => {
+            json_error(StatusCode::BAD_REQUEST, e.to_string())
+        }
         Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }
 }
@@ -467,7 +626,10 @@ pub async fn serve(
     let hup = {
         let st = state.clone();
         tokio::spawn(async move {
-            let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else { return };
+            let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
             while s.recv().await.is_some() {
                 if let Err(e) = st.reload() {
                     tracing::error!(error = %e, "reload on SIGHUP failed; keeping the old policy");
@@ -475,7 +637,12 @@ pub async fn serve(
             }
         })
     };
-    let r = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).with_graceful_shutdown(shutdown).await;
+    let r = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     sweeper.abort();
     #[cfg(unix)]
     hup.abort();
@@ -506,9 +673,15 @@ pub async fn shutdown_signal() {
 
 /// Load the policy, build the gate and serve until Ctrl-C/SIGTERM (what
 /// `palisade gate serve` runs). `listen` overrides `server.listen`.
-pub fn run_blocking(config: &std::path::Path, listen: Option<&str>, threads: Option<usize>) -> Result<(), String> {
+pub fn run_blocking(
+    config: &std::path::Path,
+    listen: Option<&str>,
+    threads: Option<usize>,
+) -> Result<(), String> {
     let policy = Policy::load(config).map_err(|e| e.to_string())?;
-    let listen = listen.map(str::to_string).unwrap_or_else(|| policy.file.server.listen.clone());
+    let listen = listen
+        .map(str::to_string)
+        .unwrap_or_else(|| policy.file.server.listen.clone());
     if policy.secret.is_none() {
         tracing::warn!("no challenge secret: using a random per-process key (passes do not survive restarts or span a fleet)");
     }
@@ -517,15 +690,21 @@ pub fn run_blocking(config: &std::path::Path, listen: Option<&str>, threads: Opt
     if let Some(t) = threads {
         rt.worker_threads(t.max(1));
     }
-    let rt = rt.build().map_err(|e| format!("starting the async runtime: {e}"))?;
+    let rt = rt
+        .build()
+        .map_err(|e| format!("starting the async runtime: {e}"))?;
     rt.block_on(async move {
         let stores = Arc::new(Stores::default());
         let gate = Gate::new(policy, &stores).map_err(|e| format!("building the gate: {e}"))?;
         let state = AppState::new(gate, stores, Some(config.to_path_buf()));
-        let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("listening on `{listen}`: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .map_err(|e| format!("listening on `{listen}`: {e}"))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         eprintln!("palisade gate: listening on http://{addr}");
-        serve(state, listener, shutdown_signal()).await.map_err(|e| format!("serving: {e}"))?;
+        serve(state, listener, shutdown_signal())
+            .await
+            .map_err(|e| format!("serving: {e}"))?;
         eprintln!("palisade gate: stopped");
         Ok(())
     })

@@ -2,7 +2,8 @@
 
 #[test]
 fn example_policy_loads() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gate/gate.toml");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/gate/gate.toml");
     // Without the secrets it names the missing variable.
     let e = palisade_gate::Policy::load(&path).unwrap_err().to_string();
     assert!(e.contains("PALISADE_GATE_ADMIN_TOKEN"), "{e}");

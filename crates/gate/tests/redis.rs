@@ -6,7 +6,9 @@
 mod common;
 use common::*;
 use palisade_gate::gcra::{self, Quota};
-use palisade_gate::store::{BreakerState, MemoryStore, EvictionPolicy, RedisConfig, RedisStore, StoreError};
+use palisade_gate::store::{
+    BreakerState, EvictionPolicy, MemoryStore, RedisConfig, RedisStore, StoreError,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
@@ -14,7 +16,12 @@ use tokio::net::{TcpListener, TcpStream};
 const REDIS: &str = "127.0.0.1:6379";
 
 fn prefix(test: &str) -> String {
-    format!("palisade:test:{}:{}:{}:", test, std::process::id(), rand::random::<u32>())
+    format!(
+        "palisade:test:{}:{}:{}:",
+        test,
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 fn store(url: &str, test: &str, server_time: bool) -> RedisStore {
@@ -41,7 +48,9 @@ async fn lua_gcra_matches_pure_core_on_fake_time() {
     let mut now = 1_700_000_000 * S;
     let mut x: u64 = 12345;
     for i in 0..60 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         now += (x >> 33) % 400_000_000; // 0–400 ms
         let r = st.check("lim", "k", q, 1, now).await.unwrap();
         let m = mem.check(b"k", q, 1, now).unwrap();
@@ -49,7 +58,12 @@ async fn lua_gcra_matches_pure_core_on_fake_time() {
         assert_eq!(r.remaining, m.remaining, "step {i}");
         if !r.allowed {
             // Redis works in µs; retry-after agrees to the microsecond.
-            assert!(r.retry_after_ns.abs_diff(m.retry_after_ns) < 1_000, "step {i}: {} vs {}", r.retry_after_ns, m.retry_after_ns);
+            assert!(
+                r.retry_after_ns.abs_diff(m.retry_after_ns) < 1_000,
+                "step {i}: {} vs {}",
+                r.retry_after_ns,
+                m.retry_after_ns
+            );
         }
     }
     let (rem, _) = st.peek("lim", "k", q, now).await.unwrap();
@@ -62,8 +76,13 @@ async fn fleet_shares_one_limit_atomically() {
     let p = prefix("fleet");
     let mk = || {
         Arc::new(
-            RedisStore::new(RedisConfig { url: url.clone(), prefix: p.clone(), server_time: true, ..RedisConfig::default() })
-                .unwrap(),
+            RedisStore::new(RedisConfig {
+                url: url.clone(),
+                prefix: p.clone(),
+                server_time: true,
+                ..RedisConfig::default()
+            })
+            .unwrap(),
         )
     };
     let (a, b) = (mk(), mk());
@@ -72,7 +91,9 @@ async fn fleet_shares_one_limit_atomically() {
     let mut tasks = vec![];
     for i in 0..60 {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-        tasks.push(tokio::spawn(async move { s.check("shared", "client", q, 1, 0).await.unwrap().allowed }));
+        tasks.push(tokio::spawn(async move {
+            s.check("shared", "client", q, 1, 0).await.unwrap().allowed
+        }));
     }
     let mut allowed = 0;
     for t in tasks {
@@ -99,7 +120,11 @@ async fn closed_port() -> u16 {
 
 #[tokio::test]
 async fn unreachable_redis_errors_fast_and_breaker_opens() {
-    let st = store(&format!("redis://127.0.0.1:{}/", closed_port().await), "down", true);
+    let st = store(
+        &format!("redis://127.0.0.1:{}/", closed_port().await),
+        "down",
+        true,
+    );
     let q = Quota::new(1, Duration::from_secs(1), 1).unwrap();
     for _ in 0..3 {
         let t = Instant::now();
@@ -107,7 +132,10 @@ async fn unreachable_redis_errors_fast_and_breaker_opens() {
         assert!(t.elapsed() < Duration::from_secs(2));
     }
     assert_eq!(st.breaker.state(), BreakerState::Open);
-    assert_eq!(st.check("l", "k", q, 1, 0).await, Err(StoreError::BreakerOpen));
+    assert_eq!(
+        st.check("l", "k", q, 1, 0).await,
+        Err(StoreError::BreakerOpen)
+    );
 }
 
 #[tokio::test]
@@ -125,8 +153,15 @@ async fn hanging_redis_times_out() {
     let q = Quota::new(1, Duration::from_secs(1), 1).unwrap();
     let t = Instant::now();
     let e = st.check("l", "k", q, 1, 0).await.unwrap_err();
-    assert!(matches!(e, StoreError::Timeout | StoreError::Redis(_)), "{e}");
-    assert!(t.elapsed() < Duration::from_secs(2), "took {:?}", t.elapsed());
+    assert!(
+        matches!(e, StoreError::Timeout | StoreError::Redis(_)),
+        "{e}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
 }
 
 /// A TCP proxy to the real Redis that can be killed (all connections cut)
@@ -237,7 +272,10 @@ async fn redis_stopped_mid_test_fail_open_and_closed() {
         // Redis up: the limit is enforced in Redis.
         assert_eq!(gate.decide(&subject("192.0.2.1")).await.decision, Allow);
         assert_eq!(gate.decide(&subject("192.0.2.1")).await.decision, Allow);
-        assert_eq!(gate.decide(&subject("192.0.2.1")).await.decision, RateLimited);
+        assert_eq!(
+            gate.decide(&subject("192.0.2.1")).await.decision,
+            RateLimited
+        );
         // Redis "stops".
         let port = proxy.kill();
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -247,8 +285,16 @@ async fn redis_stopped_mid_test_fail_open_and_closed() {
             let t = Instant::now();
             let d = gate.decide(&subject("192.0.2.2")).await;
             assert_eq!(d.decision, expect, "mode {mode}, call {i}: {d:?}");
-            errors.push(d.limits[0].store_error.clone().expect("store error reported"));
-            assert!(t.elapsed() < Duration::from_secs(1), "a dead Redis must not hang a decision");
+            errors.push(
+                d.limits[0]
+                    .store_error
+                    .clone()
+                    .expect("store error reported"),
+            );
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "a dead Redis must not hang a decision"
+            );
         }
         // After 2 failures the breaker opens: later calls fail without touching Redis.
         assert!(errors.iter().any(|e| e.contains("breaker")), "{errors:?}");
@@ -268,6 +314,14 @@ fn pure_core_is_what_redis_runs() {
     // The script returns the stored TAT and `now`; the decision is the pure
     // core's. Spot-check the µs conversion used for Redis.
     let q = Quota::new(3, Duration::from_secs(1), 2).unwrap();
-    let o = gcra::check(None, 0, Quota { interval_ns: q.interval_ns / 1_000, burst: 2 }, 1);
+    let o = gcra::check(
+        None,
+        0,
+        Quota {
+            interval_ns: q.interval_ns / 1_000,
+            burst: 2,
+        },
+        1,
+    );
     assert!(o.allowed && o.remaining == 1);
 }

@@ -312,10 +312,12 @@ pub type SinkError = Box<dyn std::error::Error + Send + Sync>;
 /// Why an input could not be read. Each names the input.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
-    #[error("{path}: {source}")]
-    Io { path: String, source: io::Error },
-    #[error("{path}: truncated or corrupt gzip stream after {bytes} decompressed bytes ({source})")]
-    Gzip { path: String, bytes: u64, source: io::Error },
+    // The cause is part of the message (not a `source`) so that error chains
+    // printed with `{:#}` do not repeat it.
+    #[error("{path}: {cause}")]
+    Io { path: String, cause: io::Error },
+    #[error("{path}: truncated or corrupt gzip stream after {bytes} decompressed bytes ({cause})")]
+    Gzip { path: String, bytes: u64, cause: io::Error },
     #[error("unknown format `{0}`; known formats: zeek-tsv, zeek-json, squid, w3c, apache, evtx, windows-json, netfilter, mapped")]
     UnknownFormat(String),
     #[error("{path}: could not detect the log format ({why}); pass --format (and --mapping for CSV/JSON)")]
@@ -332,10 +334,10 @@ pub enum IngestError {
     Mapping { path: String, message: String },
     #[error("{path}: format `mapped` needs a mapping file (--mapping M.toml)")]
     NoMapping { path: String },
-    #[error("{path}: writing events: {source}")]
-    Sink { path: String, source: SinkError },
-    #[error("{path}: writing the quarantine file: {source}")]
-    Quarantine { path: String, source: io::Error },
+    #[error("{path}: writing events: {cause}")]
+    Sink { path: String, cause: SinkError },
+    #[error("{path}: writing the quarantine file: {cause}")]
+    Quarantine { path: String, cause: io::Error },
 }
 
 /// Clear an event but keep the per-file provenance fields' allocations.
@@ -447,6 +449,8 @@ struct Run<'a, 'q, F> {
     quarantine: Option<&'q mut dyn Write>,
     sink: F,
     line_no: u64,
+    /// What the input looks like, when a format was given (for the wrong-format hint).
+    sniffed: Option<Format>,
 }
 
 impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
@@ -472,7 +476,7 @@ impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
                 } else {
                     self.ev.original = None;
                 }
-                (self.sink)(&self.ev).map_err(|source| IngestError::Sink { path: self.name.to_string(), source })?;
+                (self.sink)(&self.ev).map_err(|cause| IngestError::Sink { path: self.name.to_string(), cause })?;
                 self.summary.events += 1;
                 Ok(())
             }
@@ -489,7 +493,7 @@ impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
         if let Some(q) = self.quarantine.as_mut() {
             q.write_all(raw)
                 .and_then(|_| q.write_all(b"\n"))
-                .map_err(|source| IngestError::Quarantine { path: self.name.to_string(), source })?;
+                .map_err(|cause| IngestError::Quarantine { path: self.name.to_string(), cause })?;
         }
         Ok(())
     }
@@ -520,7 +524,10 @@ impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
                 lines: total,
                 line: first.map_or(self.line_no, |r| r.line),
                 example: first.map_or(example, |r| format!("{}: {}", r.reason, r.detail)),
-                hint: String::new(),
+                hint: match self.sniffed {
+                    Some(f) if Some(f) != self.summary.format => format!(" (it looks like {f})"),
+                    _ => String::new(),
+                },
             });
         }
         Ok(())
@@ -537,9 +544,9 @@ impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
 
 fn io_error(name: &str, gz: bool, bytes: u64, source: io::Error) -> IngestError {
     if gz {
-        IngestError::Gzip { path: name.to_string(), bytes, source }
+        IngestError::Gzip { path: name.to_string(), bytes, cause: source }
     } else {
-        IngestError::Io { path: name.to_string(), source }
+        IngestError::Io { path: name.to_string(), cause: source }
     }
 }
 
@@ -567,6 +574,7 @@ where
     let mut head = Vec::with_capacity(HEAD_BYTES);
     (&mut counted).take(HEAD_BYTES as u64).read_to_end(&mut head).map_err(|e| io_error(name, gz, head_len(&head), e))?;
 
+    let sniffed = if format.is_some() { sniff(&head) } else { None };
     let format = match format.or(if opts.mapping.is_some() { Some(Format::Mapped) } else { None }) {
         Some(f) => f,
         None => sniff(&head).ok_or_else(|| IngestError::Undetected { path: name.to_string(), why: describe_head(&head) })?,
@@ -591,6 +599,7 @@ where
             quarantine,
             sink,
             line_no: 0,
+            sniffed,
         };
         let mut input = BufReader::with_capacity(256 * 1024, io::Cursor::new(head).chain(counted));
         line_loop(&mut input, &mut run, gz)?;
@@ -710,7 +719,7 @@ impl<F> Run<'_, '_, F> {
         if let Some(q) = self.quarantine.as_mut() {
             q.write_all(part)
                 .and_then(|_| if end { q.write_all(b"\n") } else { Ok(()) })
-                .map_err(|source| IngestError::Quarantine { path: self.name.to_string(), source })?;
+                .map_err(|cause| IngestError::Quarantine { path: self.name.to_string(), cause })?;
         }
         Ok(())
     }
@@ -722,7 +731,7 @@ pub fn open_path(path: &Path) -> Result<Box<dyn Read>, IngestError> {
         return Ok(Box::new(io::stdin().lock()));
     }
     let f = std::fs::File::open(path)
-        .map_err(|source| IngestError::Io { path: path.display().to_string(), source })?;
+        .map_err(|cause| IngestError::Io { path: path.display().to_string(), cause })?;
     Ok(Box::new(f))
 }
 

@@ -54,6 +54,7 @@ struct WinView<'a> {
     channel: Option<String>,
     computer: Option<String>,
     time_us: Option<i64>,
+    record_id: Option<u64>,
     /// Where event data fields are looked up, in order.
     data: Vec<&'a Map<String, Value>>,
 }
@@ -98,7 +99,8 @@ fn view(v: &Value) -> Option<WinView<'_>> {
             .and_then(text)
             .or_else(|| o.get("host").and_then(|h| h.get("name")).and_then(text));
         let time_us = o.get("@timestamp").and_then(text).and_then(|t| win_time(&t));
-        return Some(WinView { event_id, channel: w.get("channel").and_then(text), computer, time_us, data });
+        let record_id = w.get("record_id").and_then(text).and_then(|s| s.parse().ok());
+        return Some(WinView { event_id, channel: w.get("channel").and_then(text), computer, time_us, record_id, data });
     }
     if let Some(e) = o.get("Event").and_then(Value::as_object) {
         let sys = e.get("System").and_then(Value::as_object)?;
@@ -122,6 +124,7 @@ fn view(v: &Value) -> Option<WinView<'_>> {
             channel: sys.get("Channel").and_then(text),
             computer: sys.get("Computer").and_then(text),
             time_us,
+            record_id: sys.get("EventRecordID").and_then(text).and_then(|s| s.parse().ok()),
             data,
         });
     }
@@ -139,6 +142,7 @@ fn view(v: &Value) -> Option<WinView<'_>> {
         channel: o.get("Channel").and_then(text),
         computer: o.get("Computer").or_else(|| o.get("Hostname")).and_then(text),
         time_us,
+        record_id: o.get("EventRecordID").or_else(|| o.get("RecordNumber")).and_then(text).and_then(|s| s.parse().ok()),
         data,
     })
 }
@@ -170,6 +174,7 @@ fn map_view(w: &WinView<'_>, ev: &mut Event) -> Result<(), LineError> {
     ev.winlog_event_id = Some(id);
     ev.event_code = Some(id.to_string());
     ev.winlog_channel = w.channel.clone();
+    ev.winlog_record_id = w.record_id;
     ev.host_name = w.computer.clone();
     ev.timestamp_us = w.time_us;
     ev.event_kind = Some("event".into());
@@ -364,11 +369,14 @@ where
                 if ev.timestamp_us.is_none() {
                     ev.timestamp_us = Some(rec.timestamp.as_microsecond());
                 }
-                ev.log_line = Some(rec.event_record_id);
+                if ev.winlog_record_id.is_none() {
+                    ev.winlog_record_id = Some(rec.event_record_id);
+                }
+                ev.log_line = Some(line);
                 if opts.keep_original {
                     ev.original = Some(rec.data.to_string());
                 }
-                sink(&ev).map_err(|source| IngestError::Sink { path: name.to_string(), source })?;
+                sink(&ev).map_err(|cause| IngestError::Sink { path: name.to_string(), cause })?;
                 summary.events += 1;
             }
             Err(e) => reject(&mut summary, opts, &mut quarantine, name, line, e.to_string())?,
@@ -392,7 +400,7 @@ fn reject(
     // a JSON line that names it instead.
     if let Some(q) = quarantine.as_mut() {
         let note = serde_json::json!({"file": name, "record": line, "error": detail});
-        writeln!(q, "{note}").map_err(|source| IngestError::Quarantine { path: name.to_string(), source })?;
+        writeln!(q, "{note}").map_err(|cause| IngestError::Quarantine { path: name.to_string(), cause })?;
     }
     if summary.examples.len() < opts.max_examples {
         summary.examples.push(Rejected { line, reason: Reason::EvtxRecord, detail: detail.clone() });

@@ -184,7 +184,8 @@ fn tls_version(v: &str) -> &str {
         "TLSv10" => "1.0",
         "TLSv11" => "1.1",
         "TLSv12" => "1.2",
-        "TLSv13" => "1.3",
+        // TLS 1.3 drafts (`TLSv13-draft23`) count as 1.3
+        v if v.starts_with("TLSv13") => "1.3",
         "SSLv3" => "3.0",
         "SSLv2" => "2.0",
         other => other,

@@ -129,11 +129,25 @@ impl FeedSet {
 
     /// Load one more feed.
     pub fn add(&mut self, spec: &FeedSpec, strict: bool) -> Result<(), IntelError> {
+        let files = resolve(&spec.path)?;
+        let mut texts = Vec::with_capacity(files.len());
+        for (file, category) in files {
+            let text = read_text(&file)?;
+            texts.push((file, category, text));
+        }
+        self.add_texts(spec, texts, strict)
+    }
+
+    /// Load a feed from text already in memory (`file` names it in reports).
+    pub fn add_text(&mut self, spec: &FeedSpec, file: &str, text: &str, strict: bool) -> Result<(), IntelError> {
+        self.add_texts(spec, vec![(PathBuf::from(file), None, text.to_string())], strict)
+    }
+
+    fn add_texts(&mut self, spec: &FeedSpec, files: Vec<(PathBuf, Option<String>, String)>, strict: bool) -> Result<(), IntelError> {
         let feed = u16::try_from(self.feeds.len()).map_err(|_| IntelError::Feed {
             path: spec.path.clone(),
             msg: "more than 65535 feeds".into(),
         })?;
-        let files = resolve(&spec.path)?;
         let start = self.indicators.len();
         let mut sink = Sink {
             out: &mut self.indicators,
@@ -144,22 +158,22 @@ impl FeedSet {
             seen: ahash::AHashSet::new(),
             categories: ahash::AHashMap::new(),
         };
-        for (file, category) in &files {
-            let text = read_text(file)?;
+        for (file, category, text) in &files {
             let fmt = match &spec.format {
                 Some(f) => f.clone(),
-                None => detect_format(file, &text),
+                None => detect_format(file, text),
             };
             *sink.report.formats.entry(fmt.name().to_string()).or_default() += 1;
             let file_name = file.display().to_string();
             let cat = spec.category.clone().or_else(|| category.clone());
+            let text = text.as_str();
             match fmt {
-                Format::List => read_list(&text, &file_name, cat.as_deref(), spec.kind, &mut sink)?,
-                Format::Netset => read_list(&text, &file_name, cat.as_deref(), spec.kind, &mut sink)?,
-                Format::Hosts => read_hosts(&text, &file_name, cat.as_deref(), &mut sink)?,
-                Format::Csv { column } => read_csv(&text, &file_name, column.as_deref(), cat.as_deref(), &mut sink)?,
-                Format::Stix => stix::read_bundle(&text, &file_name, cat.as_deref(), &mut sink)?,
-                Format::Misp => misp::read_events(&text, &file_name, cat.as_deref(), &mut sink)?,
+                Format::List => read_list(text, &file_name, cat.as_deref(), spec.kind, &mut sink)?,
+                Format::Netset => read_list(text, &file_name, cat.as_deref(), spec.kind, &mut sink)?,
+                Format::Hosts => read_hosts(text, &file_name, cat.as_deref(), &mut sink)?,
+                Format::Csv { column } => read_csv(text, &file_name, column.as_deref(), cat.as_deref(), &mut sink)?,
+                Format::Stix => stix::read_bundle(text, &file_name, cat.as_deref(), &mut sink)?,
+                Format::Misp => misp::read_events(text, &file_name, cat.as_deref(), &mut sink)?,
             }
         }
         let mut report = sink.report;
@@ -517,6 +531,10 @@ fn read_csv(text: &str, file: &str, column: Option<&str>, category: Option<&str>
             }
         }
         let line = rec.position().map(|p| p.line()).unwrap_or(line);
+        // The csv crate misses a comment on a last line without newline (Feodo's `# END 28 entries`).
+        if rec.get(0).is_some_and(|f| f.trim_start().starts_with('#')) || rec.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
         let Some(value) = rec.get(col).filter(|v| !v.trim().is_empty()) else {
             sink.malformed(file, line, format!("no value in column `{}`", headers.get(col).map(String::as_str).unwrap_or("?")))?;
             continue;

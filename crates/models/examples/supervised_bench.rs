@@ -156,20 +156,20 @@ fn zeek(data: &Path) -> Res<(Table, Table)> {
 }
 
 fn url_table(path: &Path) -> Res<Table> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // Quoted fields may hold line breaks: read as real CSV.
+    let mut rd = csv::Reader::from_path(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut urls = Vec::new();
     let mut y = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(1) {
-        // input,label — the URL may itself hold commas, the label never does.
-        let Some((u, l)) = line.rsplit_once(',') else {
-            return Err(format!("{}: line {}: no label", path.display(), i + 1).into());
+    for (i, rec) in rd.records().enumerate() {
+        let rec = rec.map_err(|e| format!("{}: record {}: {e}", path.display(), i + 1))?;
+        let (Some(u), Some(l)) = (rec.get(0), rec.get(1)) else {
+            return Err(format!("{}: record {}: expected input,label", path.display(), i + 1).into());
         };
-        let u = u.trim_matches('"');
-        urls.push(u.to_string());
+        urls.push(u.trim().to_string());
         y.push(match l.trim() {
             "malicious" => 1.0,
             "legit" => 0.0,
-            o => return Err(format!("{}: line {}: label `{o}`", path.display(), i + 1).into()),
+            o => return Err(format!("{}: record {}: label `{o}`", path.display(), i + 1).into()),
         });
     }
     let refs: Vec<&str> = urls.iter().map(|s| s.as_str()).collect();

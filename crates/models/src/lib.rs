@@ -26,7 +26,7 @@ pub mod supervised;
 pub mod threshold;
 
 pub use options::{Progress, ProgressFn, ThresholdRule, TrainOptions};
-pub use registry::{load, train, Model, TrainData, KINDS, SUPERVISED_KINDS, UNSUPERVISED_KINDS};
+pub use registry::{fit_detector, load, train, Model, TrainData, KINDS, SUPERVISED_KINDS, UNSUPERVISED_KINDS};
 
 use palisade_core::{CoreError, Matrix};
 use serde::{Deserialize, Serialize};

@@ -95,9 +95,7 @@ pub fn train(kind: &str, table: &Table, opts: &TrainOptions) -> Result<Model> {
         None => None,
     };
     let data = TrainData { x, names, labels, validation, opts };
-    let reader = opts.reader();
-    let detector = fit_kind(kind, &data, &reader)?;
-    reader.finish(kind)?;
+    let detector = fit_detector(kind, &data)?;
 
     let train_scores = detector.score(&data.x)?;
     // Threshold: validation rows if given, else labelled training rows (only
@@ -140,6 +138,15 @@ pub fn train(kind: &str, table: &Table, opts: &TrainOptions) -> Result<Model> {
         },
     };
     Ok(Model { body, detector })
+}
+
+/// Fit only the detector (no threshold, statistics or model body); rejects
+/// options the kind does not read. For benchmarks and for composing models.
+pub fn fit_detector(kind: &str, data: &TrainData) -> Result<Box<dyn Detector>> {
+    let reader = data.opts.reader();
+    let detector = fit_kind(kind, data, &reader)?;
+    reader.finish(kind)?;
+    Ok(detector)
 }
 
 /// Dispatch training to the kind's code.

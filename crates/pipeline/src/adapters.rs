@@ -3,13 +3,18 @@
 
 use palisade_core::{ColumnData, Matrix, Table};
 
+/// Points of a curve, (x, y).
+pub type Points = Vec<(f64, f64)>;
+
 /// ROC curve points (FPR, TPR) and precision–recall points (recall,
 /// precision) of `scores` against `labels`, one point per distinct score.
 ///
 /// Why here: `palisade_models::metrics` gives the areas (ROC-AUC, average
 /// precision), which the report quotes, but not the curves the report draws.
-pub fn curves(scores: &[f64], labels: &[bool]) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
-    let mut idx: Vec<usize> = (0..scores.len().min(labels.len())).filter(|&i| scores[i].is_finite()).collect();
+pub fn curves(scores: &[f64], labels: &[bool]) -> (Points, Points) {
+    let mut idx: Vec<usize> = (0..scores.len().min(labels.len()))
+        .filter(|&i| scores[i].is_finite())
+        .collect();
     idx.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
     let p = idx.iter().filter(|&&i| labels[i]).count() as f64;
     let n = idx.len() as f64 - p;
@@ -45,13 +50,24 @@ pub fn curves(scores: &[f64], labels: &[bool]) -> (Vec<(f64, f64)>, Vec<(f64, f6
 /// Why here: training on a time range needs a row subset of a table, and
 /// `palisade_core::Table` has no row selection.
 pub fn select_rows(table: &Table, keep: &[usize]) -> Table {
-    let mut t = Table { columns: Vec::with_capacity(table.columns.len()), schema: table.schema.clone() };
+    let mut t = Table {
+        columns: Vec::with_capacity(table.columns.len()),
+        schema: table.schema.clone(),
+    };
     for c in &table.columns {
         let data = match &c.data {
-            ColumnData::F64(v) => ColumnData::F64(keep.iter().filter_map(|&i| v.get(i).copied()).collect()),
-            ColumnData::Str(v) => ColumnData::Str(keep.iter().filter_map(|&i| v.get(i).cloned()).collect()),
+            ColumnData::F64(v) => {
+                ColumnData::F64(keep.iter().filter_map(|&i| v.get(i).copied()).collect())
+            }
+            ColumnData::Str(v) => {
+                ColumnData::Str(keep.iter().filter_map(|&i| v.get(i).cloned()).collect())
+            }
         };
-        t.columns.push(palisade_core::Column { name: c.name.clone(), role: c.role, data });
+        t.columns.push(palisade_core::Column {
+            name: c.name.clone(),
+            role: c.role,
+            data,
+        });
     }
     t
 }
@@ -68,12 +84,18 @@ pub fn select_rows(table: &Table, keep: &[usize]) -> Table {
 ///
 /// Why here: the models crate's PCA detector scores by reconstruction and
 /// does not expose a 2-D projection; the map is a view, not a model.
-pub fn pca_2d(x: &Matrix) -> Option<(Vec<(f64, f64)>, [f64; 2])> {
+pub fn pca_2d(x: &Matrix) -> Option<(Points, [f64; 2])> {
     let (n, d) = (x.rows, x.cols);
     if n < 3 || d == 0 {
         return None;
     }
-    let tf = |v: f64| if v.is_finite() { v.signum() * v.abs().ln_1p() } else { f64::NAN };
+    let tf = |v: f64| {
+        if v.is_finite() {
+            v.signum() * v.abs().ln_1p()
+        } else {
+            f64::NAN
+        }
+    };
     let mut cols: Vec<Vec<f64>> = Vec::new();
     for j in 0..d {
         let v: Vec<f64> = (0..n).map(|i| tf(x.get(i, j))).collect();
@@ -82,12 +104,17 @@ pub fn pca_2d(x: &Matrix) -> Option<(Vec<(f64, f64)>, [f64; 2])> {
             continue;
         }
         let mean = finite.iter().sum::<f64>() / finite.len() as f64;
-        let var = finite.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (finite.len() - 1) as f64;
+        let var =
+            finite.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (finite.len() - 1) as f64;
         if var <= 1e-12 {
             continue;
         }
         let sd = var.sqrt();
-        cols.push(v.iter().map(|x| if x.is_finite() { (x - mean) / sd } else { 0.0 }).collect());
+        cols.push(
+            v.iter()
+                .map(|x| if x.is_finite() { (x - mean) / sd } else { 0.0 })
+                .collect(),
+        );
     }
     let k = cols.len();
     if k == 0 {
@@ -105,11 +132,18 @@ pub fn pca_2d(x: &Matrix) -> Option<(Vec<(f64, f64)>, [f64; 2])> {
                 let mut v: Vec<f64> = eig.eigenvectors.column(j).iter().copied().collect();
                 // Fix the sign so the picture does not flip between runs:
                 // the largest loading is positive.
-                let big = v.iter().copied().fold(0.0f64, |a, b| if b.abs() > a.abs() { b } else { a });
+                let big = v
+                    .iter()
+                    .copied()
+                    .fold(0.0f64, |a, b| if b.abs() > a.abs() { b } else { a });
                 if big < 0.0 {
                     v.iter_mut().for_each(|x| *x = -*x);
                 }
-                let share = if total > 0.0 { eig.eigenvalues[j].max(0.0) / total } else { 0.0 };
+                let share = if total > 0.0 {
+                    eig.eigenvalues[j].max(0.0) / total
+                } else {
+                    0.0
+                };
                 (v, share)
             }
             None => (vec![0.0; k], 0.0),

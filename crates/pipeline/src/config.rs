@@ -248,30 +248,54 @@ pub struct Pipeline {
 
 /// 1-based line of a byte offset.
 pub fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes().iter().take(offset).filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()
+        .iter()
+        .take(offset)
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 impl Pipeline {
     pub fn read(path: &Path) -> Result<Pipeline, PipelineError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| PipelineError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| PipelineError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         Pipeline::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Pipeline, PipelineError> {
         let config: PipelineConfig = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(0);
-            PipelineError::Config { path: path.to_path_buf(), line, message: e.message().to_string() }
+            PipelineError::Config {
+                path: path.to_path_buf(),
+                line,
+                message: e.message().to_string(),
+            }
         })?;
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let p = Pipeline { path: path.to_path_buf(), dir, text: text.to_string(), config };
+        let p = Pipeline {
+            path: path.to_path_buf(),
+            dir,
+            text: text.to_string(),
+            config,
+        };
         p.validate()?;
         Ok(p)
     }
 
     /// An error about the value at `span`.
-    pub fn err_at(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> PipelineError {
-        PipelineError::Config { path: self.path.clone(), line: line_of(&self.text, span.start), message: message.into() }
+    pub fn err_at(
+        &self,
+        span: std::ops::Range<usize>,
+        message: impl Into<String>,
+    ) -> PipelineError {
+        PipelineError::Config {
+            path: self.path.clone(),
+            line: line_of(&self.text, span.start),
+            message: message.into(),
+        }
     }
 
     /// Resolve an input path relative to the pipeline file.
@@ -297,32 +321,51 @@ impl Pipeline {
         let mut names = std::collections::HashSet::new();
         for s in &c.sources {
             if !names.insert(s.name.get_ref().as_str()) {
-                return Err(self.err_at(s.name.span(), format!("key `source.name`: `{}` appears twice", s.name.get_ref())));
+                return Err(self.err_at(
+                    s.name.span(),
+                    format!("key `source.name`: `{}` appears twice", s.name.get_ref()),
+                ));
             }
             if s.paths.is_empty() {
-                return Err(self.err_at(s.name.span(), format!("source `{}`: key `paths` is empty", s.name.get_ref())));
+                return Err(self.err_at(
+                    s.name.span(),
+                    format!("source `{}`: key `paths` is empty", s.name.get_ref()),
+                ));
             }
         }
         let mut tables = std::collections::HashSet::new();
         for f in &c.features {
             if !tables.insert(f.name.get_ref().as_str()) {
-                return Err(self.err_at(f.name.span(), format!("key `features.name`: `{}` appears twice", f.name.get_ref())));
+                return Err(self.err_at(
+                    f.name.span(),
+                    format!("key `features.name`: `{}` appears twice", f.name.get_ref()),
+                ));
             }
             if !FEATURE_SETS.contains(&f.set.get_ref().as_str()) {
                 return Err(self.err_at(
                     f.set.span(),
-                    format!("key `features.set`: unknown set `{}` (known: {})", f.set.get_ref(), FEATURE_SETS.join(", ")),
+                    format!(
+                        "key `features.set`: unknown set `{}` (known: {})",
+                        f.set.get_ref(),
+                        FEATURE_SETS.join(", ")
+                    ),
                 ));
             }
             if f.set.get_ref() == "entity" && f.config.is_none() && f.builtin.is_none() {
                 return Err(self.err_at(
                     f.set.span(),
-                    format!("features `{}`: an entity set needs key `config` (a set TOML) or `builtin`", f.name.get_ref()),
+                    format!(
+                        "features `{}`: an entity set needs key `config` (a set TOML) or `builtin`",
+                        f.name.get_ref()
+                    ),
                 ));
             }
             for s in &f.sources {
                 if !names.contains(s.get_ref().as_str()) {
-                    return Err(self.err_at(s.span(), format!("key `features.sources`: no source named `{}`", s.get_ref())));
+                    return Err(self.err_at(
+                        s.span(),
+                        format!("key `features.sources`: no source named `{}`", s.get_ref()),
+                    ));
                 }
             }
         }
@@ -330,22 +373,41 @@ impl Pipeline {
         for m in &c.models {
             let key = (m.features.get_ref().as_str(), m.name.get_ref().as_str());
             if !models.insert(key) {
-                return Err(self.err_at(m.name.span(), format!("key `model.name`: `{}` appears twice for `{}`", key.1, key.0)));
+                return Err(self.err_at(
+                    m.name.span(),
+                    format!(
+                        "key `model.name`: `{}` appears twice for `{}`",
+                        key.1, key.0
+                    ),
+                ));
             }
             if !tables.contains(m.features.get_ref().as_str()) {
                 return Err(self.err_at(
                     m.features.span(),
-                    format!("key `model.features`: no `[[features]]` named `{}`", m.features.get_ref()),
+                    format!(
+                        "key `model.features`: no `[[features]]` named `{}`",
+                        m.features.get_ref()
+                    ),
                 ));
             }
             match (&m.kind, &m.load) {
                 (None, None) => {
-                    return Err(self.err_at(m.name.span(), format!("model `{}`: give key `kind` (to train) or `load`", m.name.get_ref())))
+                    return Err(self.err_at(
+                        m.name.span(),
+                        format!(
+                            "model `{}`: give key `kind` (to train) or `load`",
+                            m.name.get_ref()
+                        ),
+                    ))
                 }
                 (Some(k), _) if !palisade_models::KINDS.contains(&k.get_ref().as_str()) => {
                     return Err(self.err_at(
                         k.span(),
-                        format!("key `model.kind`: unknown kind `{}` (known: {})", k.get_ref(), palisade_models::KINDS.join(", ")),
+                        format!(
+                            "key `model.kind`: unknown kind `{}` (known: {})",
+                            k.get_ref(),
+                            palisade_models::KINDS.join(", ")
+                        ),
                     ))
                 }
                 _ => {}
@@ -362,7 +424,10 @@ impl Pipeline {
             }
             for t in [&m.train_after, &m.train_before].into_iter().flatten() {
                 if palisade_core::event::parse_timestamp_us(t.get_ref()).is_none() {
-                    return Err(self.err_at(t.span(), format!("`{}` is not an RFC 3339 time", t.get_ref())));
+                    return Err(self.err_at(
+                        t.span(),
+                        format!("`{}` is not an RFC 3339 time", t.get_ref()),
+                    ));
                 }
             }
         }
@@ -402,7 +467,9 @@ threshold = { contamination = 0.05 }
         assert_eq!(p.config.seed, 7);
         assert_eq!(p.config.sources[0].format.get_ref(), "auto");
         assert_eq!(p.config.output.alerts, "alerts.jsonl");
-        assert!(matches!(p.config.models[0].threshold.as_ref().map(|t| *t.get_ref()), Some(ThresholdConfig::Contamination(c)) if c == 0.05));
+        assert!(
+            matches!(p.config.models[0].threshold.as_ref().map(|t| *t.get_ref()), Some(ThresholdConfig::Contamination(c)) if c == 0.05)
+        );
         assert_eq!(p.input_path("logs/x"), PathBuf::from("dir/logs/x"));
     }
 
@@ -415,8 +482,9 @@ threshold = { contamination = 0.05 }
 
     #[test]
     fn unknown_key_names_key_and_line() {
-        let (line, msg) = line_and_msg(&GOOD.replace("kind = \"iforest\"", "kind = \"iforest\"\ntrees = 3"));
-        assert_eq!(line, 18);
+        let (line, msg) =
+            line_and_msg(&GOOD.replace("kind = \"iforest\"", "kind = \"iforest\"\ntrees = 3"));
+        assert_eq!(line, 16);
         assert!(msg.contains("trees"), "{msg}");
     }
 
@@ -429,17 +497,21 @@ threshold = { contamination = 0.05 }
 
     #[test]
     fn bad_references_name_key_and_line() {
-        let (line, msg) = line_and_msg(&GOOD.replace("features = \"hosts\"", "features = \"nope\""));
-        assert_eq!(line, 15);
-        assert!(msg.contains("model.features") && msg.contains("nope"), "{msg}");
+        let (line, msg) =
+            line_and_msg(&GOOD.replace("features = \"hosts\"", "features = \"nope\""));
+        assert_eq!(line, 14);
+        assert!(
+            msg.contains("model.features") && msg.contains("nope"),
+            "{msg}"
+        );
         let (line, msg) = line_and_msg(&GOOD.replace("kind = \"iforest\"", "kind = \"forest\""));
-        assert_eq!(line, 16);
+        assert_eq!(line, 15);
         assert!(msg.contains("model.kind"), "{msg}");
         let (line, msg) = line_and_msg(&GOOD.replace("set = \"entity\"", "set = \"hostz\""));
-        assert_eq!(line, 10);
+        assert_eq!(line, 9);
         assert!(msg.contains("features.set"), "{msg}");
         let (line, _) = line_and_msg(&GOOD.replace("contamination = 0.05", "contamination = 2.0"));
-        assert_eq!(line, 17);
+        assert_eq!(line, 16);
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub fn escape(s: &str) -> String {
 /// Numbers for people: integers as integers, others to 3 significant digits.
 pub(crate) fn num(x: f64) -> String {
     if !x.is_finite() {
-        return if x.is_nan() { "–".to_string() } else { format!("{x}") };
+        return if x.is_nan() {
+            "–".to_string()
+        } else {
+            format!("{x}")
+        };
     }
     if x.fract() == 0.0 && x.abs() < 1e12 {
         return group_thousands(x as i64);
@@ -59,7 +63,10 @@ fn group_thousands(v: i64) -> String {
 }
 
 fn ts(us: Option<i64>) -> String {
-    us.and_then(format_timestamp_us).map(|t| t.replace('T', " ").replace(".000000Z", "Z")).unwrap_or_else(|| "–".into())
+    // Seconds are enough for a person; the alerts file keeps microseconds.
+    us.and_then(|u| format_timestamp_us(u.div_euclid(1_000_000) * 1_000_000))
+        .map(|t| format!("{} UTC", t.replace('T', " ").trim_end_matches(".000000Z")))
+        .unwrap_or_else(|| "–".into())
 }
 
 fn duration_text(us: i64) -> String {
@@ -98,6 +105,12 @@ table{border-collapse:collapse;width:100%;font-size:14px}
 th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
 th{background:#f0f2f5;font-weight:600;font-size:13px;color:#3a4250}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+td.nw{white-space:nowrap}
+td.ent{min-width:130px;max-width:260px;overflow-wrap:anywhere}
+td.intelcol{min-width:240px;max-width:320px}
+.wrap{overflow-x:auto}
+.small{font-size:12px}
+ul.notes{margin:4px 0 0;padding-left:18px;color:var(--muted);font-size:12px}
 tr:hover td{background:#fafbfc}
 code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
 .chip{display:inline-block;border:1px solid var(--line);border-radius:12px;padding:1px 9px;margin:2px 4px 2px 0;font-size:13px;background:#fbfbfc;white-space:nowrap}
@@ -117,7 +130,11 @@ details summary{cursor:pointer;color:var(--accent)}
 
 pub(crate) fn render(r: &ReportInput) -> Result<String, ReportError> {
     let mut h = String::with_capacity(256 * 1024);
-    let title = if r.title.is_empty() { "Palisade report" } else { r.title.as_str() };
+    let title = if r.title.is_empty() {
+        "Palisade report"
+    } else {
+        r.title.as_str()
+    };
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -167,13 +184,22 @@ fn summary_cards(h: &mut String, r: &ReportInput) {
     let matched: u64 = r.feeds.iter().map(|f| f.matched_events).sum();
     h.push_str("<div class=\"cards\">");
     let mut card = |v: String, k: &str, class: &str| {
-        let _ = write!(h, "<div class=\"card {class}\"><div class=\"v\">{}</div><div class=\"k\">{}</div></div>", escape(&v), escape(k));
+        let _ = write!(
+            h,
+            "<div class=\"card {class}\"><div class=\"v\">{}</div><div class=\"k\">{}</div></div>",
+            escape(&v),
+            escape(k)
+        );
     };
     card(num(events as f64), "events read", "");
     card(num(skipped as f64), "lines skipped (parse errors)", "");
     card(span, "time span", "");
     card(num(matched as f64), "events matching threat intel", "");
-    card(num(r.alerts_total as f64), "alerts above threshold", "alert");
+    card(
+        num(r.alerts_total as f64),
+        "alerts above threshold",
+        "alert",
+    );
     h.push_str("</div>\n");
 }
 
@@ -210,7 +236,11 @@ fn section_read(h: &mut String, r: &ReportInput) {
     let errors: Vec<(&str, &str, u64)> = r
         .sources
         .iter()
-        .flat_map(|s| s.errors_by_reason.iter().map(move |(why, n)| (s.name.as_str(), why.as_str(), *n)))
+        .flat_map(|s| {
+            s.errors_by_reason
+                .iter()
+                .map(move |(why, n)| (s.name.as_str(), why.as_str(), *n))
+        })
         .collect();
     h.push_str("<h3>Parse errors by reason</h3>");
     if errors.is_empty() {
@@ -218,7 +248,13 @@ fn section_read(h: &mut String, r: &ReportInput) {
     } else {
         h.push_str("<table><tr><th>source</th><th>reason</th><th class=\"n\">lines</th></tr>");
         for (src, why, n) in errors {
-            let _ = write!(h, "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>", escape(src), escape(why), num(n as f64));
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                escape(src),
+                escape(why),
+                num(n as f64)
+            );
         }
         h.push_str("</table>");
     }
@@ -240,19 +276,20 @@ fn section_alerts(h: &mut String, r: &ReportInput) {
         return;
     }
     h.push_str(
-        "<table><tr><th class=\"n\">#</th><th class=\"n\">score</th><th>entity</th><th>window</th><th>model</th>\
+        "<div class=\"wrap\"><table><tr><th class=\"n\">#</th><th class=\"n\">score</th><th>entity</th><th>window</th><th>model</th>\
          <th>why</th><th>intel</th></tr>",
     );
     for (i, a) in r.alerts.iter().enumerate() {
         let _ = write!(
             h,
-            "<tr><td class=\"n\">{}</td><td class=\"n\"><span class=\"score\">{}</span><br><span class=\"muted\">≥ {}</span></td>\
-             <td class=\"mono\">{}</td><td>{}</td><td>{}<br><span class=\"muted\">{}</span></td><td>",
+            "<tr><td class=\"n\">{}</td><td class=\"n nw\"><span class=\"score\">{}</span><br><span class=\"muted small\">threshold {}</span></td>\
+             <td class=\"mono ent\">{}</td><td class=\"nw\">{}<br><span class=\"muted small\">{}</span></td><td class=\"nw\">{}<br><span class=\"muted small\">{}</span></td><td>",
             i + 1,
             num(a.score),
             num(a.threshold),
             escape(&a.entity),
             escape(&a.window),
+            escape(a.timestamp.get(..10).unwrap_or("")),
             escape(&a.model),
             escape(&a.analysis)
         );
@@ -272,24 +309,40 @@ fn section_alerts(h: &mut String, r: &ReportInput) {
                 num(c.typical)
             );
         }
-        h.push_str("</td><td>");
+        h.push_str("</td><td class=\"intelcol\">");
         if a.intel.is_empty() {
             h.push_str("<span class=\"muted\">–</span>");
         }
         for m in &a.intel {
             let _ = write!(
                 h,
-                "<span class=\"intel\" title=\"{}\">{} <span class=\"mono\">{}</span> · {}{}</span>",
-                escape(&format!("matched on {} ({} event(s))", m.field, m.count)),
-                escape(&m.category),
+                "<span class=\"intel\" title=\"{}\"><span class=\"mono\">{}</span> · {} · {}{}</span>",
+                escape(&format!("matched on {} ({} event(s)){}", m.field, m.count, if m.category.is_empty() { String::new() } else { format!(", category {}", m.category) })),
                 escape(&m.indicator),
                 escape(&m.feed),
+                escape(short_field(&m.field)),
                 if m.count > 1 { format!(" ×{}", m.count) } else { String::new() }
             );
         }
         h.push_str("</td></tr>");
     }
-    h.push_str("</table></section>\n");
+    h.push_str("</table></div></section>\n");
+}
+
+/// `dns.question.name` → `DNS query`: the matched field in words.
+fn short_field(f: &str) -> &str {
+    match f {
+        "dns.question.name" => "DNS query",
+        "tls.client.server_name" => "TLS SNI",
+        "url.full" | "url.domain+url.path" => "URL",
+        "url.domain" => "HTTP host",
+        "destination.domain" => "server name",
+        "destination.ip" => "destination IP",
+        "source.ip" => "source IP",
+        "destination.ip+destination.port" => "destination IP:port",
+        "user_agent.original" => "user agent",
+        other => other,
+    }
 }
 
 fn section_analysis(h: &mut String, i: usize, a: &Analysis) -> Result<(), ReportError> {
@@ -300,7 +353,11 @@ fn section_analysis(h: &mut String, i: usize, a: &Analysis) -> Result<(), Report
         escape(&a.entity),
         num(a.rows as f64),
         match a.positives {
-            Some(p) => format!(", {} labelled positive ({})", num(p as f64), escape(&a.label_source)),
+            Some(p) => format!(
+                ", {} labelled positive ({})",
+                num(p as f64),
+                escape(&a.label_source)
+            ),
             None => ", no labels".to_string(),
         }
     );
@@ -330,7 +387,11 @@ fn section_analysis(h: &mut String, i: usize, a: &Analysis) -> Result<(), Report
         }
         h.push_str("</div>");
     }
-    let with_curves: Vec<&crate::ModelResult> = a.models.iter().filter(|m| m.roc.is_some() || m.pr.is_some()).collect();
+    let with_curves: Vec<&crate::ModelResult> = a
+        .models
+        .iter()
+        .filter(|m| m.roc.is_some() || m.pr.is_some())
+        .collect();
     if with_curves.is_empty() {
         h.push_str(
             "<h3>ROC and precision–recall</h3><p class=\"muted\">Not drawn: this table has no labels with both \
@@ -364,7 +425,12 @@ fn section_intel(h: &mut String, r: &ReportInput) {
     }
     h.push_str("<table><tr><th>feed</th><th>path</th><th class=\"n\">indicators</th><th>by kind</th><th class=\"n\">events matched</th></tr>");
     for f in &r.feeds {
-        let kinds = f.by_kind.iter().map(|(k, n)| format!("{} {}", num(*n as f64), k)).collect::<Vec<_>>().join(", ");
+        let kinds = f
+            .by_kind
+            .iter()
+            .map(|(k, n)| format!("{} {}", num(*n as f64), k))
+            .collect::<Vec<_>>()
+            .join(", ");
         let _ = write!(
             h,
             "<tr><td>{}</td><td class=\"mono\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
@@ -382,17 +448,30 @@ fn section_models(h: &mut String, r: &ReportInput) {
     h.push_str("<section id=\"models\"><h2>Models</h2><table><tr><th>table</th><th>model</th><th>kind</th><th>provenance</th><th>threshold</th><th>parameters</th></tr>");
     for a in &r.analyses {
         for m in &a.models {
-            let params = m.params.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join("; ");
+            let params = m
+                .params
+                .iter()
+                .filter(|(k, _)| k != "note")
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect::<Vec<_>>()
+                .join(" · ");
+            let notes: String = m
+                .params
+                .iter()
+                .filter(|(k, _)| k == "note")
+                .map(|(_, v)| format!("<li>{}</li>", escape(v)))
+                .collect();
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}<br><span class=\"muted\">{}</span></td><td class=\"mono\">{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}<br><span class=\"muted\">{}</span></td><td><span class=\"mono\">{}</span>{}</td></tr>",
                 escape(&a.name),
                 escape(&m.name),
                 escape(&m.kind),
                 escape(&m.provenance),
                 m.threshold.map(num).unwrap_or_else(|| "–".into()),
                 escape(&m.threshold_rule),
-                escape(&params)
+                escape(&params),
+                if notes.is_empty() { String::new() } else { format!("<ul class=\"notes\">{notes}</ul>") }
             );
         }
     }
@@ -437,7 +516,12 @@ fn section_run(h: &mut String, r: &ReportInput) {
     if !r.outputs.is_empty() {
         h.push_str("<h3>Outputs</h3><table><tr><th>file</th><th>what</th></tr>");
         for (p, what) in &r.outputs {
-            let _ = write!(h, "<tr><td class=\"mono\">{}</td><td>{}</td></tr>", escape(p), escape(what));
+            let _ = write!(
+                h,
+                "<tr><td class=\"mono\">{}</td><td>{}</td></tr>",
+                escape(p),
+                escape(what)
+            );
         }
         h.push_str("</table>");
     }
@@ -456,7 +540,10 @@ mod tests {
 
     #[test]
     fn escape_covers_markup_and_quotes() {
-        assert_eq!(escape("<a href=\"x\">&'</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;");
+        assert_eq!(
+            escape("<a href=\"x\">&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;&lt;/a&gt;"
+        );
         assert_eq!(escape("plain.example.com"), "plain.example.com");
     }
 

@@ -25,7 +25,10 @@ pub(crate) fn series_colour(i: usize) -> RGBColor {
 }
 
 fn err(chart: &str, e: impl std::fmt::Display) -> ReportError {
-    ReportError::Plot { chart: chart.to_string(), message: e.to_string() }
+    ReportError::Plot {
+        chart: chart.to_string(),
+        message: e.to_string(),
+    }
 }
 
 /// A finite range around the data, padded so points do not sit on the frame.
@@ -45,6 +48,15 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// Names on the map are cut to 40 characters (the tables have them whole).
+fn short_name(s: &str) -> String {
+    if s.chars().count() <= 40 {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(39).collect::<String>())
+    }
+}
+
 /// Entities on the first two principal components, coloured by the rank of
 /// their score (rank rather than raw score so a few extreme scores do not
 /// wash every other point into one colour), labelled positives ringed in red,
@@ -56,6 +68,8 @@ pub fn pca_map_svg(map: &PcaMap, size: (u32, u32)) -> Result<String, ReportError
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
         root.fill(&WHITE).map_err(|e| err(chart_name, e))?;
         let (x0, x1) = padded_range(map.points.iter().map(|p| p.x));
+        // Room on the right for the names of the outermost points.
+        let x1 = x1 + (x1 - x0) * 0.12;
         let (y0, y1) = padded_range(map.points.iter().map(|p| p.y));
         let mut chart = ChartBuilder::on(&root)
             .margin(12)
@@ -67,19 +81,28 @@ pub fn pca_map_svg(map: &PcaMap, size: (u32, u32)) -> Result<String, ReportError
             .configure_mesh()
             .light_line_style(TRANSPARENT)
             .bold_line_style(GRID)
-            .x_desc(format!("PC1 ({:.0}% of variance)", map.explained[0] * 100.0))
-            .y_desc(format!("PC2 ({:.0}% of variance)", map.explained[1] * 100.0))
+            .x_desc(format!(
+                "PC1 ({:.0}% of variance)",
+                map.explained[0] * 100.0
+            ))
+            .y_desc(format!(
+                "PC2 ({:.0}% of variance)",
+                map.explained[1] * 100.0
+            ))
             .label_style(("sans-serif", 13))
             .axis_desc_style(("sans-serif", 14))
             .draw()
             .map_err(|e| err(chart_name, e))?;
 
         // Draw in increasing score so the interesting points end up on top.
-        let mut order: Vec<usize> = (0..map.points.len()).filter(|&i| map.points[i].x.is_finite() && map.points[i].y.is_finite()).collect();
+        let mut order: Vec<usize> = (0..map.points.len())
+            .filter(|&i| map.points[i].x.is_finite() && map.points[i].y.is_finite())
+            .collect();
         order.sort_by(|&a, &b| map.points[a].score.total_cmp(&map.points[b].score));
         let n = order.len().max(2) as f64;
-        let colours: Vec<RGBColor> =
-            (0..order.len()).map(|rank| ViridisRGB::get_color_normalized(rank as f64, 0.0, n - 1.0)).collect();
+        let colours: Vec<RGBColor> = (0..order.len())
+            .map(|rank| ViridisRGB::get_color_normalized(rank as f64, 0.0, n - 1.0))
+            .collect();
         chart
             .draw_series(order.iter().zip(&colours).map(|(&i, c)| {
                 let p = &map.points[i];
@@ -91,16 +114,28 @@ pub fn pca_map_svg(map: &PcaMap, size: (u32, u32)) -> Result<String, ReportError
                 order
                     .iter()
                     .filter(|&&i| map.points[i].label == Some(true))
-                    .map(|&i| Circle::new((map.points[i].x, map.points[i].y), 8, ALERT_RED.stroke_width(2))),
+                    .map(|&i| {
+                        Circle::new(
+                            (map.points[i].x, map.points[i].y),
+                            8,
+                            ALERT_RED.stroke_width(2),
+                        )
+                    }),
             )
             .map_err(|e| err(chart_name, e))?;
         let named: Vec<usize> = order.iter().rev().take(map.name_top).copied().collect();
         chart
-            .draw_series(named.iter().map(|&i| {
+            .draw_series(named.iter().enumerate().map(|(k, &i)| {
                 let p = &map.points[i];
+                // Alternate above/below so neighbouring names overlap less.
+                let dy = if k % 2 == 0 { -15 } else { 4 };
                 EmptyElement::at((p.x, p.y))
                     + Circle::new((0, 0), 5, BLACK.stroke_width(1))
-                    + Text::new(p.name.clone(), (7, -14), ("sans-serif", 12).into_font().color(&BLACK))
+                    + Text::new(
+                        short_name(&p.name),
+                        (8, dy),
+                        ("sans-serif", 12).into_font().color(&BLACK),
+                    )
             }))
             .map_err(|e| err(chart_name, e))?;
         root.present().map_err(|e| err(chart_name, e))?;
@@ -112,7 +147,11 @@ pub fn pca_map_svg(map: &PcaMap, size: (u32, u32)) -> Result<String, ReportError
 /// (when labels exist) in red on the same bins, and the threshold as a
 /// vertical line. Counts on a log axis, since alerts are a handful among
 /// thousands and would not show on a linear one.
-pub fn histogram_svg(model: &ModelResult, labels: Option<&[bool]>, size: (u32, u32)) -> Result<String, ReportError> {
+pub fn histogram_svg(
+    model: &ModelResult,
+    labels: Option<&[bool]>,
+    size: (u32, u32),
+) -> Result<String, ReportError> {
     let chart_name = format!("score histogram of {}", model.name);
     let finite: Vec<(f64, bool)> = model
         .scores
@@ -178,7 +217,9 @@ pub fn histogram_svg(model: &ModelResult, labels: Option<&[bool]>, size: (u32, u
             .draw_series(bar(&all, series_colour(0).mix(0.75)))
             .map_err(|e| err(&chart_name, e))?
             .label("all rows")
-            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], series_colour(0).filled()));
+            .legend(|(x, y)| {
+                Rectangle::new([(x, y - 5), (x + 12, y + 5)], series_colour(0).filled())
+            });
         if labels.is_some() && pos.iter().any(|&c| c > 0) {
             chart
                 .draw_series(bar(&pos, ALERT_RED.to_rgba()))
@@ -188,10 +229,15 @@ pub fn histogram_svg(model: &ModelResult, labels: Option<&[bool]>, size: (u32, u
         }
         if let Some(t) = model.threshold.filter(|t| t.is_finite()) {
             chart
-                .draw_series(std::iter::once(PathElement::new(vec![(t, 0.8), (t, ymax * 1.6)], BLACK.stroke_width(2))))
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(t, 0.8), (t, ymax * 1.6)],
+                    BLACK.stroke_width(2),
+                )))
                 .map_err(|e| err(&chart_name, e))?
                 .label(format!("threshold {t:.3}"))
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(2)));
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], BLACK.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -237,29 +283,48 @@ fn curves_svg(
             .map_err(|e| err(chart_name, e))?;
         if diagonal {
             chart
-                .draw_series(LineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], RGBColor(170, 170, 170).stroke_width(1)))
+                .draw_series(LineSeries::new(
+                    vec![(0.0, 0.0), (1.0, 1.0)],
+                    RGBColor(170, 170, 170).stroke_width(1),
+                ))
                 .map_err(|e| err(chart_name, e))?
                 .label("chance")
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], RGBColor(170, 170, 170)));
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], RGBColor(170, 170, 170))
+                });
         }
         for (i, m) in models.iter().enumerate() {
             let Some(c) = pick(m) else { continue };
             let colour = series_colour(i);
             if let Some(b) = c.baseline.filter(|b| b.is_finite()) {
                 chart
-                    .draw_series(LineSeries::new(vec![(0.0, b), (1.0, b)], colour.mix(0.5).stroke_width(1)))
+                    .draw_series(LineSeries::new(
+                        vec![(0.0, b), (1.0, b)],
+                        colour.mix(0.5).stroke_width(1),
+                    ))
                     .map_err(|e| err(chart_name, e))?;
             }
-            let pts: Vec<(f64, f64)> = c.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+            let pts: Vec<(f64, f64)> = c
+                .points
+                .iter()
+                .copied()
+                .filter(|(x, y)| x.is_finite() && y.is_finite())
+                .collect();
             chart
                 .draw_series(LineSeries::new(pts, colour.stroke_width(2)))
                 .map_err(|e| err(chart_name, e))?
                 .label(format!("{} (AUC {:.3})", m.name, c.auc))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
-            .position(if diagonal { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight })
+            .position(if diagonal {
+                SeriesLabelPosition::LowerRight
+            } else {
+                SeriesLabelPosition::UpperRight
+            })
             .background_style(WHITE.mix(0.85))
             .border_style(GRID)
             .label_font(("sans-serif", 12))
@@ -272,11 +337,25 @@ fn curves_svg(
 
 /// ROC curves of several models on one chart (FPR vs TPR), chance diagonal.
 pub fn roc_svg(models: &[&ModelResult], size: (u32, u32)) -> Result<String, ReportError> {
-    curves_svg("ROC", models, |m| m.roc.as_ref(), ("false-positive rate", "true-positive rate"), true, size)
+    curves_svg(
+        "ROC",
+        models,
+        |m| m.roc.as_ref(),
+        ("false-positive rate", "true-positive rate"),
+        true,
+        size,
+    )
 }
 
 /// Precision–recall curves of several models on one chart, with each model's
 /// no-skill line (the share of positives).
 pub fn pr_svg(models: &[&ModelResult], size: (u32, u32)) -> Result<String, ReportError> {
-    curves_svg("Precision–recall", models, |m| m.pr.as_ref(), ("recall", "precision"), false, size)
+    curves_svg(
+        "Precision–recall",
+        models,
+        |m| m.pr.as_ref(),
+        ("recall", "precision"),
+        false,
+        size,
+    )
 }

@@ -5,7 +5,11 @@ use palisade_core::{FeatureDef, FeatureType};
 use palisade_report::*;
 
 fn curve(points: Vec<(f64, f64)>, auc: f64, baseline: Option<f64>) -> Curve {
-    Curve { points, auc, baseline }
+    Curve {
+        points,
+        auc,
+        baseline,
+    }
 }
 
 fn sample() -> ReportInput {
@@ -15,12 +19,27 @@ fn sample() -> ReportInput {
     let mut labels = Vec::new();
     for i in 0..60 {
         let a = i as f64 / 60.0 * std::f64::consts::TAU;
-        points.push(MapPoint { x: a.cos(), y: a.sin(), score: 0.4 + 0.001 * i as f64, label: Some(false), name: format!("10.0.0.{i}") });
+        points.push(MapPoint {
+            x: a.cos(),
+            y: a.sin(),
+            score: 0.4 + 0.001 * i as f64,
+            label: Some(false),
+            name: format!("10.0.0.{i}"),
+        });
         scores.push(0.4 + 0.001 * i as f64);
         labels.push(false);
     }
-    for (i, name) in ["<script>alert(1)</script>", "evil & co"].iter().enumerate() {
-        points.push(MapPoint { x: 6.0 + i as f64, y: -4.0, score: 0.9 + 0.01 * i as f64, label: Some(true), name: name.to_string() });
+    for (i, name) in ["<script>alert(1)</script>", "evil & co"]
+        .iter()
+        .enumerate()
+    {
+        points.push(MapPoint {
+            x: 6.0 + i as f64,
+            y: -4.0,
+            score: 0.9 + 0.01 * i as f64,
+            label: Some(true),
+            name: name.to_string(),
+        });
         scores.push(0.9 + 0.01 * i as f64);
         labels.push(true);
     }
@@ -52,8 +71,19 @@ fn sample() -> ReportInput {
             first_us: Some(1_521_911_720_000_000),
             last_us: Some(1_521_912_020_000_000),
         }],
-        stages: vec![StageSummary { name: "ingest".into(), detail: "read 1 source".into(), count: 98, seconds: 0.01 }],
-        feeds: vec![FeedSummary { name: "maltrail".into(), path: "feeds/".into(), indicators: 10, by_kind: vec![("domain".into(), 10)], matched_events: 3 }],
+        stages: vec![StageSummary {
+            name: "ingest".into(),
+            detail: "read 1 source".into(),
+            count: 98,
+            seconds: 0.01,
+        }],
+        feeds: vec![FeedSummary {
+            name: "maltrail".into(),
+            path: "feeds/".into(),
+            indicators: 10,
+            by_kind: vec![("domain".into(), 10)],
+            matched_events: 3,
+        }],
         analyses: vec![Analysis {
             name: "per source IP".into(),
             entity: "source IP × 1-minute window".into(),
@@ -61,7 +91,12 @@ fn sample() -> ReportInput {
             positives: Some(2),
             labels: Some(labels),
             label_source: "intel match".into(),
-            map: Some(PcaMap { points, explained: [0.6, 0.3], coloured_by: "iforest".into(), name_top: 3 }),
+            map: Some(PcaMap {
+                points,
+                explained: [0.6, 0.3],
+                coloured_by: "iforest".into(),
+                name_top: 3,
+            }),
             models: vec![model("iforest"), model("pca")],
         }],
         alerts: vec![AlertRow {
@@ -72,11 +107,28 @@ fn sample() -> ReportInput {
             model: "iforest".into(),
             score: 0.91,
             threshold: 0.8,
-            top_features: vec![Contribution { feature: "rdp_count".into(), value: 412.0, typical: 0.0, weight: 0.7 }],
-            intel: vec![IntelHit { feed: "maltrail".into(), indicator: "whatismyipaddress.com".into(), field: "dns.question.name".into(), category: "ipinfo".into(), count: 4 }],
+            top_features: vec![Contribution {
+                feature: "rdp_count".into(),
+                value: 412.0,
+                typical: 0.0,
+                weight: 0.7,
+            }],
+            intel: vec![IntelHit {
+                feed: "maltrail".into(),
+                indicator: "whatismyipaddress.com".into(),
+                field: "dns.question.name".into(),
+                category: "ipinfo".into(),
+                count: 4,
+            }],
         }],
         alerts_total: 2,
-        features: vec![FeatureDef::new("rdp_count", FeatureType::Int, "entity", &["destination.port"], "RDP connections <3389>")],
+        features: vec![FeatureDef::new(
+            "rdp_count",
+            FeatureType::Int,
+            "entity",
+            &["destination.port"],
+            "RDP connections <3389>",
+        )],
         outputs: vec![("out/alerts.jsonl".into(), "alerts".into())],
         notes: vec!["a note".into()],
     }
@@ -85,14 +137,32 @@ fn sample() -> ReportInput {
 #[test]
 fn every_section_is_present() {
     let html = render_html(&sample()).unwrap();
-    for id in ["id=\"read\"", "id=\"alerts\"", "id=\"analysis-0\"", "id=\"intel\"", "id=\"models\"", "id=\"catalog\"", "id=\"run\""] {
+    for id in [
+        "id=\"read\"",
+        "id=\"alerts\"",
+        "id=\"analysis-0\"",
+        "id=\"intel\"",
+        "id=\"models\"",
+        "id=\"catalog\"",
+        "id=\"run\"",
+    ] {
         assert!(html.contains(id), "missing section {id}");
     }
-    for text in ["PCA map", "Score distributions", "ROC and precision–recall", "Parse errors by reason", "Feature catalog"] {
+    for text in [
+        "PCA map",
+        "Score distributions",
+        "ROC and precision–recall",
+        "Parse errors by reason",
+        "Feature catalog",
+    ] {
         assert!(html.contains(text), "missing heading {text}");
     }
     // Data made it through: counts, feature explanation, intel provenance, time span.
-    assert!(html.contains("whatismyipaddress.com") && html.contains("(typical 0)") && html.contains("412"));
+    assert!(
+        html.contains("whatismyipaddress.com")
+            && html.contains("(typical 0)")
+            && html.contains("412")
+    );
     assert!(html.contains("5.0 min"), "time span of 300 s");
 }
 
@@ -123,10 +193,17 @@ fn data_is_escaped() {
 fn no_external_references() {
     let html = render_html(&sample()).unwrap();
     assert!(!html.contains("src="), "nothing loaded from elsewhere");
-    assert!(!html.contains("http://") || html.matches("http://").count() == html.matches("xmlns=\"http://www.w3.org").count());
+    assert!(
+        !html.contains("http://")
+            || html.matches("http://").count() == html.matches("xmlns=\"http://www.w3.org").count()
+    );
     assert!(!html.contains("https://"));
     for href in html.split("href=\"").skip(1) {
-        assert!(href.starts_with('#'), "only in-page links: {}", &href[..href.len().min(40)]);
+        assert!(
+            href.starts_with('#'),
+            "only in-page links: {}",
+            &href[..href.len().min(40)]
+        );
     }
 }
 
@@ -155,11 +232,4 @@ fn degenerate_inputs_do_not_panic() {
     r.analyses[0].map.as_mut().unwrap().points[0].x = f64::NAN;
     assert!(render_html(&r).is_ok());
     assert!(render_html(&ReportInput::default()).is_ok());
-}
-
-#[test]
-fn write_sample_if_asked() {
-    if let Ok(p) = std::env::var("PALISADE_SAMPLE_REPORT") {
-        std::fs::write(p, render_html(&sample()).unwrap()).unwrap();
-    }
 }

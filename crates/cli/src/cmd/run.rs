@@ -18,7 +18,10 @@ pub struct RunArgs {
 }
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let opts = palisade_pipeline::RunOptions { out_dir: args.out_dir, top: args.top };
+    let opts = palisade_pipeline::RunOptions {
+        out_dir: args.out_dir,
+        top: args.top,
+    };
     let s = palisade_pipeline::run(&args.pipeline, &opts)?;
     if args.json {
         let stages: Vec<serde_json::Value> = s
@@ -39,10 +42,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     for st in &s.stages {
-        eprintln!("{:<9} {:>8} {:>7.2}s  {}", st.name, st.count, st.seconds, st.detail);
+        eprintln!(
+            "{:<9} {:>8} {:>7.2}s  {}",
+            st.name, st.count, st.seconds, st.detail
+        );
     }
     eprintln!();
-    eprintln!("{} events read; {} alert(s) above threshold, {} written.", s.events, s.alerts_total, s.alerts_written);
+    eprintln!(
+        "{} events read; {} alert(s) above threshold, {} written.",
+        s.events, s.alerts_total, s.alerts_written
+    );
     eprintln!("alerts: {}", s.alerts_path.display());
     eprintln!("report: {}", s.report_path.display());
     Ok(())

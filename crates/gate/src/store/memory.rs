@@ -94,7 +94,11 @@ impl MemoryStore {
 
     fn locate(&self, key: &[u8]) -> (usize, u64) {
         let h = self.hasher.hash_one(key);
-        let shard = if self.shard_bits == 0 { 0 } else { (h >> (64 - self.shard_bits)) as usize };
+        let shard = if self.shard_bits == 0 {
+            0
+        } else {
+            (h >> (64 - self.shard_bits)) as usize
+        };
         (shard, h)
     }
 
@@ -111,7 +115,10 @@ impl MemoryStore {
         let tat = shard.get(&h).copied();
         let o = gcra::check(tat, now, q, n);
         if let Some(new_tat) = o.new_tat {
-            if tat.is_none() && shard.len() >= self.per_shard_cap && !self.make_room(&mut shard, now) {
+            if tat.is_none()
+                && shard.len() >= self.per_shard_cap
+                && !self.make_room(&mut shard, now)
+            {
                 self.stats.rejected_new.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
@@ -136,7 +143,9 @@ impl MemoryStore {
         let before = shard.len();
         shard.retain(|_, tat| !gcra::is_expired(*tat, now));
         let expired = before - shard.len();
-        self.stats.expired_evictions.fetch_add(expired as u64, Ordering::Relaxed);
+        self.stats
+            .expired_evictions
+            .fetch_add(expired as u64, Ordering::Relaxed);
         let chunk = (self.per_shard_cap / 16).max(1);
         if expired >= chunk || (expired > 0 && self.policy == EvictionPolicy::RejectNew) {
             return true;
@@ -154,7 +163,9 @@ impl MemoryStore {
                 let cut = *cut;
                 let before = shard.len();
                 shard.retain(|_, tat| *tat > cut);
-                self.stats.active_evictions.fetch_add((before - shard.len()) as u64, Ordering::Relaxed);
+                self.stats
+                    .active_evictions
+                    .fetch_add((before - shard.len()) as u64, Ordering::Relaxed);
                 true
             }
         }
@@ -192,7 +203,9 @@ impl MemoryStore {
             s.retain(|_, tat| !gcra::is_expired(*tat, now));
             removed += before - s.len();
         }
-        self.stats.expired_evictions.fetch_add(removed as u64, Ordering::Relaxed);
+        self.stats
+            .expired_evictions
+            .fetch_add(removed as u64, Ordering::Relaxed);
         removed
     }
 }
@@ -235,7 +248,10 @@ mod tests {
         }
         assert!(st.stats.active_evictions.load(Ordering::Relaxed) > 0);
         // The victim has the most debt and is never the one evicted.
-        assert!(!st.check(b"victim", q, 1, now).unwrap().allowed, "active key forgot its limit");
+        assert!(
+            !st.check(b"victim", q, 1, now).unwrap().allowed,
+            "active key forgot its limit"
+        );
     }
 
     #[test]

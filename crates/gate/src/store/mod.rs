@@ -38,8 +38,13 @@ pub trait RateStore: Send + Sync {
     ) -> impl Future<Output = Result<Outcome, StoreError>> + Send;
 
     /// (remaining, reset_after_ns) without consuming.
-    fn peek(&self, limiter: &str, key: &str, q: Quota, now_ns: u64)
-        -> impl Future<Output = Result<(u32, u64), StoreError>> + Send;
+    fn peek(
+        &self,
+        limiter: &str,
+        key: &str,
+        q: Quota,
+        now_ns: u64,
+    ) -> impl Future<Output = Result<(u32, u64), StoreError>> + Send;
 }
 
 impl RateStore for MemoryStore {
@@ -51,7 +56,9 @@ impl RateStore for MemoryStore {
         n: u32,
         now_ns: u64,
     ) -> impl Future<Output = Result<Outcome, StoreError>> + Send {
-        std::future::ready(MemoryStore::check(self, key.as_bytes(), q, n, now_ns).ok_or(StoreError::Full))
+        std::future::ready(
+            MemoryStore::check(self, key.as_bytes(), q, n, now_ns).ok_or(StoreError::Full),
+        )
     }
 
     fn peek(
@@ -104,15 +111,30 @@ impl AnyStore {
         }
     }
 
-    pub async fn check(&self, limiter: &str, key: &str, q: Quota, n: u32, now_ns: u64) -> Result<Outcome, StoreError> {
+    pub async fn check(
+        &self,
+        limiter: &str,
+        key: &str,
+        q: Quota,
+        n: u32,
+        now_ns: u64,
+    ) -> Result<Outcome, StoreError> {
         match self {
             // The memory path stays synchronous: no future state machine to poll.
-            AnyStore::Memory(m) => m.check(key.as_bytes(), q, n, now_ns).ok_or(StoreError::Full),
+            AnyStore::Memory(m) => m
+                .check(key.as_bytes(), q, n, now_ns)
+                .ok_or(StoreError::Full),
             AnyStore::Redis(r) => r.check(limiter, key, q, n, now_ns).await,
         }
     }
 
-    pub async fn peek(&self, limiter: &str, key: &str, q: Quota, now_ns: u64) -> Result<(u32, u64), StoreError> {
+    pub async fn peek(
+        &self,
+        limiter: &str,
+        key: &str,
+        q: Quota,
+        now_ns: u64,
+    ) -> Result<(u32, u64), StoreError> {
         match self {
             AnyStore::Memory(m) => RateStore::peek(&**m, limiter, key, q, now_ns).await,
             AnyStore::Redis(r) => r.peek(limiter, key, q, now_ns).await,

@@ -131,7 +131,10 @@ impl Breaker {
                 let opened = *self.opened_at.lock().unwrap_or_else(|p| p.into_inner());
                 let due = opened.is_none_or(|t| t.elapsed() >= self.cooldown);
                 // Only one caller wins the transition and becomes the probe.
-                due && self.state.compare_exchange(OPEN, HALF_OPEN, Ordering::AcqRel, Ordering::Acquire).is_ok()
+                due && self
+                    .state
+                    .compare_exchange(OPEN, HALF_OPEN, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
             }
         }
     }
@@ -198,7 +201,12 @@ impl RedisStore {
         // Long user-supplied keys are hashed so Redis keys stay small.
         if key.len() > 96 {
             use sha2::Digest;
-            format!("{}{}:h:{}", self.cfg.prefix, limiter, hex::encode(sha2::Sha256::digest(key.as_bytes())))
+            format!(
+                "{}{}:h:{}",
+                self.cfg.prefix,
+                limiter,
+                hex::encode(sha2::Sha256::digest(key.as_bytes()))
+            )
         } else {
             format!("{}{}:{}", self.cfg.prefix, limiter, key)
         }
@@ -223,10 +231,14 @@ impl RedisStore {
         let cfg = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(self.cfg.timeout))
             .set_response_timeout(Some(self.cfg.timeout));
-        let c = tokio::time::timeout(self.cfg.timeout, self.client.get_multiplexed_async_connection_with_config(&cfg))
-            .await
-            .map_err(|_| StoreError::Timeout)?
-            .map_err(|e| StoreError::Redis(e.to_string()))?;
+        let c = tokio::time::timeout(
+            self.cfg.timeout,
+            self.client
+                .get_multiplexed_async_connection_with_config(&cfg),
+        )
+        .await
+        .map_err(|_| StoreError::Timeout)?
+        .map_err(|e| StoreError::Redis(e.to_string()))?;
         self.set_cached(Some(c.clone()));
         Ok(c)
     }
@@ -243,7 +255,10 @@ impl RedisStore {
         }
         // If the request is cancelled mid-call (client gone), count it as a
         // failure so a half-open breaker is never left waiting for a probe.
-        let mut guard = CallGuard { breaker: &self.breaker, done: false };
+        let mut guard = CallGuard {
+            breaker: &self.breaker,
+            done: false,
+        };
         let res = async {
             let c = self.connection().await?;
             tokio::time::timeout(self.cfg.timeout, op(c))
@@ -266,15 +281,22 @@ impl RedisStore {
     }
 
     async fn invoke(&self, inv: redis::ScriptInvocation<'_>) -> Result<(i64, i64), StoreError> {
-        self.call(|mut c| async move { inv.invoke_async::<(i64, i64)>(&mut c).await }).await
+        self.call(|mut c| async move { inv.invoke_async::<(i64, i64)>(&mut c).await })
+            .await
     }
 
     /// Mark `id` (a challenge) as used for `ttl_s` seconds: true on first use.
     pub async fn first_use(&self, id: &str, ttl_s: u64) -> Result<bool, StoreError> {
         let key = format!("{}seen:{id}", self.cfg.prefix);
         self.call(|mut c| async move {
-            let r: Option<String> =
-                redis::cmd("SET").arg(&key).arg(1).arg("NX").arg("EX").arg(ttl_s.max(1)).query_async(&mut c).await?;
+            let r: Option<String> = redis::cmd("SET")
+                .arg(&key)
+                .arg(1)
+                .arg("NX")
+                .arg("EX")
+                .arg(ttl_s.max(1))
+                .query_async(&mut c)
+                .await?;
             Ok(r.is_some())
         })
         .await
@@ -289,24 +311,57 @@ impl RedisStore {
     }
 
     /// One GCRA step for `key` of `limiter`, atomically in Redis.
-    pub async fn check(&self, limiter: &str, key: &str, q: Quota, n: u32, now_ns: u64) -> Result<Outcome, StoreError> {
+    pub async fn check(
+        &self,
+        limiter: &str,
+        key: &str,
+        q: Quota,
+        n: u32,
+        now_ns: u64,
+    ) -> Result<Outcome, StoreError> {
         let (t_us, tau_us) = quota_us(q);
         let mut inv = self.script.prepare_invoke();
-        inv.key(self.redis_key(limiter, key)).arg(t_us).arg(tau_us).arg(n).arg(self.now_arg(now_ns));
+        inv.key(self.redis_key(limiter, key))
+            .arg(t_us)
+            .arg(tau_us)
+            .arg(n)
+            .arg(self.now_arg(now_ns));
         let (before, now) = self.invoke(inv).await?;
         let tat = (before >= 0).then_some(before as u64);
-        let o = gcra::check(tat, now.max(0) as u64, Quota { interval_ns: t_us, burst: q.burst }, n);
+        let o = gcra::check(
+            tat,
+            now.max(0) as u64,
+            Quota {
+                interval_ns: t_us,
+                burst: q.burst,
+            },
+            n,
+        );
         Ok(scale_us_to_ns(o))
     }
 
     /// The state of `key` without consuming: (remaining, reset_after_ns).
-    pub async fn peek(&self, limiter: &str, key: &str, q: Quota, now_ns: u64) -> Result<(u32, u64), StoreError> {
+    pub async fn peek(
+        &self,
+        limiter: &str,
+        key: &str,
+        q: Quota,
+        now_ns: u64,
+    ) -> Result<(u32, u64), StoreError> {
         let (t_us, _) = quota_us(q);
         let mut inv = self.peek_script.prepare_invoke();
-        inv.key(self.redis_key(limiter, key)).arg(self.now_arg(now_ns));
+        inv.key(self.redis_key(limiter, key))
+            .arg(self.now_arg(now_ns));
         let (before, now) = self.invoke(inv).await?;
         let tat = (before >= 0).then_some(before as u64);
-        let (rem, reset) = gcra::peek(tat, now.max(0) as u64, Quota { interval_ns: t_us, burst: q.burst });
+        let (rem, reset) = gcra::peek(
+            tat,
+            now.max(0) as u64,
+            Quota {
+                interval_ns: t_us,
+                burst: q.burst,
+            },
+        );
         Ok((rem, reset.saturating_mul(1_000)))
     }
 }
@@ -332,7 +387,11 @@ fn quota_us(q: Quota) -> (u64, u64) {
 
 fn scale_us_to_ns(o: Outcome) -> Outcome {
     Outcome {
-        retry_after_ns: if o.retry_after_ns == u64::MAX { u64::MAX } else { o.retry_after_ns.saturating_mul(1_000) },
+        retry_after_ns: if o.retry_after_ns == u64::MAX {
+            u64::MAX
+        } else {
+            o.retry_after_ns.saturating_mul(1_000)
+        },
         reset_after_ns: o.reset_after_ns.saturating_mul(1_000),
         ..o
     }

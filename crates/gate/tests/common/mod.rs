@@ -67,13 +67,17 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn header(&self, k: &str) -> Option<String> {
-        self.headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 }
 
@@ -83,12 +87,22 @@ pub async fn send(app: &Router, mut req: Request<Body>, peer: &str) -> Resp {
     let r = app.clone().oneshot(req).await.unwrap();
     let status = r.status();
     let headers = r.headers().clone();
-    let body = axum::body::to_bytes(r.into_body(), 1 << 22).await.unwrap().to_vec();
-    Resp { status, headers, body }
+    let body = axum::body::to_bytes(r.into_body(), 1 << 22)
+        .await
+        .unwrap()
+        .to_vec();
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 pub fn post_json(uri: &str, v: &serde_json::Value) -> Request<Body> {
-    Request::post(uri).header("content-type", "application/json").body(Body::from(v.to_string())).unwrap()
+    Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(v.to_string()))
+        .unwrap()
 }
 
 pub fn browser_headers() -> serde_json::Value {

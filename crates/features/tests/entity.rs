@@ -1,0 +1,320 @@
+//! The windowed entity engine: aggregations by hand, windows, config errors.
+
+use palisade_core::{ColumnData, ColumnRole, Event, Table};
+use palisade_features::*;
+use std::net::IpAddr;
+
+fn col(t: &Table, name: &str) -> Vec<f64> {
+    match &t.column(name).unwrap_or_else(|| panic!("no column {name}")).data {
+        ColumnData::F64(v) => v.clone(),
+        ColumnData::Str(_) => panic!("{name} is text"),
+    }
+}
+
+fn text(t: &Table, name: &str) -> Vec<String> {
+    match &t.column(name).unwrap().data {
+        ColumnData::Str(v) => v.iter().map(|s| s.clone().unwrap_or_default()).collect(),
+        ColumnData::F64(_) => panic!(),
+    }
+}
+
+const H: i64 = 3_600_000_000;
+
+fn conn(t_h: f64, src: &str, dst: &str, port: u16, state: &str, up: Option<u64>) -> Event {
+    Event {
+        timestamp_us: Some((t_h * H as f64) as i64),
+        source_ip: Some(src.parse::<IpAddr>().unwrap()),
+        destination_ip: Some(dst.parse::<IpAddr>().unwrap()),
+        destination_port: Some(port),
+        network_connection_state: Some(state.into()),
+        source_bytes: up,
+        event_dataset: Some("zeek.conn".into()),
+        ..Default::default()
+    }
+}
+
+const CFG: &str = r#"
+name = "t"
+key = "source.ip"
+window = "1h"
+
+[[feature]]
+name = "n"
+agg = "count"
+description = "all events"
+
+[[feature]]
+name = "n443"
+agg = "count"
+description = "events to 443"
+when = [ { match = { "destination.port" = 443 } } ]
+
+[[feature]]
+name = "up_sum"
+agg = "sum"
+field = "source.bytes"
+description = "bytes up"
+
+[[feature]]
+name = "up_min"
+agg = "min"
+field = "source.bytes"
+description = "min bytes up"
+
+[[feature]]
+name = "up_max"
+agg = "max"
+field = "source.bytes"
+description = "max bytes up"
+
+[[feature]]
+name = "up_mean"
+agg = "mean"
+field = "source.bytes"
+description = "mean bytes up"
+
+[[feature]]
+name = "dst"
+agg = "distinct"
+field = "destination.ip"
+description = "distinct destinations"
+
+[[feature]]
+name = "fail"
+agg = "ratio"
+description = "failed share"
+numerator = [ { match = { "network.connection_state" = ["s0", "REJ"] } } ]
+
+[[feature]]
+name = "new"
+agg = "new_peers"
+field = "destination.ip"
+description = "new destinations"
+
+[[feature]]
+name = "in_by_dst"
+agg = "count"
+description = "connections received, attributed to the destination"
+when = [ { entity = "destination.ip", match = { "event.dataset" = "zeek.conn" } } ]
+"#;
+
+#[test]
+fn aggregations_by_hand() {
+    let cfg = EntityConfig::from_toml(CFG).unwrap();
+    let ev = vec![
+        conn(0.1, "10.0.0.1", "10.0.0.9", 443, "SF", Some(10)),
+        conn(0.2, "10.0.0.1", "10.0.0.8", 80, "S0", Some(30)),
+        conn(0.3, "10.0.0.1", "10.0.0.9", 443, "REJ", None),
+        conn(1.5, "10.0.0.1", "10.0.0.9", 22, "SF", None), // second window
+        conn(1.6, "10.0.0.1", "10.0.0.7", 22, "SF", None),
+        Event { timestamp_us: None, ..conn(0.0, "10.0.0.1", "10.0.0.9", 1, "SF", None) },
+    ];
+    let (t, rep) = entity_features_with_report(&ev, &cfg).unwrap();
+    assert_eq!(rep.without_timestamp, 1);
+    assert_eq!(rep.events, 6);
+    // rows sorted by entity text then window: 10.0.0.1 w0, w1, 10.0.0.7 w1, 10.0.0.8 w0, 10.0.0.9 w0, w1
+    let ent = text(&t, "entity");
+    assert_eq!(ent, vec!["10.0.0.1", "10.0.0.1", "10.0.0.7", "10.0.0.8", "10.0.0.9", "10.0.0.9"]);
+    assert_eq!(text(&t, "window_start")[1], "1970-01-01T01:00:00.000000Z");
+    assert_eq!(text(&t, "window_end")[1], "1970-01-01T02:00:00.000000Z");
+    assert_eq!(col(&t, "n")[..2], [3.0, 2.0]);
+    assert_eq!(col(&t, "n443")[..2], [2.0, 0.0]);
+    assert_eq!(col(&t, "up_sum")[0], 40.0);
+    assert!(col(&t, "up_sum")[1].is_nan(), "no byte counts: missing, not 0");
+    assert_eq!(col(&t, "up_min")[0], 10.0);
+    assert_eq!(col(&t, "up_max")[0], 30.0);
+    assert_eq!(col(&t, "up_mean")[0], 20.0);
+    assert!(col(&t, "up_mean")[1].is_nan());
+    assert_eq!(col(&t, "dst")[..2], [2.0, 2.0]);
+    assert_eq!(col(&t, "fail")[0], 2.0 / 3.0, "S0 matches s0 case-insensitively");
+    assert_eq!(col(&t, "fail")[1], 0.0);
+    assert_eq!(col(&t, "new")[..2], [2.0, 1.0], "10.0.0.9 was seen in window 0; only .7 is new");
+    // destination-attributed rows exist and count; their own key-based counts are 0
+    assert_eq!(col(&t, "in_by_dst")[4..], [2.0, 1.0]);
+    assert_eq!(col(&t, "n")[4], 0.0);
+    assert!(col(&t, "fail")[4].is_nan(), "no own connections: ratio 0/0");
+    // schema: identity columns excluded from features
+    let s = t.schema.as_ref().unwrap();
+    assert_eq!(s.identity, vec!["entity", "window_start", "window_end"]);
+    assert_eq!(s.features.len(), 10);
+    assert_eq!(t.column("entity").unwrap().role, ColumnRole::Identity);
+    s.validate().unwrap();
+}
+
+#[test]
+fn sliding_windows_count_each_event_in_every_window_that_holds_it() {
+    let mut cfg = EntityConfig::from_toml(CFG).unwrap();
+    cfg.slide = Some("30m".into());
+    let ev = vec![conn(0.1, "10.0.0.1", "10.0.0.9", 443, "SF", Some(1)), conn(0.7, "10.0.0.1", "10.0.0.9", 443, "SF", Some(1))];
+    let t = entity_features(&ev, &cfg).unwrap();
+    let rows: Vec<usize> = (0..t.nrows()).filter(|&i| text(&t, "entity")[i] == "10.0.0.1").collect();
+    // windows starting -30m, 0, 30m: event@6m in [-30m,30m) and [0,60m); event@42m in [0,60m) and [30m,90m)
+    let n: Vec<f64> = rows.iter().map(|&i| col(&t, "n")[i]).collect();
+    assert_eq!(n, vec![1.0, 2.0, 1.0]);
+    assert_eq!(text(&t, "window_start")[rows[0]], "1969-12-31T23:30:00.000000Z");
+}
+
+#[test]
+fn window_override_and_parse() {
+    assert_eq!(entity::parse_duration("1d"), Ok(86_400));
+    assert_eq!(entity::parse_duration("15m"), Ok(900));
+    assert_eq!(entity::parse_duration("90"), Ok(90));
+    assert!(entity::parse_duration("0s").is_err());
+    assert!(entity::parse_duration("soon").is_err());
+    let ev = vec![conn(0.1, "10.0.0.1", "10.0.0.9", 443, "SF", None), conn(5.0, "10.0.0.1", "10.0.0.9", 443, "SF", None)];
+    let t = flow_features(&ev, 86_400).unwrap();
+    assert_eq!(col(&t, "connections"), vec![2.0], "one source, one day: one row");
+    let t = flow_features(&ev, 3_600).unwrap();
+    assert_eq!(col(&t, "connections")[..2], [1.0, 1.0]);
+}
+
+fn err_of(toml: &str) -> String {
+    EntityConfig::from_toml(toml).unwrap_err().to_string()
+}
+
+#[test]
+fn config_errors_name_the_key() {
+    let head = "name = \"x\"\nkey = \"source.ip\"\n";
+    let e = err_of(&format!("{head}window = \"soon\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
+    assert!(e.contains("window"), "{e}");
+    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"median\"\ndescription=\"d\"\n"));
+    assert!(e.contains("agg") || e.contains("median"), "{e}");
+    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"sum\"\nfield=\"source.nope\"\ndescription=\"d\"\n"));
+    assert!(e.contains("feature[0]") && e.contains("source.nope"), "{e}");
+    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"sum\"\nfield=\"url.full\"\ndescription=\"d\"\n"));
+    assert!(e.contains("not numeric"), "{e}");
+    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"ratio\"\ndescription=\"d\"\n"));
+    assert!(e.contains("numerator"), "{e}");
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\nwhen=[{{match={{\"destination.port\"=\"https\"}}}}]\n"
+    ));
+    assert!(e.contains("feature[0]") && e.contains("when[0]") && e.contains("destination.port") && e.contains("https"), "{e}");
+    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"\"\n"));
+    assert!(e.contains("description"), "{e}");
+    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
+    assert!(e.contains("twice"), "{e}");
+    let e = err_of(&format!("{head}colour = 1\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
+    assert!(e.contains("colour"), "{e}");
+    let e = err_of("name = \"x\"\nkey = \"no.such\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n");
+    assert!(e.contains("key") && e.contains("no.such"), "{e}");
+    let e = err_of(&format!("{head}slide = \"2d\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
+    assert!(e.contains("slide"), "{e}");
+}
+
+#[test]
+fn builtin_sets_parse_and_have_the_documented_features() {
+    let host = builtin_entity_set("host").unwrap();
+    let names: Vec<String> = host.features.iter().map(|f| f.name.clone()).collect();
+    for n in [
+        "SuccessfulLogonRDPPortCount",
+        "UnsuccessfulLogonRDPPortCount",
+        "RDPOutboundSuccessfulCount",
+        "RDPOutboundFailedCount",
+        "RDPInboundCount",
+        "UnsuccessfulLogonSQLPortCount",
+        "SQLOutboundSuccessfulCount",
+        "SQLOutboundFailedCount",
+        "SQLInboundCount",
+        "SuccessfulLogonTypeInteractiveCount",
+        "SuccessfulLogonTypeNetworkCount",
+        "SuccessfulLogonTypeUnlockCount",
+        "SuccessfulLogonTypeRemoteInteractiveCount",
+        "SuccessfulLogonTypeOtherCount",
+        "UnsuccessfulLogonTypeInteractiveCount",
+        "UnsuccessfulLogonTypeNetworkCount",
+        "UnsuccessfulLogonTypeUnlockCount",
+        "UnsuccessfulLogonTypeRemoteInteractiveCount",
+        "UnsuccessfulLogonTypeOtherCount",
+        "NtlmCount",
+        "DistinctSourceIPCount",
+        "DistinctDestinationIPCount",
+    ] {
+        assert!(names.iter().any(|x| x == n), "missing {n}");
+    }
+    assert_eq!(names.len(), 23);
+    assert_eq!(host.window_secs().unwrap(), 86_400);
+    assert!(builtin_entity_set("nope").is_err());
+}
+
+fn win(id: u32, host: &str, f: impl FnOnce(&mut Event)) -> Event {
+    let mut e = Event {
+        timestamp_us: Some(1_000_000),
+        winlog_event_id: Some(id),
+        host_name: Some(host.into()),
+        ..Default::default()
+    };
+    f(&mut e);
+    e
+}
+
+#[test]
+fn host_set_by_hand() {
+    let ev = vec![
+        win(4624, "A", |e| e.winlog_logon_type = Some(10)),
+        win(4624, "A", |e| {
+            e.winlog_logon_type = Some(3);
+            e.winlog_authentication_package = Some("NTLM".into());
+            e.source_ip = "10.0.0.5".parse().ok();
+        }),
+        win(4624, "A", |e| e.winlog_logon_type = Some(5)),
+        win(4624, "A", |_| {}), // type not recorded: Other
+        win(4625, "A", |e| {
+            e.winlog_logon_type = Some(3);
+            e.destination_port = Some(1433);
+            e.source_ip = "10.0.0.6".parse().ok();
+        }),
+        win(4776, "A", |_| {}),
+        win(5156, "A", |e| {
+            e.network_direction = Some("egress".into());
+            e.destination_port = Some(3389);
+            e.destination_ip = "10.0.0.7".parse().ok();
+        }),
+        win(5157, "A", |e| {
+            e.network_direction = Some("egress".into());
+            e.destination_port = Some(1433);
+            e.destination_ip = "10.0.0.8".parse().ok();
+        }),
+        // WFP inbound: the host's side is `source`
+        win(5156, "A", |e| {
+            e.network_direction = Some("ingress".into());
+            e.source_port = Some(3389);
+            e.destination_ip = "10.0.0.9".parse().ok();
+        }),
+        // Zeek: attributed to addresses
+        Event {
+            timestamp_us: Some(2_000_000),
+            event_dataset: Some("zeek.ntlm".into()),
+            event_outcome: Some("failure".into()),
+            source_ip: "10.1.0.1".parse().ok(),
+            destination_ip: "10.1.0.2".parse().ok(),
+            destination_port: Some(3389),
+            ..Default::default()
+        },
+    ];
+    let t = host_features(&ev, 86_400).unwrap();
+    let ent = text(&t, "entity");
+    let row = |e: &str| ent.iter().position(|x| x == e).unwrap_or_else(|| panic!("no row {e}: {ent:?}"));
+    let a = row("A");
+    let v = |n: &str, r: usize| col(&t, n)[r];
+    assert_eq!(v("SuccessfulLogonRDPPortCount", a), 1.0);
+    assert_eq!(v("SuccessfulLogonTypeRemoteInteractiveCount", a), 1.0);
+    assert_eq!(v("SuccessfulLogonTypeNetworkCount", a), 1.0);
+    assert_eq!(v("SuccessfulLogonTypeOtherCount", a), 2.0);
+    assert_eq!(v("UnsuccessfulLogonTypeNetworkCount", a), 1.0);
+    assert_eq!(v("UnsuccessfulLogonSQLPortCount", a), 1.0);
+    assert_eq!(v("NtlmCount", a), 2.0);
+    assert_eq!(v("RDPOutboundSuccessfulCount", a), 1.0);
+    assert_eq!(v("SQLOutboundFailedCount", a), 1.0);
+    assert_eq!(v("RDPInboundCount", a), 1.0);
+    assert_eq!(v("RDPOutboundFailedCount", a), 0.0);
+    assert_eq!(v("DistinctSourceIPCount", a), 3.0, "10.0.0.5, 10.0.0.6 (logons), 10.0.0.9 (WFP inbound peer)");
+    assert_eq!(v("DistinctDestinationIPCount", a), 2.0);
+    let z = row("10.1.0.2");
+    assert_eq!(v("UnsuccessfulLogonRDPPortCount", z), 1.0);
+    assert_eq!(v("UnsuccessfulLogonTypeNetworkCount", z), 1.0);
+    assert_eq!(v("NtlmCount", z), 1.0);
+    assert_eq!(v("DistinctSourceIPCount", z), 1.0);
+    let c = row("10.1.0.1");
+    assert_eq!(v("DistinctDestinationIPCount", c), 1.0, "the NTLM client opened one connection");
+    assert_eq!(v("NtlmCount", c), 0.0, "NTLM is counted at the server");
+}
