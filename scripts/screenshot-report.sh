@@ -4,12 +4,12 @@
 #
 #   scripts/screenshot-report.sh [REPORT.html] [OUT.png] [WIDTH] [HEIGHT]
 #
-# Defaults: palisade-out/quickstart/report.html → palisade-out/quickstart/report.png, 1400×4000.
+# Defaults: out/quickstart/report.html → out/quickstart/report.png, 1400×4000.
 # Needs Debian's `chromium` (apt-get install -y chromium). Networking features
 # are off: the report is self-contained and must render without the network.
 set -euo pipefail
 
-report=${1:-palisade-out/quickstart/report.html}
+report=${1:-out/quickstart/report.html}
 out=${2:-${report%.html}.png}
 width=${3:-1400}
 height=${4:-4000}

@@ -360,6 +360,9 @@ fn make_test(field: &str, spec: &ValueSpec, at: &str) -> Result<Test, FeatureErr
     }
 }
 
+/// Most sliding windows one event may fall in (window / slide).
+pub const MAX_WINDOWS_PER_EVENT: i64 = 1024;
+
 fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
     let err = |m: String| FeatureError::Config(m);
     if cfg.name.trim().is_empty() {
@@ -368,8 +371,16 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
     parse_duration(&cfg.window).map_err(|m| err(format!("key `window`: {m}")))?;
     if let Some(s) = &cfg.slide {
         let step = parse_duration(s).map_err(|m| err(format!("key `slide`: {m}")))?;
-        if step > parse_duration(&cfg.window).unwrap_or(i64::MAX) {
+        let window = parse_duration(&cfg.window).unwrap_or(i64::MAX);
+        if step > window {
             return Err(err(format!("key `slide`: step `{s}` is longer than the window `{}`", cfg.window)));
+        }
+        // every event lands in window/step windows; bound the work per event
+        if window / step > MAX_WINDOWS_PER_EVENT {
+            return Err(err(format!(
+                "key `slide`: window `{}` / step `{s}` puts each event in more than {MAX_WINDOWS_PER_EVENT} windows",
+                cfg.window
+            )));
         }
     }
     let key_names = cfg.key.list();
@@ -613,9 +624,12 @@ pub fn entity_features_with_report(
     cfg: &EntityConfig,
 ) -> Result<(Table, EntityReport), FeatureError> {
     let c = compile(cfg)?;
-    let window_us = cfg.window_secs()? * 1_000_000;
+    let to_us = |secs: i64, key: &str| {
+        secs.checked_mul(1_000_000).ok_or_else(|| FeatureError::Config(format!("key `{key}`: too long")))
+    };
+    let window_us = to_us(cfg.window_secs()?, "window")?;
     let step_us = match &cfg.slide {
-        Some(s) => parse_duration(s).map_err(|m| FeatureError::Config(format!("key `slide`: {m}")))? * 1_000_000,
+        Some(s) => to_us(parse_duration(s).map_err(|m| FeatureError::Config(format!("key `slide`: {m}")))?, "slide")?,
         None => window_us,
     };
     let hs = ahash::RandomState::with_seeds(0x5eed_1, 0x5eed_2, 0x5eed_3, 0x5eed_4);
@@ -638,7 +652,7 @@ pub fn entity_features_with_report(
         let default_ent = c.keys.iter().find_map(|k| k.get(e).and_then(ekey)).map(|k| ents.id(k));
         // windows containing ts: starts s = k*step with s <= ts < s + window
         let k_hi = ts.div_euclid(step_us);
-        let k_lo = (ts - window_us).div_euclid(step_us) + 1;
+        let k_lo = ts.saturating_sub(window_us).div_euclid(step_us) + 1;
         let mut attributed = false;
         if let Some(d) = default_ent {
             attributed = true;
@@ -708,11 +722,13 @@ pub fn entity_features_with_report(
             report.without_entity += 1;
         }
     }
-    // deterministic order: entity name, then window start
+    // deterministic order: entity name, then window start (the id keeps an
+    // IP and a host name that print alike apart, so new-peer state is per entity)
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|&a, &b| {
         ents.names[rows[a].entity as usize]
             .cmp(&ents.names[rows[b].entity as usize])
+            .then(rows[a].entity.cmp(&rows[b].entity))
             .then(rows[a].window.cmp(&rows[b].window))
     });
     let n = rows.len();
@@ -736,7 +752,7 @@ pub fn entity_features_with_report(
         }
         ids.cols[0].2.push(Some(ents.names[row.entity as usize].clone()));
         ids.cols[1].2.push(Some(ts_text(row.window)));
-        ids.cols[2].2.push(Some(ts_text(row.window + window_us)));
+        ids.cols[2].2.push(Some(ts_text(row.window.saturating_add(window_us))));
         for (j, f) in c.features.iter().enumerate() {
             let s = f.slot;
             let x = match f.agg {

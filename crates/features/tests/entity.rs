@@ -197,6 +197,8 @@ fn config_errors_name_the_key() {
     assert!(e.contains("colour"), "{e}");
     let e = err_of("name = \"x\"\nkey = \"no.such\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n");
     assert!(e.contains("key") && e.contains("no.such"), "{e}");
+    let e = err_of(&format!("{head}window = \"1w\"\nslide = \"1s\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
+    assert!(e.contains("slide") && e.contains("1024"), "{e}");
     let e = err_of(&format!("{head}slide = \"2d\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
     assert!(e.contains("slide"), "{e}");
 }

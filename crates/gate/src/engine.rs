@@ -80,6 +80,7 @@ pub struct Decision {
 #[derive(Debug, Clone, Default)]
 pub struct Subject {
     pub ip: Option<IpAddr>,
+    pub host: Option<String>,
     pub user: Option<String>,
     pub token: Option<String>,
     pub method: String,
@@ -380,8 +381,10 @@ impl Gate {
                 .and_then(|h| headers.get(h.to_ascii_lowercase().as_str()))
                 .map(|s| strip_bearer(s).to_string())
         });
+        let host = url_host(&inp.url).or_else(|| headers.get("host").copied()).map(str::to_string);
         Ok(Subject {
             ip,
+            host,
             user: user.filter(|s| !s.is_empty()),
             token: token.filter(|s| !s.is_empty()),
             method,
@@ -539,8 +542,9 @@ impl Gate {
             .is_some_and(|ps| self.signer.check_pass(ps, wall, &bind));
         let r = &p.file.risk;
         if r.enabled {
-            let f = RequestFeatures::from_view(&RequestView {
+            let view = RequestView {
                 method: &s.method,
+                host: s.host.as_deref(),
                 path: &s.path,
                 query: &s.query,
                 user_agent: s.user_agent.as_deref(),
@@ -822,6 +826,13 @@ pub fn split_url(url: &str) -> Option<(String, String)> {
         Some((p, q)) => (p.to_string(), q.to_string()),
         None => (rest.to_string(), String::new()),
     })
+}
+
+/// The host of an absolute http(s) URL.
+pub fn url_host(url: &str) -> Option<&str> {
+    let after = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"))?;
+    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
+    Some(&after[..end]).filter(|h| !h.is_empty())
 }
 
 pub fn strip_bearer(v: &str) -> &str {

@@ -36,6 +36,8 @@ pub const N_FEATURES: usize = FEATURE_NAMES.len();
 #[derive(Debug, Clone, Default)]
 pub struct RequestView<'a> {
     pub method: &'a str,
+    /// The requested host (Host / X-Forwarded-Host, or from an absolute URL).
+    pub host: Option<&'a str>,
     pub path: &'a str,
     pub query: &'a str,
     pub user_agent: Option<&'a str>,
@@ -143,7 +145,9 @@ impl RequestFeatures {
 
 /// Turns request features into a risk score in 0..=1 (higher: more likely abusive).
 pub trait RiskScorer: Send + Sync {
-    fn score(&self, f: &RequestFeatures) -> f32;
+    /// The score of one request from its features (`req` for scorers that
+    /// compute their own, e.g. a model's URL features). NaN: no score.
+    fn score(&self, f: &RequestFeatures, req: &RequestView<'_>) -> f32;
     /// A short name for reports and metrics.
     fn name(&self) -> &str;
 }
@@ -208,7 +212,7 @@ impl LinearScorer {
 }
 
 impl RiskScorer for LinearScorer {
-    fn score(&self, f: &RequestFeatures) -> f32 {
+    fn score(&self, f: &RequestFeatures, _req: &RequestView<'_>) -> f32 {
         let z: f32 = self.bias
             + self
                 .weights
@@ -230,6 +234,7 @@ mod tests {
     fn browser<'a>() -> RequestView<'a> {
         RequestView {
             method: "GET",
+            host: Some("shop.example"),
             path: "/products/42",
             query: "ref=home",
             user_agent: Some(
@@ -264,7 +269,7 @@ mod tests {
     #[test]
     fn scanner_scores_higher_than_browser() {
         let s = LinearScorer::default();
-        let b = s.score(&RequestFeatures::from_view(&browser()));
+        let b = s.score(&RequestFeatures::from_view(&browser()), &browser());
         let scan = RequestView {
             path: "/.git/config",
             user_agent: None,
@@ -273,7 +278,7 @@ mod tests {
             header_count: 3,
             ..browser()
         };
-        let x = s.score(&RequestFeatures::from_view(&scan));
+        let x = s.score(&RequestFeatures::from_view(&scan), &scan);
         assert!(b < 0.2, "browser {b}");
         assert!(x > 0.9, "scanner {x}");
         assert!((0.0..=1.0).contains(&b) && (0.0..=1.0).contains(&x));

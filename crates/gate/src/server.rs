@@ -125,7 +125,7 @@ async fn limits(req: Request, next: Next, max_header: usize, timeout: Duration) 
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum::<usize>()
-        + req.uri().to_string().len();
+        + req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if size > max_header {
         return json_error(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -189,8 +189,10 @@ fn forward_subject(
         .as_deref()
         .and_then(|h| hstr(headers, h))
         .map(|t| strip_bearer(t).to_string());
+    let host = hstr(headers, "x-forwarded-host").or_else(|| hstr(headers, "host")).map(str::to_string);
     Subject {
         ip,
+        host,
         user: user.filter(|s| !s.is_empty()),
         token: token.filter(|s| !s.is_empty()),
         method: m.to_ascii_uppercase(),

@@ -12,7 +12,10 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 fn feeds_path() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/threat-intel-feeds").to_string_lossy().into_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/threat-intel-feeds")
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// Deterministic xorshift, enough for spreading benchmark keys.
@@ -27,7 +30,8 @@ impl Rng {
 }
 
 fn million() -> FeedSet {
-    let mut set = FeedSet::load(&[FeedSpec::from_path(&feeds_path())], false).expect("staged feeds");
+    let mut set =
+        FeedSet::load(&[FeedSpec::from_path(&feeds_path())], false).expect("staged feeds");
     let have = set.indicators.len();
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut text = String::new();
@@ -40,8 +44,13 @@ fn million() -> FeedSet {
             text.push_str(&format!("h{:x}.example{}.com\n", rng.next(), i % 97));
         }
     }
-    let spec = FeedSpec { name: "generated".into(), path: "generated".into(), ..Default::default() };
-    set.add_text(&spec, "generated.txt", &text, false).expect("generated");
+    let spec = FeedSpec {
+        name: "generated".into(),
+        path: "generated".into(),
+        ..Default::default()
+    };
+    set.add_text(&spec, "generated.txt", &text, false)
+        .expect("generated");
     set
 }
 
@@ -49,9 +58,13 @@ fn bench(c: &mut Criterion) {
     let path = feeds_path();
     let mut g = c.benchmark_group("load");
     g.sample_size(10);
-    g.bench_function("staged_feeds", |b| b.iter(|| FeedSet::load(&[FeedSpec::from_path(&path)], false).unwrap()));
+    g.bench_function("staged_feeds", |b| {
+        b.iter(|| FeedSet::load(&[FeedSpec::from_path(&path)], false).unwrap())
+    });
     let staged = FeedSet::load(&[FeedSpec::from_path(&path)], false).unwrap();
-    g.bench_function("build/staged_feeds", |b| b.iter(|| Matcher::build(black_box(&staged), &MatchOptions::default())));
+    g.bench_function("build/staged_feeds", |b| {
+        b.iter(|| Matcher::build(black_box(&staged), &MatchOptions::default()))
+    });
     g.finish();
 
     let set = million();
@@ -60,12 +73,28 @@ fn bench(c: &mut Criterion) {
 
     // Queries: half indicator values (hits), half random (mostly misses).
     let mut rng = Rng(42);
-    let ips_in: Vec<IpAddr> = set.indicators.iter().filter(|i| i.kind == Kind::Ipv4).filter_map(|i| i.value.parse().ok()).collect();
+    let ips_in: Vec<IpAddr> = set
+        .indicators
+        .iter()
+        .filter(|i| i.kind == Kind::Ipv4)
+        .filter_map(|i| i.value.parse().ok())
+        .collect();
     let n = 100_000;
     let ip_q: Vec<IpAddr> = (0..n)
-        .map(|i| if i % 2 == 0 { ips_in[(rng.next() as usize) % ips_in.len()] } else { IpAddr::V4(Ipv4Addr::from(rng.next() as u32)) })
+        .map(|i| {
+            if i % 2 == 0 {
+                ips_in[(rng.next() as usize) % ips_in.len()]
+            } else {
+                IpAddr::V4(Ipv4Addr::from(rng.next() as u32))
+            }
+        })
         .collect();
-    let doms: Vec<&str> = set.indicators.iter().filter(|i| i.kind == Kind::Domain).map(|i| i.value.as_str()).collect();
+    let doms: Vec<&str> = set
+        .indicators
+        .iter()
+        .filter(|i| i.kind == Kind::Domain)
+        .map(|i| i.value.as_str())
+        .collect();
     let dom_q: Vec<String> = (0..n)
         .map(|i| match i % 4 {
             0 => doms[(rng.next() as usize) % doms.len()].to_string(),
@@ -75,21 +104,42 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let urls: Vec<String> = (0..n / 10)
-        .map(|i| if i % 2 == 0 { format!("http://{}/index.php?id={i}", doms[(rng.next() as usize) % doms.len()]) } else { format!("https://site{i}.example.org/a/b") })
+        .map(|i| {
+            if i % 2 == 0 {
+                format!(
+                    "http://{}/index.php?id={i}",
+                    doms[(rng.next() as usize) % doms.len()]
+                )
+            } else {
+                format!("https://site{i}.example.org/a/b")
+            }
+        })
         .collect();
 
     let mut g = c.benchmark_group("lookup");
     g.throughput(Throughput::Elements(ip_q.len() as u64));
-    g.bench_function("ip", |b| b.iter(|| ip_q.iter().filter(|a| m.match_ip(**a).is_some()).count()));
+    g.bench_function("ip", |b| {
+        b.iter(|| ip_q.iter().filter(|a| m.match_ip(**a).is_some()).count())
+    });
     g.throughput(Throughput::Elements(dom_q.len() as u64));
-    g.bench_function("domain", |b| b.iter(|| dom_q.iter().filter(|d| m.match_domain(d).is_some()).count()));
+    g.bench_function("domain", |b| {
+        b.iter(|| dom_q.iter().filter(|d| m.match_domain(d).is_some()).count())
+    });
     g.throughput(Throughput::Elements(urls.len() as u64));
-    g.bench_function("url", |b| b.iter(|| urls.iter().filter(|u| m.match_url(u).is_some()).count()));
+    g.bench_function("url", |b| {
+        b.iter(|| urls.iter().filter(|u| m.match_url(u).is_some()).count())
+    });
     g.finish();
 
     let mut g = c.benchmark_group("build");
     g.sample_size(10);
-    g.bench_function("million", |b| b.iter_batched(|| (), |_| Matcher::build(&set, &MatchOptions::default()), BatchSize::PerIteration));
+    g.bench_function("million", |b| {
+        b.iter_batched(
+            || (),
+            |_| Matcher::build(&set, &MatchOptions::default()),
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 }
 

@@ -85,16 +85,25 @@ pub fn parse_age(s: &str) -> Option<i64> {
 impl FeedConfig {
     pub fn read(path: &Path) -> Result<FeedConfig, IntelError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| IntelError::Io { path: p.clone(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| IntelError::Io {
+            path: p.clone(),
+            source: e,
+        })?;
         let base = path.parent().unwrap_or(Path::new(""));
         Self::parse(&text, &p, base)
     }
 
     /// Parse config text; relative feed paths are taken from `base`. Errors name the key.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<FeedConfig, IntelError> {
-        let err = |msg: String| IntelError::Config { path: file.to_string(), msg };
+        let err = |msg: String| IntelError::Config {
+            path: file.to_string(),
+            msg,
+        };
         let raw: RawConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
-        let mut cfg = FeedConfig { include_reserved: raw.allow.include_reserved, ..Default::default() };
+        let mut cfg = FeedConfig {
+            include_reserved: raw.allow.include_reserved,
+            ..Default::default()
+        };
         cfg.allow.domains = raw.allow.domains;
         for (i, c) in raw.allow.cidrs.iter().enumerate() {
             let n = c
@@ -107,30 +116,47 @@ impl FeedConfig {
             return Err(err("no [[feed]] entries".into()));
         }
         for (i, f) in raw.feed.into_iter().enumerate() {
-            let key = |k: &str| format!("feed[{i}]{}.{k}", f.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default());
-            let path = if Path::new(&f.path).is_absolute() { f.path.clone() } else { base.join(&f.path).to_string_lossy().into_owned() };
+            let key = |k: &str| {
+                format!(
+                    "feed[{i}]{}.{k}",
+                    f.name
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default()
+                )
+            };
+            let path = if Path::new(&f.path).is_absolute() {
+                f.path.clone()
+            } else {
+                base.join(&f.path).to_string_lossy().into_owned()
+            };
             let format = match f.format.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
                 None => None,
                 Some(s) => match s.as_str() {
                     "auto" => None,
                     "list" | "text" | "plain" => Some(Format::List),
-                    "csv" => Some(Format::Csv { column: f.column.clone() }),
+                    "csv" => Some(Format::Csv {
+                        column: f.column.clone(),
+                    }),
                     "hosts" => Some(Format::Hosts),
                     "netset" | "ipset" => Some(Format::Netset),
                     "stix" | "stix2" | "stix2.1" => Some(Format::Stix),
                     "misp" => Some(Format::Misp),
-                    other => {
-                        return Err(err(format!(
-                            "{}: unknown format `{other}` (auto, list, csv, hosts, netset, stix, misp)",
-                            key("format")
-                        )))
-                    }
+                    other => return Err(err(format!(
+                        "{}: unknown format `{other}` (auto, list, csv, hosts, netset, stix, misp)",
+                        key("format")
+                    ))),
                 },
             };
             let format = match (format, &f.column) {
-                (None, Some(c)) => Some(Format::Csv { column: Some(c.clone()) }),
+                (None, Some(c)) => Some(Format::Csv {
+                    column: Some(c.clone()),
+                }),
                 (Some(fmt), Some(_)) if !matches!(fmt, Format::Csv { .. }) => {
-                    return Err(err(format!("{}: only csv feeds take a column", key("column"))))
+                    return Err(err(format!(
+                        "{}: only csv feeds take a column",
+                        key("column")
+                    )))
                 }
                 (fmt, _) => fmt,
             };
@@ -143,14 +169,32 @@ impl FeedConfig {
             let confidence = match f.confidence {
                 None => None,
                 Some(c) if (0..=100).contains(&c) => Some(c as u8),
-                Some(c) => return Err(err(format!("{}: {c} is not in 0..=100", key("confidence")))),
+                Some(c) => {
+                    return Err(err(format!("{}: {c} is not in 0..=100", key("confidence"))))
+                }
             };
             let expiry_us = match &f.expiry {
                 None => None,
-                Some(e) => Some(parse_age(e).ok_or_else(|| err(format!("{}: `{e}` is not an age like 30d, 12h, 2w", key("expiry"))))?),
+                Some(e) => Some(parse_age(e).ok_or_else(|| {
+                    err(format!(
+                        "{}: `{e}` is not an age like 30d, 12h, 2w",
+                        key("expiry")
+                    ))
+                })?),
             };
-            let name = f.name.clone().unwrap_or_else(|| crate::feeds::name_from_path(Path::new(&f.path)));
-            cfg.feeds.push(FeedSpec { name, path, format, kind, category: f.category, confidence, expiry_us });
+            let name = f
+                .name
+                .clone()
+                .unwrap_or_else(|| crate::feeds::name_from_path(Path::new(&f.path)));
+            cfg.feeds.push(FeedSpec {
+                name,
+                path,
+                format,
+                kind,
+                category: f.category,
+                confidence,
+                expiry_us,
+            });
         }
         Ok(cfg)
     }
@@ -162,19 +206,50 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let e = FeedConfig::parse("[[feed]]\nname='x'\npath='a'\nexpiry='soon'\n", "f.toml", Path::new("")).unwrap_err();
+        let e = FeedConfig::parse(
+            "[[feed]]\nname='x'\npath='a'\nexpiry='soon'\n",
+            "f.toml",
+            Path::new(""),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("feed[0] (x).expiry"), "{e}");
-        let e = FeedConfig::parse("[[feed]]\npath='a'\nformat='xml'\n", "f.toml", Path::new("")).unwrap_err();
+        let e = FeedConfig::parse(
+            "[[feed]]\npath='a'\nformat='xml'\n",
+            "f.toml",
+            Path::new(""),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("feed[0].format"), "{e}");
-        let e = FeedConfig::parse("[[feed]]\npath='a'\nconfidence=200\n", "f.toml", Path::new("")).unwrap_err();
+        let e = FeedConfig::parse(
+            "[[feed]]\npath='a'\nconfidence=200\n",
+            "f.toml",
+            Path::new(""),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("confidence"), "{e}");
-        let e = FeedConfig::parse("[[feed]]\npath='a'\nbogus=1\n", "f.toml", Path::new("")).unwrap_err();
+        let e = FeedConfig::parse("[[feed]]\npath='a'\nbogus=1\n", "f.toml", Path::new(""))
+            .unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
-        let e = FeedConfig::parse("[allow]\ncidrs=['x']\n[[feed]]\npath='a'\n", "f.toml", Path::new("")).unwrap_err();
+        let e = FeedConfig::parse(
+            "[allow]\ncidrs=['x']\n[[feed]]\npath='a'\n",
+            "f.toml",
+            Path::new(""),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("allow.cidrs[0]"), "{e}");
-        let c = FeedConfig::parse("[[feed]]\npath='d/x.csv'\ncolumn='dst_ip'\nexpiry='2w'\n", "f.toml", Path::new("/base")).unwrap();
+        let c = FeedConfig::parse(
+            "[[feed]]\npath='d/x.csv'\ncolumn='dst_ip'\nexpiry='2w'\n",
+            "f.toml",
+            Path::new("/base"),
+        )
+        .unwrap();
         assert_eq!(c.feeds[0].path, "/base/d/x.csv");
-        assert_eq!(c.feeds[0].format, Some(Format::Csv { column: Some("dst_ip".into()) }));
+        assert_eq!(
+            c.feeds[0].format,
+            Some(Format::Csv {
+                column: Some("dst_ip".into())
+            })
+        );
         assert_eq!(c.feeds[0].expiry_us, Some(14 * 86_400 * 1_000_000));
     }
 }

@@ -59,15 +59,25 @@ pub struct FeedSpec {
 impl FeedSpec {
     /// A spec for `--feed PATH`: everything detected, named after the path.
     pub fn from_path(path: &str) -> FeedSpec {
-        FeedSpec { name: name_from_path(Path::new(path)), path: path.to_string(), ..Default::default() }
+        FeedSpec {
+            name: name_from_path(Path::new(path)),
+            path: path.to_string(),
+            ..Default::default()
+        }
     }
 }
 
 /// `parent/stem` of a path (`openphish/feed`, `maltrail/static`), which tells
 /// generic file names (`feed.txt`) apart.
 pub fn name_from_path(p: &Path) -> String {
-    let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let parent = p.parent().and_then(|q| q.file_name()).map(|s| s.to_string_lossy().into_owned());
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parent = p
+        .parent()
+        .and_then(|q| q.file_name())
+        .map(|s| s.to_string_lossy().into_owned());
     match parent {
         Some(par) if !par.is_empty() && par != "." && par != ".." => format!("{par}/{stem}"),
         _ => stem,
@@ -139,11 +149,26 @@ impl FeedSet {
     }
 
     /// Load a feed from text already in memory (`file` names it in reports).
-    pub fn add_text(&mut self, spec: &FeedSpec, file: &str, text: &str, strict: bool) -> Result<(), IntelError> {
-        self.add_texts(spec, vec![(PathBuf::from(file), None, text.to_string())], strict)
+    pub fn add_text(
+        &mut self,
+        spec: &FeedSpec,
+        file: &str,
+        text: &str,
+        strict: bool,
+    ) -> Result<(), IntelError> {
+        self.add_texts(
+            spec,
+            vec![(PathBuf::from(file), None, text.to_string())],
+            strict,
+        )
     }
 
-    fn add_texts(&mut self, spec: &FeedSpec, files: Vec<(PathBuf, Option<String>, String)>, strict: bool) -> Result<(), IntelError> {
+    fn add_texts(
+        &mut self,
+        spec: &FeedSpec,
+        files: Vec<(PathBuf, Option<String>, String)>,
+        strict: bool,
+    ) -> Result<(), IntelError> {
         let feed = u16::try_from(self.feeds.len()).map_err(|_| IntelError::Feed {
             path: spec.path.clone(),
             msg: "more than 65535 feeds".into(),
@@ -151,7 +176,10 @@ impl FeedSet {
         let start = self.indicators.len();
         let mut sink = Sink {
             out: &mut self.indicators,
-            report: FeedReport { files: files.len(), ..Default::default() },
+            report: FeedReport {
+                files: files.len(),
+                ..Default::default()
+            },
             feed,
             spec,
             strict,
@@ -163,15 +191,27 @@ impl FeedSet {
                 Some(f) => f.clone(),
                 None => detect_format(file, text),
             };
-            *sink.report.formats.entry(fmt.name().to_string()).or_default() += 1;
+            *sink
+                .report
+                .formats
+                .entry(fmt.name().to_string())
+                .or_default() += 1;
             let file_name = file.display().to_string();
             let cat = spec.category.clone().or_else(|| category.clone());
             let text = text.as_str();
             match fmt {
                 Format::List => read_list(text, &file_name, cat.as_deref(), spec.kind, &mut sink)?,
-                Format::Netset => read_list(text, &file_name, cat.as_deref(), spec.kind, &mut sink)?,
+                Format::Netset => {
+                    read_list(text, &file_name, cat.as_deref(), spec.kind, &mut sink)?
+                }
                 Format::Hosts => read_hosts(text, &file_name, cat.as_deref(), &mut sink)?,
-                Format::Csv { column } => read_csv(text, &file_name, column.as_deref(), cat.as_deref(), &mut sink)?,
+                Format::Csv { column } => read_csv(
+                    text,
+                    &file_name,
+                    column.as_deref(),
+                    cat.as_deref(),
+                    &mut sink,
+                )?,
                 Format::Stix => stix::read_bundle(text, &file_name, cat.as_deref(), &mut sink)?,
                 Format::Misp => misp::read_events(text, &file_name, cat.as_deref(), &mut sink)?,
             }
@@ -182,7 +222,10 @@ impl FeedSet {
             tracing::info!(feed = %spec.name, "skipped {n} entries: {name}");
         }
         if report.malformed > 0 {
-            let first = report.malformed_samples.first().map(|m| format!(" (first: {}:{}: {})", m.file, m.line, m.reason));
+            let first = report
+                .malformed_samples
+                .first()
+                .map(|m| format!(" (first: {}:{}: {})", m.file, m.line, m.reason));
             tracing::warn!(feed = %spec.name, "{} malformed lines skipped{}", report.malformed, first.unwrap_or_default());
         }
         self.feeds.push(FeedInfo {
@@ -197,12 +240,18 @@ impl FeedSet {
 
     /// Indicator indices of one feed.
     pub fn feed_indicators(&self, feed: usize) -> impl Iterator<Item = &Indicator> {
-        self.indicators.iter().filter(move |i| usize::from(i.feed) == feed)
+        self.indicators
+            .iter()
+            .filter(move |i| usize::from(i.feed) == feed)
     }
 
     /// Whether an indicator is expired at `as_of_us` by its feed's expiry age.
     pub fn is_expired(&self, ind: &Indicator, as_of_us: i64) -> bool {
-        let Some(age) = self.feeds.get(usize::from(ind.feed)).and_then(|f| f.expiry_us) else {
+        let Some(age) = self
+            .feeds
+            .get(usize::from(ind.feed))
+            .and_then(|f| f.expiry_us)
+        else {
             return false;
         };
         match ind.last_seen.or(ind.first_seen) {
@@ -234,7 +283,14 @@ pub struct Meta<'a> {
 
 impl Sink<'_> {
     /// Classify `raw` and add it; malformed values are counted (or fatal when strict).
-    pub fn token(&mut self, raw: &str, hint: Option<Kind>, file: &str, line: u64, meta: &Meta) -> Result<(), IntelError> {
+    pub fn token(
+        &mut self,
+        raw: &str,
+        hint: Option<Kind>,
+        file: &str,
+        line: u64,
+        meta: &Meta,
+    ) -> Result<(), IntelError> {
         match parse_token(raw, hint.or(self.spec.kind)) {
             Ok(p) => {
                 self.push(p, meta);
@@ -254,11 +310,19 @@ impl Sink<'_> {
 
     pub fn malformed(&mut self, file: &str, line: u64, reason: String) -> Result<(), IntelError> {
         if self.strict {
-            return Err(IntelError::Malformed { file: file.to_string(), line, msg: reason });
+            return Err(IntelError::Malformed {
+                file: file.to_string(),
+                line,
+                msg: reason,
+            });
         }
         self.report.malformed += 1;
         if self.report.malformed_samples.len() < MAX_SAMPLES {
-            self.report.malformed_samples.push(Malformed { file: file.to_string(), line, reason });
+            self.report.malformed_samples.push(Malformed {
+                file: file.to_string(),
+                line,
+                reason,
+            });
         }
         Ok(())
     }
@@ -293,13 +357,19 @@ impl Sink<'_> {
 }
 
 fn read_text(path: &Path) -> Result<String, IntelError> {
-    let bytes = std::fs::read(path).map_err(|e| IntelError::Io { path: path.display().to_string(), source: e })?;
+    let bytes = std::fs::read(path).map_err(|e| IntelError::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
         use std::io::Read;
         let mut out = Vec::new();
         flate2::read::MultiGzDecoder::new(&bytes[..])
             .read_to_end(&mut out)
-            .map_err(|e| IntelError::Io { path: path.display().to_string(), source: e })?;
+            .map_err(|e| IntelError::Io {
+                path: path.display().to_string(),
+                source: e,
+            })?;
         out
     } else {
         bytes
@@ -315,10 +385,16 @@ fn read_text(path: &Path) -> Result<String, IntelError> {
 /// `…/static/malware/emotet.txt` under a directory), sorted for reproducibility.
 pub fn resolve(path: &str) -> Result<Vec<(PathBuf, Option<String>)>, IntelError> {
     let p = Path::new(path);
-    let err = |msg: String| IntelError::Feed { path: path.to_string(), msg };
+    let err = |msg: String| IntelError::Feed {
+        path: path.to_string(),
+        msg,
+    };
     if p.is_dir() {
         let mut files = Vec::new();
-        walk(p, &mut files).map_err(|e| IntelError::Io { path: path.to_string(), source: e })?;
+        walk(p, &mut files).map_err(|e| IntelError::Io {
+            path: path.to_string(),
+            source: e,
+        })?;
         files.sort();
         let out: Vec<_> = files
             .into_iter()
@@ -329,12 +405,17 @@ pub fn resolve(path: &str) -> Result<Vec<(PathBuf, Option<String>)>, IntelError>
             })
             .collect();
         if out.is_empty() {
-            return Err(err("directory holds no feed files (*.txt, *.csv, *.json, *.netset, …)".into()));
+            return Err(err(
+                "directory holds no feed files (*.txt, *.csv, *.json, *.netset, …)".into(),
+            ));
         }
         return Ok(out);
     }
     if path.contains(['*', '?', '[']) {
-        let base: PathBuf = p.components().take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '['])).collect();
+        let base: PathBuf = p
+            .components()
+            .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+            .collect();
         let mut files: Vec<PathBuf> = glob::glob(path)
             .map_err(|e| err(format!("bad glob: {e}")))?
             .filter_map(|r| r.ok())
@@ -348,7 +429,13 @@ pub fn resolve(path: &str) -> Result<Vec<(PathBuf, Option<String>)>, IntelError>
         return Ok(files
             .into_iter()
             .map(|f| {
-                let cat = many.then(|| f.strip_prefix(&base).unwrap_or(&f).with_extension("").to_string_lossy().replace('\\', "/"));
+                let cat = many.then(|| {
+                    f.strip_prefix(&base)
+                        .unwrap_or(&f)
+                        .with_extension("")
+                        .to_string_lossy()
+                        .replace('\\', "/")
+                });
                 (f, cat)
             })
             .collect());
@@ -368,9 +455,20 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         if path.is_dir() {
             walk(&path, out)?;
         } else {
-            let name = path.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-            let feedlike = [".txt", ".list", ".csv", ".json", ".netset", ".ipset", ".hosts", ".gz"].iter().any(|e| name.ends_with(e));
-            if feedlike && !name.starts_with("license") && !name.starts_with("readme") && !name.starts_with("source") {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            let feedlike = [
+                ".txt", ".list", ".csv", ".json", ".netset", ".ipset", ".hosts", ".gz",
+            ]
+            .iter()
+            .any(|e| name.ends_with(e));
+            if feedlike
+                && !name.starts_with("license")
+                && !name.starts_with("readme")
+                && !name.starts_with("source")
+            {
                 out.push(path);
             }
         }
@@ -382,9 +480,15 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub fn detect_format(path: &Path, text: &str) -> Format {
     let name = path.to_string_lossy().to_ascii_lowercase();
     let name = name.trim_end_matches(".gz");
-    if name.ends_with(".json") || text.trim_start().starts_with('{') || text.trim_start().starts_with('[') {
+    if name.ends_with(".json")
+        || text.trim_start().starts_with('{')
+        || text.trim_start().starts_with('[')
+    {
         let head: String = text.chars().take(4096).collect();
-        if head.contains("\"Event\"") || head.contains("\"Attribute\"") || head.contains("\"response\"") {
+        if head.contains("\"Event\"")
+            || head.contains("\"Attribute\"")
+            || head.contains("\"response\"")
+        {
             return Format::Misp;
         }
         return Format::Stix;
@@ -395,8 +499,12 @@ pub fn detect_format(path: &Path, text: &str) -> Format {
     if name.ends_with(".netset") || name.ends_with(".ipset") {
         return Format::Netset;
     }
-    let lines: Vec<&str> =
-        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).take(50).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .take(50)
+        .collect();
     let hosts = lines
         .iter()
         .filter(|l| {
@@ -413,7 +521,13 @@ pub fn detect_format(path: &Path, text: &str) -> Format {
 /// One indicator per line; `#` starts a comment at the line start or after
 /// whitespace (a `#` inside a URL is its fragment); `value;note` carries a
 /// category code (joewein: `;1` spam, `;419` advance-fee fraud).
-fn read_list(text: &str, file: &str, category: Option<&str>, kind: Option<Kind>, sink: &mut Sink) -> Result<(), IntelError> {
+fn read_list(
+    text: &str,
+    file: &str,
+    category: Option<&str>,
+    kind: Option<Kind>,
+    sink: &mut Sink,
+) -> Result<(), IntelError> {
     for (i, raw) in text.lines().enumerate() {
         let line = strip_comment(raw).trim();
         if line.is_empty() {
@@ -436,7 +550,16 @@ fn read_list(text: &str, file: &str, category: Option<&str>, kind: Option<Kind>,
             (Some(c), None) => Some(c),
             (None, n) => n,
         };
-        sink.token(token, kind, file, i as u64 + 1, &Meta { category: cat, ..Default::default() })?;
+        sink.token(
+            token,
+            kind,
+            file,
+            i as u64 + 1,
+            &Meta {
+                category: cat,
+                ..Default::default()
+            },
+        )?;
     }
     Ok(())
 }
@@ -455,7 +578,12 @@ fn strip_comment(line: &str) -> &str {
     line
 }
 
-fn read_hosts(text: &str, file: &str, category: Option<&str>, sink: &mut Sink) -> Result<(), IntelError> {
+fn read_hosts(
+    text: &str,
+    file: &str,
+    category: Option<&str>,
+    sink: &mut Sink,
+) -> Result<(), IntelError> {
     for (i, raw) in text.lines().enumerate() {
         let line = strip_comment(raw).trim();
         if line.is_empty() {
@@ -464,17 +592,38 @@ fn read_hosts(text: &str, file: &str, category: Option<&str>, sink: &mut Sink) -
         let mut it = line.split_whitespace();
         let addr = it.next().unwrap_or_default();
         if addr.parse::<std::net::IpAddr>().is_err() {
-            sink.malformed(file, i as u64 + 1, format!("hosts line does not start with an address: `{addr}`"))?;
+            sink.malformed(
+                file,
+                i as u64 + 1,
+                format!("hosts line does not start with an address: `{addr}`"),
+            )?;
             continue;
         }
         let mut any = false;
         for name in it {
             any = true;
             // The sink-hole address maps local names too; those are not indicators.
-            if matches!(name, "localhost" | "localhost.localdomain" | "local" | "broadcasthost" | "ip6-localhost" | "ip6-loopback") {
+            if matches!(
+                name,
+                "localhost"
+                    | "localhost.localdomain"
+                    | "local"
+                    | "broadcasthost"
+                    | "ip6-localhost"
+                    | "ip6-loopback"
+            ) {
                 continue;
             }
-            sink.token(name, Some(Kind::Domain), file, i as u64 + 1, &Meta { category, ..Default::default() })?;
+            sink.token(
+                name,
+                Some(Kind::Domain),
+                file,
+                i as u64 + 1,
+                &Meta {
+                    category,
+                    ..Default::default()
+                },
+            )?;
         }
         if !any {
             sink.malformed(file, i as u64 + 1, "hosts line has no name".into())?;
@@ -484,21 +633,56 @@ fn read_hosts(text: &str, file: &str, category: Option<&str>, sink: &mut Sink) -
 }
 
 /// Columns, in order of preference, that hold the indicator of a CSV feed.
-const INDICATOR_COLUMNS: &[&str] =
-    &["url", "dst_ip", "ip", "ip_address", "ipaddress", "domain", "hostname", "host", "indicator", "ioc", "value"];
-const FIRST_SEEN_COLUMNS: &[&str] = &["first_seen_utc", "first_seen", "firstseen", "dateadded", "date_added", "submission_time"];
+const INDICATOR_COLUMNS: &[&str] = &[
+    "url",
+    "dst_ip",
+    "ip",
+    "ip_address",
+    "ipaddress",
+    "domain",
+    "hostname",
+    "host",
+    "indicator",
+    "ioc",
+    "value",
+];
+const FIRST_SEEN_COLUMNS: &[&str] = &[
+    "first_seen_utc",
+    "first_seen",
+    "firstseen",
+    "dateadded",
+    "date_added",
+    "submission_time",
+];
 const LAST_SEEN_COLUMNS: &[&str] = &["last_online", "last_seen", "lastseen", "verification_time"];
 const CATEGORY_COLUMNS: &[&str] = &["malware", "family", "threat", "target", "category", "tags"];
 
-fn read_csv(text: &str, file: &str, column: Option<&str>, category: Option<&str>, sink: &mut Sink) -> Result<(), IntelError> {
-    let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).flexible(true).has_headers(true).from_reader(text.as_bytes());
+fn read_csv(
+    text: &str,
+    file: &str,
+    column: Option<&str>,
+    category: Option<&str>,
+    sink: &mut Sink,
+) -> Result<(), IntelError> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(text.as_bytes());
     let headers: Vec<String> = rdr
         .headers()
-        .map_err(|e| IntelError::Feed { path: file.to_string(), msg: format!("CSV header: {e}") })?
+        .map_err(|e| IntelError::Feed {
+            path: file.to_string(),
+            msg: format!("CSV header: {e}"),
+        })?
         .iter()
         .map(|h| h.trim().trim_start_matches('\u{feff}').to_ascii_lowercase())
         .collect();
-    let find = |names: &[&str]| names.iter().find_map(|n| headers.iter().position(|h| h == n));
+    let find = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| headers.iter().position(|h| h == n))
+    };
     let col = match column {
         Some(c) => headers.iter().position(|h| h.eq_ignore_ascii_case(c)).ok_or_else(|| IntelError::Feed {
             path: file.to_string(),
@@ -517,7 +701,11 @@ fn read_csv(text: &str, file: &str, column: Option<&str>, category: Option<&str>
         Some("domain" | "hostname") => Some(Kind::Domain),
         _ => None,
     };
-    let (fs, ls, cc) = (find(FIRST_SEEN_COLUMNS), find(LAST_SEEN_COLUMNS), find(CATEGORY_COLUMNS));
+    let (fs, ls, cc) = (
+        find(FIRST_SEEN_COLUMNS),
+        find(LAST_SEEN_COLUMNS),
+        find(CATEGORY_COLUMNS),
+    );
     let mut rec = csv::StringRecord::new();
     loop {
         let line = rdr.position().line();
@@ -532,15 +720,28 @@ fn read_csv(text: &str, file: &str, column: Option<&str>, category: Option<&str>
         }
         let line = rec.position().map(|p| p.line()).unwrap_or(line);
         // The csv crate misses a comment on a last line without newline (Feodo's `# END 28 entries`).
-        if rec.get(0).is_some_and(|f| f.trim_start().starts_with('#')) || rec.iter().all(|f| f.trim().is_empty()) {
+        if rec.get(0).is_some_and(|f| f.trim_start().starts_with('#'))
+            || rec.iter().all(|f| f.trim().is_empty())
+        {
             continue;
         }
         let Some(value) = rec.get(col).filter(|v| !v.trim().is_empty()) else {
-            sink.malformed(file, line, format!("no value in column `{}`", headers.get(col).map(String::as_str).unwrap_or("?")))?;
+            sink.malformed(
+                file,
+                line,
+                format!(
+                    "no value in column `{}`",
+                    headers.get(col).map(String::as_str).unwrap_or("?")
+                ),
+            )?;
             continue;
         };
         // PhishTank's dump HTML-escapes `&` inside URLs.
-        let value = if value.contains("&amp;") { value.replace("&amp;", "&") } else { value.to_string() };
+        let value = if value.contains("&amp;") {
+            value.replace("&amp;", "&")
+        } else {
+            value.to_string()
+        };
         let cat = category.or_else(|| cc.and_then(|c| rec.get(c)).filter(|s| !s.is_empty()));
         let meta = Meta {
             category: cat,
@@ -571,7 +772,13 @@ pub fn parse_time(s: &str) -> Option<i64> {
 /// so that records of JSON feeds can be reported by line too.
 pub fn line_of(text: &str, needle: &str) -> u64 {
     match text.find(needle) {
-        Some(pos) => text.as_bytes()[..pos].iter().filter(|&&b| b == b'\n').count() as u64 + 1,
+        Some(pos) => {
+            text.as_bytes()[..pos]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count() as u64
+                + 1
+        }
         None => 0,
     }
 }

@@ -25,7 +25,15 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [Kind::Ipv4, Kind::Ipv6, Kind::Cidr, Kind::Domain, Kind::Url, Kind::HostPort, Kind::UserAgent];
+    pub const ALL: [Kind; 7] = [
+        Kind::Ipv4,
+        Kind::Ipv6,
+        Kind::Cidr,
+        Kind::Domain,
+        Kind::Url,
+        Kind::HostPort,
+        Kind::UserAgent,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,16 +49,18 @@ impl Kind {
 
     /// Parse a kind name as written in a feed config.
     pub fn parse(s: &str) -> Option<Kind> {
-        Some(match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "ipv4" | "ip4" => Kind::Ipv4,
-            "ipv6" | "ip6" => Kind::Ipv6,
-            "cidr" | "net" | "network" | "netset" => Kind::Cidr,
-            "domain" | "hostname" | "fqdn" => Kind::Domain,
-            "url" | "uri" => Kind::Url,
-            "host-port" | "hostport" | "ip-port" | "host:port" => Kind::HostPort,
-            "user-agent" | "useragent" | "ua" => Kind::UserAgent,
-            _ => return None,
-        })
+        Some(
+            match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+                "ipv4" | "ip4" => Kind::Ipv4,
+                "ipv6" | "ip6" => Kind::Ipv6,
+                "cidr" | "net" | "network" | "netset" => Kind::Cidr,
+                "domain" | "hostname" | "fqdn" => Kind::Domain,
+                "url" | "uri" => Kind::Url,
+                "host-port" | "hostport" | "ip-port" | "host:port" => Kind::HostPort,
+                "user-agent" | "useragent" | "ua" => Kind::UserAgent,
+                _ => return None,
+            },
+        )
     }
 }
 
@@ -104,39 +114,82 @@ pub fn parse_token(raw: &str, hint: Option<Kind>) -> Result<Parsed, Reject> {
     let p = |kind, value| Ok(Parsed { kind, value });
     match hint {
         Some(Kind::UserAgent) => return p(Kind::UserAgent, s.to_string()),
-        Some(Kind::Url) => return normalize_url(s).map(|v| Parsed { kind: Kind::Url, value: v }).ok_or_else(|| bad("URL", s)),
+        Some(Kind::Url) => {
+            return normalize_url(s)
+                .map(|v| Parsed {
+                    kind: Kind::Url,
+                    value: v,
+                })
+                .ok_or_else(|| bad("URL", s))
+        }
         Some(Kind::Domain) => {
-            return normalize_domain(s).map(|v| Parsed { kind: Kind::Domain, value: v }).ok_or_else(|| bad("domain", s))
+            return normalize_domain(s)
+                .map(|v| Parsed {
+                    kind: Kind::Domain,
+                    value: v,
+                })
+                .ok_or_else(|| bad("domain", s))
         }
         _ => {}
     }
     if s.contains("://") {
-        return normalize_url(s).map(|v| Parsed { kind: Kind::Url, value: v }).ok_or_else(|| bad("URL", s));
+        return normalize_url(s)
+            .map(|v| Parsed {
+                kind: Kind::Url,
+                value: v,
+            })
+            .ok_or_else(|| bad("URL", s));
     }
     if let Ok(ip) = s.parse::<IpAddr>() {
         let ip = ip.to_canonical();
-        return p(if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 }, ip.to_string());
+        return p(
+            if ip.is_ipv4() { Kind::Ipv4 } else { Kind::Ipv6 },
+            ip.to_string(),
+        );
     }
     if s.starts_with('/') {
         return Err(Reject::Unsupported("URL path without host"));
     }
-    if s.bytes().any(|b| matches!(b, b'\\' | b'(' | b'|' | b'*' | b'{' | b'^' | b'$' | b'+' | b'?')) && !s.contains('/') {
+    if s.bytes().any(|b| {
+        matches!(
+            b,
+            b'\\' | b'(' | b'|' | b'*' | b'{' | b'^' | b'$' | b'+' | b'?'
+        )
+    }) && !s.contains('/')
+    {
         return Err(Reject::Unsupported("regular expression"));
     }
     // `1.2.3.0/24` is a network; `1.2.3.4/path` a URL on an IP host (below).
-    if s.split_once('/').is_some_and(|(a, b)| a.parse::<IpAddr>().is_ok() && !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit())) {
+    if s.split_once('/').is_some_and(|(a, b)| {
+        a.parse::<IpAddr>().is_ok() && !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit())
+    }) {
         return match s.parse::<IpNet>() {
             Ok(n) => Ok(cidr_parsed(n)),
             Err(_) => Err(bad("network", s)),
         };
     }
     if s.contains('/') {
-        return normalize_url(s).map(|v| Parsed { kind: Kind::Url, value: v }).ok_or_else(|| bad("URL", s));
+        return normalize_url(s)
+            .map(|v| Parsed {
+                kind: Kind::Url,
+                value: v,
+            })
+            .ok_or_else(|| bad("URL", s));
     }
     if s.starts_with('[') || s.bytes().filter(|&b| b == b':').count() == 1 {
-        return normalize_host_port(s).map(|v| Parsed { kind: Kind::HostPort, value: v }).ok_or_else(|| bad("host:port", s));
+        return normalize_host_port(s)
+            .map(|v| Parsed {
+                kind: Kind::HostPort,
+                value: v,
+            })
+            .ok_or_else(|| bad("host:port", s));
     }
-    normalize_domain(s).map(|v| Parsed { kind: Kind::Domain, value: v }).ok_or_else(|| bad("domain", s))
+    normalize_domain(s)
+        .map(|v| Parsed {
+            kind: Kind::Domain,
+            value: v,
+        })
+        .ok_or_else(|| bad("domain", s))
 }
 
 fn bad(what: &str, s: &str) -> Reject {
@@ -149,9 +202,18 @@ fn bad(what: &str, s: &str) -> Reject {
 pub fn cidr_parsed(n: IpNet) -> Parsed {
     let n = canonical_net(n.trunc());
     match n {
-        IpNet::V4(v) if v.prefix_len() == 32 => Parsed { kind: Kind::Ipv4, value: v.addr().to_string() },
-        IpNet::V6(v) if v.prefix_len() == 128 => Parsed { kind: Kind::Ipv6, value: v.addr().to_string() },
-        _ => Parsed { kind: Kind::Cidr, value: n.to_string() },
+        IpNet::V4(v) if v.prefix_len() == 32 => Parsed {
+            kind: Kind::Ipv4,
+            value: v.addr().to_string(),
+        },
+        IpNet::V6(v) if v.prefix_len() == 128 => Parsed {
+            kind: Kind::Ipv6,
+            value: v.addr().to_string(),
+        },
+        _ => Parsed {
+            kind: Kind::Cidr,
+            value: n.to_string(),
+        },
     }
 }
 
@@ -191,7 +253,10 @@ pub fn valid_domain(d: &str) -> bool {
         return false;
     }
     d.split('.').all(|l| {
-        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     }) && !d.bytes().all(|b| b.is_ascii_digit() || b == b'.')
 }
 
@@ -278,7 +343,7 @@ pub fn normalize_url_parts(s: &str) -> Option<NormUrl> {
     // `port()` is None when it is the scheme's default; also drop 80/443 for
     // schemeless entries read as http whose real scheme may have been https.
     if let Some(port) = parsed.port() {
-        if !(port == 443 && !s.contains("://")) {
+        if port != 443 || s.contains("://") {
             let _ = write!(key, ":{port}");
         }
     }
@@ -344,25 +409,64 @@ mod tests {
     fn classifies_tokens() {
         assert_eq!(k("1.2.3.4"), (Kind::Ipv4, "1.2.3.4".into()));
         assert_eq!(k("::ffff:1.2.3.4"), (Kind::Ipv4, "1.2.3.4".into()));
-        assert_eq!(k("2400:6180:0:D0::1"), (Kind::Ipv6, "2400:6180:0:d0::1".into()));
+        assert_eq!(
+            k("2400:6180:0:D0::1"),
+            (Kind::Ipv6, "2400:6180:0:d0::1".into())
+        );
         assert_eq!(k("10.1.2.3/8"), (Kind::Cidr, "10.0.0.0/8".into()));
         assert_eq!(k("1.2.3.4/32"), (Kind::Ipv4, "1.2.3.4".into()));
         assert_eq!(k("::ffff:10.0.0.0/104"), (Kind::Cidr, "10.0.0.0/8".into()));
         assert_eq!(k("Evil.COM."), (Kind::Domain, "evil.com".into()));
-        assert_eq!(k("bücher.example"), (Kind::Domain, "xn--bcher-kva.example".into()));
+        assert_eq!(
+            k("bücher.example"),
+            (Kind::Domain, "xn--bcher-kva.example".into())
+        );
         assert_eq!(k("1.2.3.4:443"), (Kind::HostPort, "1.2.3.4:443".into()));
         assert_eq!(k("[FE80::1]:135"), (Kind::HostPort, "[fe80::1]:135".into()));
-        assert_eq!(k("bzgh.jmeu.cc:9999"), (Kind::HostPort, "bzgh.jmeu.cc:9999".into()));
+        assert_eq!(
+            k("bzgh.jmeu.cc:9999"),
+            (Kind::HostPort, "bzgh.jmeu.cc:9999".into())
+        );
         assert_eq!(k("evil.com/a/b"), (Kind::Url, "evil.com/a/b".into()));
-        assert_eq!(k("5.8.52.136/setup.php"), (Kind::Url, "5.8.52.136/setup.php".into()));
-        assert_eq!(k("HTTP://Evil.COM:80/a%7eb%2f?x=%4a"), (Kind::Url, "evil.com/a~b%2F?x=J".into()));
-        assert_eq!(k("https://evil.com:443/#frag"), (Kind::Url, "evil.com/".into()));
-        assert_eq!(k("http://evil.com:8080/"), (Kind::Url, "evil.com:8080/".into()));
-        assert_eq!(parse_token("/w00tw00t.at.ISC.SANS.DFind:)", None), Err(Reject::Unsupported("URL path without host")));
-        assert_eq!(parse_token(r"vh[0-9]{6}\.eurodir\.ru", None), Err(Reject::Unsupported("regular expression")));
-        assert!(matches!(parse_token("161.35.41.9:53:53", None), Err(Reject::Malformed(_))));
-        assert!(matches!(parse_token("domain autuo.xicp.net", None), Err(Reject::Malformed(_))));
-        assert!(matches!(parse_token("localhost", None), Err(Reject::Malformed(_))));
-        assert!(matches!(parse_token("1.2.3.4/33", None), Err(Reject::Malformed(_))));
+        assert_eq!(
+            k("5.8.52.136/setup.php"),
+            (Kind::Url, "5.8.52.136/setup.php".into())
+        );
+        assert_eq!(
+            k("HTTP://Evil.COM:80/a%7eb%2f?x=%4a"),
+            (Kind::Url, "evil.com/a~b%2F?x=J".into())
+        );
+        assert_eq!(
+            k("https://evil.com:443/#frag"),
+            (Kind::Url, "evil.com/".into())
+        );
+        assert_eq!(
+            k("http://evil.com:8080/"),
+            (Kind::Url, "evil.com:8080/".into())
+        );
+        assert_eq!(
+            parse_token("/w00tw00t.at.ISC.SANS.DFind:)", None),
+            Err(Reject::Unsupported("URL path without host"))
+        );
+        assert_eq!(
+            parse_token(r"vh[0-9]{6}\.eurodir\.ru", None),
+            Err(Reject::Unsupported("regular expression"))
+        );
+        assert!(matches!(
+            parse_token("161.35.41.9:53:53", None),
+            Err(Reject::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_token("domain autuo.xicp.net", None),
+            Err(Reject::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_token("localhost", None),
+            Err(Reject::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_token("1.2.3.4/33", None),
+            Err(Reject::Malformed(_))
+        ));
     }
 }

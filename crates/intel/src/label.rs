@@ -35,7 +35,11 @@ pub fn provenance(set: &FeedSet, m: &Matcher, hit: Hit, field: &str) -> Provenan
     let ind = set.indicators.get(hit.id as usize);
     let mut feeds: Vec<&str> = Vec::new();
     for id in m.same_key(hit.id) {
-        if let Some(f) = set.indicators.get(id as usize).and_then(|i| set.feeds.get(usize::from(i.feed))) {
+        if let Some(f) = set
+            .indicators
+            .get(id as usize)
+            .and_then(|i| set.feeds.get(usize::from(i.feed)))
+        {
             if !feeds.contains(&f.name.as_str()) {
                 feeds.push(&f.name);
             }
@@ -60,12 +64,20 @@ pub fn match_event(m: &Matcher, e: &Event) -> Option<(Hit, &'static str)> {
         }
     } else if let (Some(d), Some(p)) = (e.url_domain.as_deref(), e.url_path.as_deref()) {
         // Zeek http gives host and URI, not the full URL.
-        let q = e.url_query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+        let q = e
+            .url_query
+            .as_deref()
+            .map(|q| format!("?{q}"))
+            .unwrap_or_default();
         if let Some(h) = m.match_url(&format!("{d}{p}{q}")) {
             return Some((h, "url.domain+url.path"));
         }
     }
-    if let Some(h) = e.user_agent_original.as_deref().and_then(|u| m.match_user_agent(u)) {
+    if let Some(h) = e
+        .user_agent_original
+        .as_deref()
+        .and_then(|u| m.match_user_agent(u))
+    {
         return Some((h, "user_agent.original"));
     }
     if let (Some(ip), Some(port)) = (e.destination_ip, e.destination_port) {
@@ -98,9 +110,17 @@ fn event_identities(e: &Event) -> Vec<String> {
     for ip in [e.source_ip, e.destination_ip].into_iter().flatten() {
         v.push(ip.to_canonical().to_string());
     }
-    for s in [&e.url_full, &e.dns_question_name, &e.tls_server_name, &e.url_domain, &e.destination_domain, &e.host_name, &e.user_name]
-        .into_iter()
-        .flatten()
+    for s in [
+        &e.url_full,
+        &e.dns_question_name,
+        &e.tls_server_name,
+        &e.url_domain,
+        &e.destination_domain,
+        &e.host_name,
+        &e.user_name,
+    ]
+    .into_iter()
+    .flatten()
     {
         v.push(s.clone());
     }
@@ -108,12 +128,20 @@ fn event_identities(e: &Event) -> Vec<String> {
 }
 
 /// Label events. Verdicts (if any) override the feeds.
-pub fn label_events(events: &[Event], set: &FeedSet, m: &Matcher, verdicts: Option<&Verdicts>) -> Vec<RowLabel> {
+pub fn label_events(
+    events: &[Event],
+    set: &FeedSet,
+    m: &Matcher,
+    verdicts: Option<&Verdicts>,
+) -> Vec<RowLabel> {
     events
         .iter()
         .map(|e| {
             let hit = match_event(m, e).map(|(h, f)| provenance(set, m, h, f));
-            let mut l = RowLabel { malicious: hit.is_some(), provenance: hit };
+            let mut l = RowLabel {
+                malicious: hit.is_some(),
+                provenance: hit,
+            };
             if let Some(v) = verdicts {
                 let mut ids = event_identities(e);
                 if let Some(p) = &l.provenance {
@@ -173,10 +201,16 @@ pub fn label_columns(table: &Table, opts: &LabelOptions) -> Result<Vec<String>, 
         }
         return Ok(cols.clone());
     }
-    let mut cols: Vec<String> =
-        IDENTITY_COLUMNS.iter().filter(|n| table.column(n).is_some()).map(|s| s.to_string()).collect();
+    let mut cols: Vec<String> = IDENTITY_COLUMNS
+        .iter()
+        .filter(|n| table.column(n).is_some())
+        .map(|s| s.to_string())
+        .collect();
     for c in &table.columns {
-        if c.role == ColumnRole::Identity && !cols.contains(&c.name) && !c.name.starts_with("intel.") {
+        if c.role == ColumnRole::Identity
+            && !cols.contains(&c.name)
+            && !c.name.starts_with("intel.")
+        {
             cols.push(c.name.clone());
         }
     }
@@ -195,15 +229,26 @@ pub fn label_table(
 ) -> Result<LabelSummary, IntelError> {
     let cols = label_columns(table, opts)?;
     let n = table.nrows();
-    let has_port = table.column("destination.port").is_some() && table.column("destination.ip").is_some();
+    let has_port =
+        table.column("destination.port").is_some() && table.column("destination.ip").is_some();
     let mut labels = Vec::with_capacity(n);
-    let mut summary = LabelSummary { rows: n, columns: cols.clone(), ..Default::default() };
+    let mut summary = LabelSummary {
+        rows: n,
+        columns: cols.clone(),
+        ..Default::default()
+    };
     let col_refs: Vec<_> = cols.iter().filter_map(|c| table.column(c)).collect();
     for row in 0..n {
         let mut found: Option<Provenance> = None;
         if has_port {
-            let ip = table.column("destination.ip").map(|c| c.data.text(row)).and_then(|s| s.trim().parse::<IpAddr>().ok());
-            let port = table.column("destination.port").map(|c| c.data.text(row)).and_then(|s| s.trim().parse::<u16>().ok());
+            let ip = table
+                .column("destination.ip")
+                .map(|c| c.data.text(row))
+                .and_then(|s| s.trim().parse::<IpAddr>().ok());
+            let port = table
+                .column("destination.port")
+                .map(|c| c.data.text(row))
+                .and_then(|s| s.trim().parse::<u16>().ok());
             if let (Some(ip), Some(port)) = (ip, port) {
                 if let Some(h) = m.match_host_port(ip, port) {
                     found = Some(provenance(set, m, h, "destination.ip+destination.port"));
@@ -217,7 +262,11 @@ pub fn label_table(
                 continue;
             }
             if found.is_none() {
-                let h = if c.name == "user_agent.original" { m.match_user_agent(&v) } else { m.match_value(&v) };
+                let h = if c.name == "user_agent.original" {
+                    m.match_user_agent(&v)
+                } else {
+                    m.match_value(&v)
+                };
                 if let Some(h) = h {
                     found = Some(provenance(set, m, h, &c.name));
                 }
@@ -226,7 +275,10 @@ pub fn label_table(
                 ids.push(v);
             }
         }
-        let mut l = RowLabel { malicious: found.is_some(), provenance: found };
+        let mut l = RowLabel {
+            malicious: found.is_some(),
+            provenance: found,
+        };
         if l.malicious {
             summary.by_feed_hits += 1;
         }
@@ -242,7 +294,10 @@ pub fn label_table(
             summary.positive += 1;
         }
         if let Some(p) = &l.provenance {
-            *summary.by_match_kind.entry(p.kind.as_str().to_string()).or_default() += 1;
+            *summary
+                .by_match_kind
+                .entry(p.kind.as_str().to_string())
+                .or_default() += 1;
         }
         labels.push(l);
     }
@@ -250,21 +305,71 @@ pub fn label_table(
     Ok(summary)
 }
 
-fn push_label_columns(table: &mut Table, labels: &[RowLabel], hits: Option<Vec<f64>>) -> Result<(), IntelError> {
+fn push_label_columns(
+    table: &mut Table,
+    labels: &[RowLabel],
+    hits: Option<Vec<f64>>,
+) -> Result<(), IntelError> {
     let map = |f: &dyn Fn(&Provenance) -> Option<String>| -> ColumnData {
-        ColumnData::Str(labels.iter().map(|l| l.provenance.as_ref().and_then(f)).collect())
+        ColumnData::Str(
+            labels
+                .iter()
+                .map(|l| l.provenance.as_ref().and_then(f))
+                .collect(),
+        )
     };
     let shape = |e: palisade_core::CoreError| IntelError::Table(e.to_string());
     table
-        .push("label", ColumnRole::Label, ColumnData::F64(labels.iter().map(|l| if l.malicious { 1.0 } else { 0.0 }).collect()))
+        .push(
+            "label",
+            ColumnRole::Label,
+            ColumnData::F64(
+                labels
+                    .iter()
+                    .map(|l| if l.malicious { 1.0 } else { 0.0 })
+                    .collect(),
+            ),
+        )
         .map_err(shape)?;
-    table.push("intel.feed", ColumnRole::Meta, map(&|p| Some(p.feed.clone()))).map_err(shape)?;
-    table.push("intel.indicator", ColumnRole::Meta, map(&|p| Some(p.indicator.clone()))).map_err(shape)?;
-    table.push("intel.matched_field", ColumnRole::Meta, map(&|p| Some(p.field.clone()))).map_err(shape)?;
-    table.push("intel.match_kind", ColumnRole::Meta, map(&|p| Some(p.kind.as_str().to_string()))).map_err(shape)?;
-    table.push("intel.category", ColumnRole::Meta, map(&|p| p.category.clone())).map_err(shape)?;
+    table
+        .push(
+            "intel.feed",
+            ColumnRole::Meta,
+            map(&|p| Some(p.feed.clone())),
+        )
+        .map_err(shape)?;
+    table
+        .push(
+            "intel.indicator",
+            ColumnRole::Meta,
+            map(&|p| Some(p.indicator.clone())),
+        )
+        .map_err(shape)?;
+    table
+        .push(
+            "intel.matched_field",
+            ColumnRole::Meta,
+            map(&|p| Some(p.field.clone())),
+        )
+        .map_err(shape)?;
+    table
+        .push(
+            "intel.match_kind",
+            ColumnRole::Meta,
+            map(&|p| Some(p.kind.as_str().to_string())),
+        )
+        .map_err(shape)?;
+    table
+        .push(
+            "intel.category",
+            ColumnRole::Meta,
+            map(&|p| p.category.clone()),
+        )
+        .map_err(shape)?;
     if let Some(h) = hits {
-        table.push("intel.event_hits", ColumnRole::Meta, ColumnData::F64(h)).map_err(shape)?;
+        table
+            .push("intel.event_hits", ColumnRole::Meta, ColumnData::F64(h))
+            .map_err(shape)?;
     }
     Ok(())
 }
@@ -320,7 +425,10 @@ pub fn apply_group_labels<K: Eq + Hash>(
     for row in 0..n {
         let g = row_key(table, row).and_then(|k| groups.get(&k));
         let h = g.map(|g| g.hits).unwrap_or(0);
-        let l = RowLabel { malicious: h > 0, provenance: g.and_then(|g| g.first.clone()) };
+        let l = RowLabel {
+            malicious: h > 0,
+            provenance: g.and_then(|g| g.first.clone()),
+        };
         pos += usize::from(l.malicious);
         labels.push(l);
         hits.push(h as f64);
@@ -369,38 +477,79 @@ impl Verdicts {
     /// `when`, `note` optional). Errors name the file and line.
     pub fn read(path: &Path) -> Result<Verdicts, IntelError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| IntelError::Io { path: p.clone(), source: e })?;
+        let text = std::fs::read_to_string(path).map_err(|e| IntelError::Io {
+            path: p.clone(),
+            source: e,
+        })?;
         Self::parse(&text, &p)
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Verdicts, IntelError> {
-        let err = |line: u64, msg: String| IntelError::Verdicts { file: file.to_string(), line, msg };
-        let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).flexible(true).from_reader(text.as_bytes());
-        let headers: Vec<String> =
-            rdr.headers().map_err(|e| err(1, e.to_string()))?.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        let err = |line: u64, msg: String| IntelError::Verdicts {
+            file: file.to_string(),
+            line,
+            msg,
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .comment(Some(b'#'))
+            .flexible(true)
+            .from_reader(text.as_bytes());
+        let headers: Vec<String> = rdr
+            .headers()
+            .map_err(|e| err(1, e.to_string()))?
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
         let pos = |n: &[&str]| n.iter().find_map(|x| headers.iter().position(|h| h == x));
-        let target = pos(&["indicator", "entity", "target", "value"])
-            .ok_or_else(|| err(1, format!("header needs an `indicator` or `entity` column, has {}", headers.join(","))))?;
-        let verdict = pos(&["verdict"]).ok_or_else(|| err(1, "header needs a `verdict` column".into()))?;
-        let (who, when, note) = (pos(&["who", "analyst"]), pos(&["when", "time", "date"]), pos(&["note", "comment"]));
+        let target = pos(&["indicator", "entity", "target", "value"]).ok_or_else(|| {
+            err(
+                1,
+                format!(
+                    "header needs an `indicator` or `entity` column, has {}",
+                    headers.join(",")
+                ),
+            )
+        })?;
+        let verdict =
+            pos(&["verdict"]).ok_or_else(|| err(1, "header needs a `verdict` column".into()))?;
+        let (who, when, note) = (
+            pos(&["who", "analyst"]),
+            pos(&["when", "time", "date"]),
+            pos(&["note", "comment"]),
+        );
         let mut out = Verdicts::default();
         for r in rdr.records() {
-            let r = r.map_err(|e| err(e.position().map(|p| p.line()).unwrap_or(0), e.to_string()))?;
+            let r =
+                r.map_err(|e| err(e.position().map(|p| p.line()).unwrap_or(0), e.to_string()))?;
             let line = r.position().map(|p| p.line()).unwrap_or(0);
             let t = r.get(target).unwrap_or("").trim();
             if t.is_empty() {
                 return Err(err(line, "empty indicator/entity".into()));
             }
-            let malicious = match r.get(verdict).unwrap_or("").trim().to_ascii_lowercase().as_str() {
+            let malicious = match r
+                .get(verdict)
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+                .as_str()
+            {
                 "malicious" | "bad" | "true_positive" | "tp" | "1" => true,
                 "benign" | "good" | "false_positive" | "fp" | "0" => false,
-                other => return Err(err(line, format!("verdict `{other}` is not malicious or benign"))),
+                other => {
+                    return Err(err(
+                        line,
+                        format!("verdict `{other}` is not malicious or benign"),
+                    ))
+                }
             };
             let when_text = when.and_then(|i| r.get(i)).unwrap_or("").trim();
             let when_us = if when_text.is_empty() {
                 None
             } else {
-                Some(parse_time(when_text).ok_or_else(|| err(line, format!("`when` `{when_text}` is not a time")))?)
+                Some(
+                    parse_time(when_text)
+                        .ok_or_else(|| err(line, format!("`when` `{when_text}` is not a time")))?,
+                )
             };
             let v = Verdict {
                 target: norm_target(t),
@@ -434,7 +583,10 @@ impl Verdicts {
         if self.by_target.is_empty() {
             return false;
         }
-        let best = values.iter().filter_map(|v| self.by_target.get(&norm_target(v))).max_by_key(|v| (v.when_us, v.line));
+        let best = values
+            .iter()
+            .filter_map(|v| self.by_target.get(&norm_target(v)))
+            .max_by_key(|v| (v.when_us, v.line));
         let Some(v) = best else { return false };
         l.malicious = v.malicious;
         l.provenance = Some(Provenance {
@@ -443,9 +595,17 @@ impl Verdicts {
             field: "verdict".into(),
             kind: MatchKind::Verdict,
             category: Some(if v.note.is_empty() {
-                if v.malicious { "malicious".into() } else { "benign".into() }
+                if v.malicious {
+                    "malicious".into()
+                } else {
+                    "benign".into()
+                }
             } else {
-                format!("{}: {}", if v.malicious { "malicious" } else { "benign" }, v.note)
+                format!(
+                    "{}: {}",
+                    if v.malicious { "malicious" } else { "benign" },
+                    v.note
+                )
             }),
         });
         true

@@ -17,8 +17,8 @@ pub use config::FeedConfig;
 pub use feeds::{FeedInfo, FeedReport, FeedSet, FeedSpec, Format};
 pub use indicator::{Indicator, Kind};
 pub use label::{
-    apply_group_labels, label_events, label_groups, label_table, match_event, GroupLabel, LabelOptions, LabelSummary, Provenance,
-    RowLabel, Verdicts,
+    apply_group_labels, label_events, label_groups, label_table, match_event, GroupLabel,
+    LabelOptions, LabelSummary, Provenance, RowLabel, Verdicts,
 };
 pub use matcher::{AllowList, Hit, MatchKind, MatchOptions, Matcher};
 
@@ -27,21 +27,36 @@ pub use matcher::{AllowList, Hit, MatchKind, MatchOptions, Matcher};
 #[derive(Debug, thiserror::Error)]
 pub enum IntelError {
     #[error("cannot read `{path}`: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("feed `{path}`: {msg}")]
     Feed { path: String, msg: String },
     #[error("{file}:{line}: malformed entry: {msg}")]
-    Malformed { file: String, line: u64, msg: String },
+    Malformed {
+        file: String,
+        line: u64,
+        msg: String,
+    },
     #[error("feed config `{path}`: {msg}")]
     Config { path: String, msg: String },
     #[error("verdicts `{file}` line {line}: {msg}")]
-    Verdicts { file: String, line: u64, msg: String },
+    Verdicts {
+        file: String,
+        line: u64,
+        msg: String,
+    },
     #[error("table: {0}")]
     Table(String),
 }
 
 /// Feeds and match options from a config file and/or `--feed` paths.
-pub fn load(config: Option<&std::path::Path>, paths: &[String], strict: bool) -> Result<(FeedSet, MatchOptions), IntelError> {
+pub fn load(
+    config: Option<&std::path::Path>,
+    paths: &[String],
+    strict: bool,
+) -> Result<(FeedSet, MatchOptions), IntelError> {
     let mut specs = Vec::new();
     let mut opts = MatchOptions::default();
     if let Some(c) = config {

@@ -17,7 +17,9 @@
 //! bogons: matching those would label a whole internal network malicious).
 
 use crate::feeds::FeedSet;
-use crate::indicator::{canonical_net, host_port_key, normalize_domain, normalize_url_parts, Kind, UrlHost};
+use crate::indicator::{
+    canonical_net, host_port_key, normalize_domain, normalize_url_parts, Kind, UrlHost,
+};
 use ahash::{AHashMap, AHashSet};
 use ipnet::IpNet;
 use serde::Serialize;
@@ -86,7 +88,10 @@ impl RangeTable {
         // Start ascending; on equal start the wider network first (it encloses);
         // on equal network the earlier id first.
         nets.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
-        let mut t = RangeTable { starts: vec![0], ids: vec![NONE] };
+        let mut t = RangeTable {
+            starts: vec![0],
+            ids: vec![NONE],
+        };
         let mut stack: Vec<(u128, u32)> = Vec::new();
         for (s, e, id) in nets {
             while let Some(&(end, _)) = stack.last() {
@@ -172,19 +177,13 @@ pub const RESERVED_RANGES: &[&str] = &[
 ];
 
 /// How to build a matcher.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct MatchOptions {
     pub allow: AllowList,
     /// Keep private and reserved ranges (off by default).
     pub include_reserved: bool,
     /// Reference time for expiry (microseconds); `None`: now.
     pub as_of_us: Option<i64>,
-}
-
-impl Default for MatchOptions {
-    fn default() -> Self {
-        MatchOptions { allow: AllowList::default(), include_reserved: false, as_of_us: None }
-    }
 }
 
 /// What building the matcher left out.
@@ -230,19 +229,31 @@ pub struct Matcher {
 
 impl Matcher {
     pub fn build(set: &FeedSet, opts: &MatchOptions) -> Matcher {
-        let mut m = Matcher { next: vec![NONE; set.indicators.len()], ..Default::default() };
-        let as_of = opts.as_of_us.unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
+        let mut m = Matcher {
+            next: vec![NONE; set.indicators.len()],
+            ..Default::default()
+        };
+        let as_of = opts
+            .as_of_us
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_micros());
 
         // Allow list and reserved ranges.
         let reserved: Vec<IpNet> = if opts.include_reserved {
             Vec::new()
         } else {
-            RESERVED_RANGES.iter().filter_map(|s| s.parse().ok()).collect()
+            RESERVED_RANGES
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect()
         };
         let (mut a4, mut a6) = (Vec::new(), Vec::new());
         for n in opts.allow.cidrs.iter().chain(&reserved) {
             let (v4, s, e) = net_bounds(&canonical_net(n.trunc()));
-            if v4 { a4.push((s, e, 0)) } else { a6.push((s, e, 0)) }
+            if v4 {
+                a4.push((s, e, 0))
+            } else {
+                a6.push((s, e, 0))
+            }
         }
         m.allow4 = RangeTable::build(a4);
         m.allow6 = RangeTable::build(a6);
@@ -252,7 +263,11 @@ impl Matcher {
             }
         }
         let reserved_bounds: Vec<(bool, u128, u128)> = reserved.iter().map(net_bounds).collect();
-        let overlaps_reserved = |v4: bool, s: u128, e: u128| reserved_bounds.iter().any(|&(rv4, rs, re)| rv4 == v4 && s <= re && rs <= e);
+        let overlaps_reserved = |v4: bool, s: u128, e: u128| {
+            reserved_bounds
+                .iter()
+                .any(|&(rv4, rs, re)| rv4 == v4 && s <= re && rs <= e)
+        };
 
         let (mut n4, mut n6) = (Vec::new(), Vec::new());
         for (id, ind) in set.indicators.iter().enumerate() {
@@ -273,7 +288,11 @@ impl Matcher {
                         m.report.excluded_reserved += 1;
                         continue;
                     }
-                    let allowed = if v4 { m.allow4.get(s).is_some() && m.allow4.get(e).is_some() } else { m.allow6.get(s).is_some() && m.allow6.get(e).is_some() };
+                    let allowed = if v4 {
+                        m.allow4.get(s).is_some() && m.allow4.get(e).is_some()
+                    } else {
+                        m.allow6.get(s).is_some() && m.allow6.get(e).is_some()
+                    };
                     if allowed {
                         m.report.excluded_allowed += 1;
                         continue;
@@ -380,24 +399,36 @@ impl Matcher {
     fn match_v4(&self, a: Ipv4Addr) -> Option<Hit> {
         let k = u32::from(a);
         if let Some(&id) = self.v4.get(&k) {
-            return Some(Hit { id, kind: MatchKind::IpExact });
+            return Some(Hit {
+                id,
+                kind: MatchKind::IpExact,
+            });
         }
         if self.nets4.is_empty() {
             return None;
         }
-        self.nets4.get(k as u128).map(|id| Hit { id, kind: MatchKind::Cidr })
+        self.nets4.get(k as u128).map(|id| Hit {
+            id,
+            kind: MatchKind::Cidr,
+        })
     }
 
     #[inline]
     fn match_v6(&self, a: Ipv6Addr) -> Option<Hit> {
         let k = u128::from(a);
         if let Some(&id) = self.v6.get(&k) {
-            return Some(Hit { id, kind: MatchKind::IpExact });
+            return Some(Hit {
+                id,
+                kind: MatchKind::IpExact,
+            });
         }
         if self.nets6.is_empty() {
             return None;
         }
-        self.nets6.get(k).map(|id| Hit { id, kind: MatchKind::Cidr })
+        self.nets6.get(k).map(|id| Hit {
+            id,
+            kind: MatchKind::Cidr,
+        })
     }
 
     /// Exact name, then parents up to the registrable domain (Public Suffix List),
@@ -434,24 +465,29 @@ impl Matcher {
     #[inline]
     fn find_domain(&self, d: &str) -> Option<Hit> {
         if let Some(&id) = self.domains.get(d) {
-            return Some(Hit { id, kind: MatchKind::DomainExact });
+            return Some(Hit {
+                id,
+                kind: MatchKind::DomainExact,
+            });
         }
-        // Parents only exist above the registrable domain when the name has 3+ labels.
-        let (_, mut rest) = d.split_once('.')?;
-        if !rest.contains('.') {
-            // `d` has two labels; its parent is a TLD, never matched.
-            return None;
-        }
-        let registrable = psl::domain_str(d)?;
-        // Walk parents while they are at least as long as the registrable domain.
-        while rest.len() >= registrable.len() {
-            if let Some(&id) = self.domains.get(rest) {
-                return Some(Hit { id, kind: MatchKind::DomainParent });
+        // Walk parents (longest first), stopping before the TLD. The Public
+        // Suffix List is consulted only when a parent is in the index (rare),
+        // which keeps misses, the common case, to a few hash probes.
+        let mut rest = d;
+        while let Some((_, parent)) = rest.split_once('.') {
+            if !parent.contains('.') {
+                break;
             }
-            match rest.split_once('.') {
-                Some((_, r)) => rest = r,
-                None => break,
+            if let Some(&id) = self.domains.get(parent) {
+                // Valid only at or below the registrable domain of the query; every
+                // further parent is shorter still, so a miss here ends the walk.
+                let registrable = psl::domain_str(d)?;
+                return (parent.len() >= registrable.len()).then_some(Hit {
+                    id,
+                    kind: MatchKind::DomainParent,
+                });
             }
+            rest = parent;
         }
         None
     }
@@ -466,12 +502,21 @@ impl Matcher {
         }
         if !self.urls.is_empty() {
             if let Some(&id) = self.urls.get(n.key.as_str()) {
-                return Some(Hit { id, kind: MatchKind::UrlExact });
+                return Some(Hit {
+                    id,
+                    kind: MatchKind::UrlExact,
+                });
             }
         }
         match n.host {
-            UrlHost::Ip(ip) => self.match_ip(ip).map(|h| Hit { id: h.id, kind: MatchKind::UrlHostIp }),
-            UrlHost::Domain(d) => self.match_domain_norm(&d).map(|h| Hit { id: h.id, kind: MatchKind::UrlHostDomain }),
+            UrlHost::Ip(ip) => self.match_ip(ip).map(|h| Hit {
+                id: h.id,
+                kind: MatchKind::UrlHostIp,
+            }),
+            UrlHost::Domain(d) => self.match_domain_norm(&d).map(|h| Hit {
+                id: h.id,
+                kind: MatchKind::UrlHostDomain,
+            }),
         }
     }
 
@@ -481,7 +526,10 @@ impl Matcher {
             return None;
         }
         let key = host_port_key(ip, port);
-        self.host_ports.get(key.as_str()).map(|&id| Hit { id, kind: MatchKind::HostPort })
+        self.host_ports.get(key.as_str()).map(|&id| Hit {
+            id,
+            kind: MatchKind::HostPort,
+        })
     }
 
     /// A domain and port against host:port indicators.
@@ -493,11 +541,19 @@ impl Matcher {
         if self.domain_allowed(&d) {
             return None;
         }
-        self.host_ports.get(format!("{d}:{port}").as_str()).map(|&id| Hit { id, kind: MatchKind::HostPort })
+        self.host_ports
+            .get(format!("{d}:{port}").as_str())
+            .map(|&id| Hit {
+                id,
+                kind: MatchKind::HostPort,
+            })
     }
 
     pub fn match_user_agent(&self, ua: &str) -> Option<Hit> {
-        self.user_agents.get(ua.trim()).map(|&id| Hit { id, kind: MatchKind::UserAgent })
+        self.user_agents.get(ua.trim()).map(|&id| Hit {
+            id,
+            kind: MatchKind::UserAgent,
+        })
     }
 
     /// A value of unknown kind (a table cell): IP, URL, host:port or domain.
@@ -517,7 +573,9 @@ impl Matcher {
                 let h = h.trim_start_matches('[').trim_end_matches(']');
                 return match h.parse::<IpAddr>() {
                     Ok(ip) => self.match_host_port(ip, port).or_else(|| self.match_ip(ip)),
-                    Err(_) => self.match_domain_port(h, port).or_else(|| self.match_domain(h)),
+                    Err(_) => self
+                        .match_domain_port(h, port)
+                        .or_else(|| self.match_domain(h)),
                 };
             }
         }

@@ -24,18 +24,32 @@ fn parts_of(t: &str) -> Option<&'static [Option<Kind>]> {
     })
 }
 
-pub(crate) fn read_events(text: &str, file: &str, category: Option<&str>, sink: &mut Sink) -> Result<(), IntelError> {
-    let v: Value =
-        serde_json::from_str(text).map_err(|e| IntelError::Feed { path: file.to_string(), msg: format!("not JSON: {e}") })?;
+pub(crate) fn read_events(
+    text: &str,
+    file: &str,
+    category: Option<&str>,
+    sink: &mut Sink,
+) -> Result<(), IntelError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| IntelError::Feed {
+        path: file.to_string(),
+        msg: format!("not JSON: {e}"),
+    })?;
     let mut events: Vec<&Value> = Vec::new();
     collect_events(&v, &mut events);
     if events.is_empty() {
-        return Err(IntelError::Feed { path: file.to_string(), msg: "no MISP `Event` object found".into() });
+        return Err(IntelError::Feed {
+            path: file.to_string(),
+            msg: "no MISP `Event` object found".into(),
+        });
     }
     for ev in events {
         let info = ev.get("info").and_then(|s| s.as_str());
         let cat = category.or(info);
-        let mut attrs: Vec<&Value> = ev.get("Attribute").and_then(|a| a.as_array()).map(|a| a.iter().collect()).unwrap_or_default();
+        let mut attrs: Vec<&Value> = ev
+            .get("Attribute")
+            .and_then(|a| a.as_array())
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
         if let Some(objs) = ev.get("Object").and_then(|a| a.as_array()) {
             for o in objs {
                 if let Some(a) = o.get("Attribute").and_then(|a| a.as_array()) {
@@ -55,7 +69,12 @@ pub(crate) fn read_events(text: &str, file: &str, category: Option<&str>, sink: 
             let ts = |k: &str| {
                 a.get(k).and_then(|x| {
                     x.as_str()
-                        .and_then(|s| s.parse::<i64>().ok().map(|s| s * 1_000_000).or_else(|| crate::feeds::parse_time(s)))
+                        .and_then(|s| {
+                            s.parse::<i64>()
+                                .ok()
+                                .map(|s| s * 1_000_000)
+                                .or_else(|| crate::feeds::parse_time(s))
+                        })
                         .or_else(|| x.as_i64().map(|s| s * 1_000_000))
                 })
             };
@@ -71,13 +90,25 @@ pub(crate) fn read_events(text: &str, file: &str, category: Option<&str>, sink: 
                     sink.malformed(file, line, format!("{t} value `{value}` has no `|`"))?;
                     continue;
                 };
-                let hp = if h.contains(':') { format!("[{h}]:{p}") } else { format!("{h}:{p}") };
+                let hp = if h.contains(':') {
+                    format!("[{h}]:{p}")
+                } else {
+                    format!("{h}:{p}")
+                };
                 sink.token(&hp, Some(Kind::HostPort), file, line, &meta)?;
                 continue;
             }
-            let values: Vec<&str> = if parts.len() > 1 { value.split('|').collect() } else { vec![value] };
+            let values: Vec<&str> = if parts.len() > 1 {
+                value.split('|').collect()
+            } else {
+                vec![value]
+            };
             if values.len() != parts.len() {
-                sink.malformed(file, line, format!("{t} value `{value}` does not have {} parts", parts.len()))?;
+                sink.malformed(
+                    file,
+                    line,
+                    format!("{t} value `{value}` does not have {} parts", parts.len()),
+                )?;
                 continue;
             }
             for (v, k) in values.into_iter().zip(parts.iter()) {

@@ -114,7 +114,10 @@ pub fn feed_stats(set: &FeedSet, as_of_us: i64) -> StatsReport {
             *by_kind.entry(i.kind.as_str().to_string()).or_insert(0) += 1;
             expired += usize::from(set.is_expired(i, as_of_us));
         }
-        let unique = sets.get(fi).map(|s| s.iter().filter(|k| count.get(*k) == Some(&1)).count()).unwrap_or(0);
+        let unique = sets
+            .get(fi)
+            .map(|s| s.iter().filter(|k| count.get(*k) == Some(&1)).count())
+            .unwrap_or(0);
         feeds.push(FeedStats {
             name: f.name.clone(),
             path: f.path.clone(),
@@ -133,7 +136,11 @@ pub fn feed_stats(set: &FeedSet, as_of_us: i64) -> StatsReport {
     for a in 0..sets.len() {
         for b in a + 1..sets.len() {
             let (sa, sb) = (&sets[a], &sets[b]);
-            let (small, big) = if sa.len() <= sb.len() { (sa, sb) } else { (sb, sa) };
+            let (small, big) = if sa.len() <= sb.len() {
+                (sa, sb)
+            } else {
+                (sb, sa)
+            };
             let common = small.iter().filter(|k| big.contains(*k)).count();
             let union = sa.len() + sb.len() - common;
             overlap.push(Overlap {
@@ -157,8 +164,16 @@ pub fn feed_stats(set: &FeedSet, as_of_us: i64) -> StatsReport {
 
 /// Added and removed indicators between a previous and a current snapshot (all feeds of each set together).
 pub fn novelty(previous: &FeedSet, current: &FeedSet) -> Novelty {
-    let p: AHashSet<Key> = previous.indicators.iter().map(|i| (i.kind, i.value.as_str())).collect();
-    let c: AHashSet<Key> = current.indicators.iter().map(|i| (i.kind, i.value.as_str())).collect();
+    let p: AHashSet<Key> = previous
+        .indicators
+        .iter()
+        .map(|i| (i.kind, i.value.as_str()))
+        .collect();
+    let c: AHashSet<Key> = current
+        .indicators
+        .iter()
+        .map(|i| (i.kind, i.value.as_str()))
+        .collect();
     let kept = c.iter().filter(|k| p.contains(*k)).count();
     let added = c.len() - kept;
     let removed = p.len() - kept;
@@ -179,7 +194,12 @@ pub fn hit_rates(set: &FeedSet, events: &[Event], opts: &MatchOptions) -> Vec<Hi
         .map(|fi| {
             let sub = FeedSet {
                 feeds: set.feeds.clone(),
-                indicators: set.indicators.iter().filter(|i| usize::from(i.feed) == fi).cloned().collect(),
+                indicators: set
+                    .indicators
+                    .iter()
+                    .filter(|i| usize::from(i.feed) == fi)
+                    .cloned()
+                    .collect(),
             };
             let m = Matcher::build(&sub, opts);
             let mut hits = 0;

@@ -41,18 +41,31 @@ pub fn parse_pattern(p: &str) -> Pattern {
         }
         if !expect_cmp {
             // Between comparisons only OR is allowed.
-            let word: String = p[i..].chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+            let word: String = p[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic())
+                .collect();
             if word == "OR" {
                 i += 2;
                 expect_cmp = true;
                 continue;
             }
-            let shown = if word.is_empty() { p[i..].chars().take(12).collect() } else { word };
+            let shown = if word.is_empty() {
+                p[i..].chars().take(12).collect()
+            } else {
+                word
+            };
             return Pattern::Unsupported(format!("operator {shown}"));
         }
         // object-path
         let start = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b'=' && b[i] != b'!' && b[i] != b'<' && b[i] != b'>' {
+        while i < b.len()
+            && !b[i].is_ascii_whitespace()
+            && b[i] != b'='
+            && b[i] != b'!'
+            && b[i] != b'<'
+            && b[i] != b'>'
+        {
             i += 1;
         }
         let path = p[start..i].to_string();
@@ -117,14 +130,24 @@ fn kind_of(c: &Comparison) -> Option<Kind> {
     }
 }
 
-pub(crate) fn read_bundle(text: &str, file: &str, category: Option<&str>, sink: &mut Sink) -> Result<(), IntelError> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| IntelError::Feed { path: file.to_string(), msg: format!("not JSON: {e}") })?;
+pub(crate) fn read_bundle(
+    text: &str,
+    file: &str,
+    category: Option<&str>,
+    sink: &mut Sink,
+) -> Result<(), IntelError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| IntelError::Feed {
+        path: file.to_string(),
+        msg: format!("not JSON: {e}"),
+    })?;
     let objects: Vec<&serde_json::Value> = match v.get("objects").and_then(|o| o.as_array()) {
         Some(a) => a.iter().collect(),
         None if v.get("type").and_then(|t| t.as_str()) == Some("indicator") => vec![&v],
         None => {
-            return Err(IntelError::Feed { path: file.to_string(), msg: "not a STIX bundle (no `objects` array)".into() })
+            return Err(IntelError::Feed {
+                path: file.to_string(),
+                msg: "not a STIX bundle (no `objects` array)".into(),
+            })
         }
     };
     for o in objects {
@@ -144,19 +167,34 @@ pub(crate) fn read_bundle(text: &str, file: &str, category: Option<&str>, sink: 
             continue;
         };
         let name = o.get("name").and_then(|s| s.as_str());
-        let types = o.get("indicator_types").and_then(|a| a.as_array()).map(|a| {
-            a.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(",")
-        });
-        let cat = category.map(str::to_string).or(name.map(str::to_string)).or(types);
+        let types = o
+            .get("indicator_types")
+            .and_then(|a| a.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
+        let cat = category
+            .map(str::to_string)
+            .or(name.map(str::to_string))
+            .or(types);
         let meta = Meta {
             category: cat.as_deref(),
-            first_seen: o.get("valid_from").and_then(|s| s.as_str()).and_then(parse_time),
+            first_seen: o
+                .get("valid_from")
+                .and_then(|s| s.as_str())
+                .and_then(parse_time),
             last_seen: o
                 .get("valid_until")
                 .or_else(|| o.get("modified"))
                 .and_then(|s| s.as_str())
                 .and_then(parse_time),
-            confidence: o.get("confidence").and_then(|c| c.as_u64()).map(|c| c.min(100) as u8),
+            confidence: o
+                .get("confidence")
+                .and_then(|c| c.as_u64())
+                .map(|c| c.min(100) as u8),
         };
         match parse_pattern(pattern) {
             Pattern::Unsupported(why) => sink.unsupported(&format!("stix pattern: {why}")),
@@ -183,20 +221,38 @@ mod tests {
     #[test]
     fn parses_ors_and_rejects_and() {
         let p = parse_pattern("[domain-name:value = 'a.example' OR ipv4-addr:value = '1.2.3.4']");
-        let Pattern::AnyOf(c) = p else { panic!("{p:?}") };
+        let Pattern::AnyOf(c) = p else {
+            panic!("{p:?}")
+        };
         assert_eq!(c.len(), 2);
-        assert_eq!((c[1].path.as_str(), c[1].op.as_str(), c[1].value.as_str()), ("ipv4-addr:value", "=", "1.2.3.4"));
         assert_eq!(
-            parse_pattern("[ipv4-addr:value = '1.1.1.1'] OR [url:value = 'http://x.example/it\\'s']"),
+            (c[1].path.as_str(), c[1].op.as_str(), c[1].value.as_str()),
+            ("ipv4-addr:value", "=", "1.2.3.4")
+        );
+        assert_eq!(
+            parse_pattern(
+                "[ipv4-addr:value = '1.1.1.1'] OR [url:value = 'http://x.example/it\\'s']"
+            ),
             Pattern::AnyOf(vec![
-                Comparison { path: "ipv4-addr:value".into(), op: "=".into(), value: "1.1.1.1".into() },
-                Comparison { path: "url:value".into(), op: "=".into(), value: "http://x.example/it's".into() },
+                Comparison {
+                    path: "ipv4-addr:value".into(),
+                    op: "=".into(),
+                    value: "1.1.1.1".into()
+                },
+                Comparison {
+                    path: "url:value".into(),
+                    op: "=".into(),
+                    value: "http://x.example/it's".into()
+                },
             ])
         );
         assert!(matches!(
             parse_pattern("[x509-certificate:issuer = 'CN=WEBMAIL' AND x509-certificate:serial_number = '4c']"),
             Pattern::Unsupported(w) if w.contains("AND")
         ));
-        assert!(matches!(parse_pattern("[a:b = 'x'] FOLLOWEDBY [c:d = 'y']"), Pattern::Unsupported(_)));
+        assert!(matches!(
+            parse_pattern("[a:b = 'x'] FOLLOWEDBY [c:d = 'y']"),
+            Pattern::Unsupported(_)
+        ));
     }
 }

@@ -12,7 +12,8 @@ fn feeds_dir() -> PathBuf {
 
 fn load(rel: &str) -> FeedSet {
     let p = feeds_dir().join(rel);
-    FeedSet::load(&[FeedSpec::from_path(&p.to_string_lossy())], false).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    FeedSet::load(&[FeedSpec::from_path(&p.to_string_lossy())], false)
+        .unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 fn kinds(set: &FeedSet) -> BTreeMap<&'static str, usize> {
@@ -46,7 +47,11 @@ fn maltrail_counts_by_kind() {
     let m = &r.malformed_samples[0];
     assert!(m.file.ends_with(".txt") && m.line > 0, "{m:?}");
     // Category = place in the tree.
-    let emotet = set.indicators.iter().find(|i| i.value == "dvr.petcp.com").expect("emotet trail");
+    let emotet = set
+        .indicators
+        .iter()
+        .find(|i| i.value == "dvr.petcp.com")
+        .expect("emotet trail");
     assert_eq!(emotet.category.as_deref(), Some("malware/emotet"));
 }
 
@@ -55,8 +60,16 @@ fn small_feeds_counts_by_kind() {
     // Feodo: 28 data rows (header says `# END 28 entries`), 28 distinct dst_ip.
     let f = load("abusech-feodotracker/ipblocklist.csv");
     assert_eq!(kinds(&f), BTreeMap::from([("ipv4", 28)]));
-    assert_eq!(f.feeds[0].report.malformed, 0, "{:?}", f.feeds[0].report.malformed_samples);
-    let pika = f.indicators.iter().find(|i| i.value == "192.9.135.73").expect("first Feodo row");
+    assert_eq!(
+        f.feeds[0].report.malformed, 0,
+        "{:?}",
+        f.feeds[0].report.malformed_samples
+    );
+    let pika = f
+        .indicators
+        .iter()
+        .find(|i| i.value == "192.9.135.73")
+        .expect("first Feodo row");
     assert_eq!(pika.category.as_deref(), Some("Pikabot"));
     // "2023-05-23 17:51:44" UTC
     assert_eq!(pika.first_seen, Some(1_684_864_304_000_000));
@@ -68,10 +81,19 @@ fn small_feeds_counts_by_kind() {
 
     // joewein: 71,376 lines, 71,295 domains + 79 IPs + 1 domain:port (`bzgh.jmeu.cc:9999;1`) + 1 malformed.
     let f = load("joewein-spam-domains/dom-bl-base.txt");
-    assert_eq!(kinds(&f), BTreeMap::from([("domain", 71_295), ("host-port", 1), ("ipv4", 79)]));
+    assert_eq!(
+        kinds(&f),
+        BTreeMap::from([("domain", 71_295), ("host-port", 1), ("ipv4", 79)])
+    );
     assert_eq!(f.feeds[0].report.malformed, 1);
     // `;419` is the category code (advance-fee fraud).
-    assert_eq!(f.indicators.iter().find(|i| i.value == "1stdirects.com").and_then(|i| i.category.as_deref()), Some("419"));
+    assert_eq!(
+        f.indicators
+            .iter()
+            .find(|i| i.value == "1stdirects.com")
+            .and_then(|i| i.category.as_deref()),
+        Some("419")
+    );
 
     // OpenPhish: 3,076 lines, 3,039 distinct normalised URLs (Python urllib-based normaliser with
     // RFC 3986 dot-segment removal: `host/../myaccount/x` is `host/myaccount/x`).
@@ -96,7 +118,10 @@ fn stix_pattern_table() {
     let r = &s.feeds[0].report;
     assert_eq!(r.unsupported.get("stix file:hashes.md5 ="), Some(&3));
     assert_eq!(r.unsupported.get("stix pattern: operator AND"), Some(&2));
-    assert!(s.indicators.iter().any(|i| i.kind == Kind::Cidr && i.value == "223.166.0.0/15"));
+    assert!(s
+        .indicators
+        .iter()
+        .any(|i| i.kind == Kind::Cidr && i.value == "223.166.0.0/15"));
 
     // poisonivy: 25 indicators, 23 network ones OR-ing domains with IPs (2 are file:name);
     // a regex over all patterns finds 18 distinct IPv4 values and 25 domain comparisons,
@@ -106,8 +131,14 @@ fn stix_pattern_table() {
     assert_eq!(k, BTreeMap::from([("domain", 24), ("ipv4", 18)]));
     assert_eq!(s.feeds[0].report.malformed, 1);
     let bad = &s.feeds[0].report.malformed_samples[0];
-    assert!(bad.reason.contains("domain autuo.xicp.net") && bad.line > 1, "{bad:?}");
-    assert_eq!(s.feeds[0].report.unsupported.get("stix file:name ="), Some(&2));
+    assert!(
+        bad.reason.contains("domain autuo.xicp.net") && bad.line > 1,
+        "{bad:?}"
+    );
+    assert_eq!(
+        s.feeds[0].report.unsupported.get("stix file:name ="),
+        Some(&2)
+    );
 
     // The two C2 examples: `10.0.0.0` (read, then excluded from matching as reserved) and a SHA-256.
     let s = load("stix2.1/indicators-for-C2-with-COA.json");
@@ -147,11 +178,99 @@ fn whole_directory_detects_every_format() {
 
 #[test]
 fn unreadable_feed_is_a_clear_error() {
-    let e = FeedSet::load(&[FeedSpec::from_path("/no/such/feed.txt")], false).unwrap_err().to_string();
-    assert!(e.contains("/no/such/feed.txt"), "{e}");
-    let e = FeedSet::load(&[FeedSpec::from_path(&feeds_dir().join("maltrail/static").to_string_lossy())], true)
+    let e = FeedSet::load(&[FeedSpec::from_path("/no/such/feed.txt")], false)
         .unwrap_err()
         .to_string();
+    assert!(e.contains("/no/such/feed.txt"), "{e}");
+    let e = FeedSet::load(
+        &[FeedSpec::from_path(
+            &feeds_dir().join("maltrail/static").to_string_lossy(),
+        )],
+        true,
+    )
+    .unwrap_err()
+    .to_string();
     // --strict: the first malformed line is fatal and named.
     assert!(e.contains(".txt:") && e.contains("malformed"), "{e}");
+}
+
+#[test]
+fn feed_statistics_on_staged_feeds() {
+    use palisade_intel::stats;
+    let specs: Vec<FeedSpec> = [
+        "maltrail/static",
+        "joewein-spam-domains/dom-bl-base.txt",
+        "firehol/firehol_level1.netset",
+        "abusech-feodotracker/ipblocklist.csv",
+    ]
+    .iter()
+    .map(|r| FeedSpec::from_path(&feeds_dir().join(r).to_string_lossy()))
+    .collect();
+    let set = FeedSet::load(&specs, false).unwrap();
+    let r = stats::feed_stats(&set, 0);
+    // Python set intersections of the normalised keys: maltrail∩joewein 18, maltrail∩firehol 27,
+    // every other pair 0; uniques: feodo 28, firehol 2,892 - 27 = 2,865.
+    let common = |a: &str, b: &str| {
+        r.overlap
+            .iter()
+            .find(|o| o.a.starts_with(a) && o.b.starts_with(b))
+            .map(|o| o.common)
+    };
+    assert_eq!(common("maltrail", "joewein"), Some(18));
+    assert_eq!(common("maltrail", "firehol"), Some(27));
+    assert_eq!(common("firehol", "abusech"), Some(0));
+    let fh = r
+        .feeds
+        .iter()
+        .find(|f| f.name.starts_with("firehol"))
+        .unwrap();
+    assert_eq!((fh.total, fh.unique), (2892, 2865));
+    let o = r
+        .overlap
+        .iter()
+        .find(|o| o.a.starts_with("maltrail") && o.b.starts_with("firehol"))
+        .unwrap();
+    assert!((o.b_in_a - 27.0 / 2892.0).abs() < 1e-12);
+    assert!((o.jaccard - 27.0 / (fh.total + r.feeds[0].total - 27) as f64).abs() < 1e-12);
+    // No expiry configured: nothing expired.
+    assert!(r.feeds.iter().all(|f| f.expired == 0));
+
+    // Expiry: Feodo with a 10-day expiry, as of its snapshot date 2024-04-04:
+    // rows with last_online on or after 2024-03-25 are live (python over the CSV: 10 of 28).
+    let mut spec = FeedSpec::from_path(
+        &feeds_dir()
+            .join("abusech-feodotracker/ipblocklist.csv")
+            .to_string_lossy(),
+    );
+    spec.expiry_us = Some(10 * 86_400 * 1_000_000);
+    let f = FeedSet::load(&[spec], false).unwrap();
+    let as_of = palisade_intel::feeds::parse_time("2024-04-04").unwrap();
+    let r = stats::feed_stats(&f, as_of);
+    assert_eq!(r.feeds[0].expired, 28 - 10);
+
+    // Novelty: OpenPhish against PhishTank as "previous" snapshot of a phishing feed.
+    let op = load("openphish/feed.txt");
+    let pt = load("phishtank/online-valid.csv");
+    let n = stats::novelty(&pt, &op);
+    assert_eq!(n.current, 3039);
+    assert_eq!(n.added + n.kept, 3039);
+    assert_eq!(n.removed + n.kept, 13_855);
+}
+
+#[test]
+fn staged_config_loads_every_feed() {
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/staged-feeds.toml");
+    let (set, opts) = palisade_intel::load(Some(&cfg), &[], false).unwrap();
+    let names: Vec<&str> = set.feeds.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["maltrail", "feodo", "phishtank", "openphish", "joewein", "firehol_level1", "stix", "misp"]);
+    // The glob keeps the trail's place as category; the config's category wins where set.
+    assert_eq!(set.feeds[0].report.files, 1601);
+    assert!(set.indicators.iter().any(|i| i.category.as_deref() == Some("malware/emotet")));
+    assert!(set.indicators.iter().filter(|i| usize::from(i.feed) == 1).all(|i| i.category.as_deref() == Some("botnet-c2")));
+    assert!(set.indicators.iter().filter(|i| usize::from(i.feed) == 1).all(|i| i.confidence == Some(90)));
+    assert_eq!(opts.allow.domains, vec!["wrccdc.org".to_string()]);
+    // Feodo (2024) and PhishTank (2020) are long expired by today; maltrail has no dates.
+    let m = palisade_intel::Matcher::build(&set, &opts);
+    assert_eq!(m.report.expired, 28 + 13_855);
+    assert!(m.report.excluded_reserved > 0);
 }

@@ -67,13 +67,20 @@ fn labels_zeek_logs_against_staged_feeds() {
     assert_eq!(http.len(), 992);
     let l = label_events(&http, &set, &m, None);
     for target in ["23.253.126.58", "104.239.157.210"] {
-        let idx: Vec<usize> =
-            (0..http.len()).filter(|&i| http[i].destination_ip.map(|a| a.to_string()) == Some(target.into())).collect();
+        let idx: Vec<usize> = (0..http.len())
+            .filter(|&i| http[i].destination_ip.map(|a| a.to_string()) == Some(target.into()))
+            .collect();
         assert_eq!(idx.len(), if target == "23.253.126.58" { 434 } else { 430 });
         for i in idx {
-            let p = l[i].provenance.as_ref().unwrap_or_else(|| panic!("event {i} to {target} not labelled"));
+            let p = l[i]
+                .provenance
+                .as_ref()
+                .unwrap_or_else(|| panic!("event {i} to {target} not labelled"));
             assert!(l[i].malicious);
-            assert_eq!((p.indicator.as_str(), p.field.as_str(), p.kind), (target, "destination.ip", MatchKind::IpExact));
+            assert_eq!(
+                (p.indicator.as_str(), p.field.as_str(), p.kind),
+                (target, "destination.ip", MatchKind::IpExact)
+            );
             assert_eq!(p.category.as_deref(), Some("malware/sinkhole_arbor"));
         }
     }
@@ -83,13 +90,23 @@ fn labels_zeek_logs_against_staged_feeds() {
     assert_eq!(dns.len(), 53_615);
     let l = label_events(&dns, &set, &m, None);
     let q = |i: usize| dns[i].dns_question_name.as_deref().unwrap_or("");
-    let exact: Vec<usize> = (0..dns.len()).filter(|&i| q(i) == "whatismyipaddress.com").collect();
-    let sub: Vec<usize> = (0..dns.len()).filter(|&i| q(i) == "cdn.whatismyipaddress.com").collect();
+    let exact: Vec<usize> = (0..dns.len())
+        .filter(|&i| q(i) == "whatismyipaddress.com")
+        .collect();
+    let sub: Vec<usize> = (0..dns.len())
+        .filter(|&i| q(i) == "cdn.whatismyipaddress.com")
+        .collect();
     assert_eq!((exact.len(), sub.len()), (16, 18));
-    for (set_i, kind) in [(exact, MatchKind::DomainExact), (sub, MatchKind::DomainParent)] {
+    for (set_i, kind) in [
+        (exact, MatchKind::DomainExact),
+        (sub, MatchKind::DomainParent),
+    ] {
         for i in set_i {
             let p = l[i].provenance.as_ref().expect("labelled");
-            assert_eq!((p.indicator.as_str(), p.kind, p.field.as_str()), ("whatismyipaddress.com", kind, "dns.question.name"));
+            assert_eq!(
+                (p.indicator.as_str(), p.kind, p.field.as_str()),
+                ("whatismyipaddress.com", kind, "dns.question.name")
+            );
             assert_eq!(p.category.as_deref(), Some("suspicious/ipinfo"));
         }
     }
@@ -103,7 +120,10 @@ fn labels_zeek_logs_against_staged_feeds() {
         if let Some(p) = &x.provenance {
             if p.field == "source.ip" || p.field == "destination.ip" {
                 let a: std::net::IpAddr = p.indicator.split('/').next().unwrap().parse().unwrap();
-                assert!(!matches!(a, std::net::IpAddr::V4(v) if v.is_private()), "{e:?}");
+                assert!(
+                    !matches!(a, std::net::IpAddr::V4(v) if v.is_private()),
+                    "{e:?}"
+                );
             }
         }
     }
@@ -112,14 +132,20 @@ fn labels_zeek_logs_against_staged_feeds() {
     let ssl = zeek(&data().join("zeek-wrccdc-2018/tsv/ssl.log"));
     let l = label_events(&ssl, &set, &m, None);
     let to: Vec<usize> = (0..ssl.len())
-        .filter(|&i| ssl[i].destination_ip.map(|a| a.to_string()).as_deref() == Some("204.79.197.200") && ssl[i].destination_port == Some(443))
+        .filter(|&i| {
+            ssl[i].destination_ip.map(|a| a.to_string()).as_deref() == Some("204.79.197.200")
+                && ssl[i].destination_port == Some(443)
+        })
         .collect();
     assert_eq!(to.len(), 11);
     for i in to {
         let p = l[i].provenance.as_ref().expect("labelled");
         // SNI first if it matched a trail, else the host:port.
         if p.kind != MatchKind::DomainExact && p.kind != MatchKind::DomainParent {
-            assert_eq!((p.indicator.as_str(), p.kind), ("204.79.197.200:443", MatchKind::HostPort));
+            assert_eq!(
+                (p.indicator.as_str(), p.kind),
+                ("204.79.197.200:443", MatchKind::HostPort)
+            );
             assert_eq!(p.category.as_deref(), Some("malware/bazarloader"));
         }
     }

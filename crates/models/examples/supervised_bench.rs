@@ -240,7 +240,13 @@ fn main() -> Res<()> {
         for m in models.split(',') {
             let kind: &'static str = if m == "gbt" { "gbt" } else { "rf" };
             // 1) trees on the whole training split (what the references fit).
-            let spec = FitSpec { threads, ..FitSpec::default_for(kind, 0) };
+            // `--opts k=v,k=v`: model options as for `palisade train` (e.g. learning_rate=0.3,grow=depth).
+            let mut o = TrainOptions::new(0).with("threads", threads as u64);
+            for kv in arg("--opts", "").split(',').filter(|s| !s.is_empty()) {
+                let (k, v) = kv.split_once('=').ok_or("--opts takes k=v pairs")?;
+                o = o.with(k, v);
+            }
+            let spec = FitSpec::from_options(kind, &o.reader(), 0)?;
             reset_peak();
             let t0 = Instant::now();
             let trees = spec.fit_trees(&xtr, &ytr)?;
@@ -248,11 +254,14 @@ fn main() -> Res<()> {
             let peak = proc_kb("VmHWM:").unwrap_or(f64::NAN) / 1024.0;
             let r = EvalReport::compute(&trees.margin(&xte), &lab, None);
             println!(
-                "| {ds} | {kind} | trees only | {} | {} | {:.4} | {:.4} | {:.3} | {:.3} | {:.2} | {:.0} | |",
+                "| {ds} | {kind} | trees only | {} | {} | {:.5} | {:.5} | {:.3} | {:.3} | {:.2} | {:.0} | |",
                 xtr.rows, xte.rows, r.roc_auc, r.pr_auc, r.tpr_at_fpr_1pct, r.tpr_at_fpr_0_1pct, fit_s, peak
             );
+            if args.iter().any(|a| a == "--trees-only") {
+                continue;
+            }
             // 2) the product path: palisade train (holdout calibration, threshold at FPR 1 %).
-            let mut opts = TrainOptions::new(0).with("threads", threads as u64);
+            let mut opts = o.clone();
             opts.label_col = Some("label".into());
             opts.threshold = ThresholdRule::TargetFpr(0.01);
             let t0 = Instant::now();

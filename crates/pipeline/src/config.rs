@@ -32,7 +32,7 @@
 //! # train_after = "2018-03-24T17:00:00Z" # train on a time range only
 //!
 //! [output]
-//! dir = "palisade-out/quickstart"        # relative to the current directory
+//! dir = "out/quickstart"        # relative to the current directory
 //! top = 50
 //! ```
 //!
@@ -198,7 +198,7 @@ pub struct OutputConfig {
 }
 
 fn default_out_dir() -> String {
-    "palisade-out".into()
+    "out".into()
 }
 fn default_alerts() -> String {
     "alerts.jsonl".into()

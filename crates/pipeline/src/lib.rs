@@ -1025,9 +1025,25 @@ fn make_alert(
             })).collect::<Vec<_>>()
         });
     }
-    // ECS entity fields, where the entity is an address or a host.
-    if let Ok(ip) = entity.parse::<std::net::IpAddr>() {
+    // ECS entity fields, where the entity is an address or the row is one event.
+    let t = &b.table;
+    if let Some(ip) = row_text(t, "source.ip", row)
+        .or_else(|| Some(entity.clone()))
+        .and_then(|s| s.parse::<std::net::IpAddr>().ok())
+    {
         v["source"] = json!({ "ip": ip.to_string() });
+    }
+    if let Some(ip) = row_text(t, "destination.ip", row) {
+        v["destination"] = json!({ "ip": ip });
+    }
+    if let Some(d) = row_text(t, "domain", row) {
+        v["dns"] = json!({ "question": { "name": d } });
+    }
+    if let Some(u) = row_text(t, "url", row) {
+        v["url"] = json!({ "original": u });
+    }
+    if let Some(h) = row_text(t, "host", row) {
+        v["destination"]["domain"] = json!(h);
     }
     // Times of day; the report shows the date under them.
     let hms = |t: &str| short_time(t).get(11..).unwrap_or("").to_string();
@@ -1087,6 +1103,15 @@ fn analysis_of(
             };
             match eval {
                 Some((sc, lb)) if lb.iter().any(|&x| x) && lb.iter().any(|&x| !x) => {
+                    if supervised {
+                        notes.push(format!(
+                            "`{}` on `{}` is supervised: its ROC and precision–recall curves are on its {} held-out row(s) ({} positive), not on the rows it trained on; its alerts on training rows largely repeat the labels it learned.",
+                            s.cfg.name.get_ref(),
+                            b.cfg.name.get_ref(),
+                            lb.len(),
+                            lb.iter().filter(|&&x| x).count()
+                        ));
+                    }
                     let (rc, pc) = adapters::curves(&sc, &lb);
                     let base = lb.iter().filter(|&&x| x).count() as f64 / lb.len() as f64;
                     roc = Some(report::Curve { points: rc, auc: palisade_models::metrics::roc_auc(&sc, &lb), baseline: None });

@@ -221,3 +221,31 @@ fn missing_input_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn supervised_model_on_intel_labels_is_judged_on_held_out_rows() {
+    let text = std::fs::read_to_string(quickstart()).unwrap().replace(
+        "[output]",
+        "[[model]]\nname = \"rf\"\nfeatures = \"source-ip\"\nkind = \"rf\"\nthreshold = { fpr = 0.05 }\n\n[output]",
+    );
+    let p = Pipeline::parse(&text, &quickstart()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = run_pipeline(
+        &p,
+        &RunOptions {
+            out_dir: Some(dir.path().to_path_buf()),
+            top: None,
+        },
+    )
+    .unwrap();
+    let html = std::fs::read_to_string(&s.report_path).unwrap();
+    assert!(
+        html.contains("is supervised: its ROC and precision–recall curves are on its"),
+        "held-out note"
+    );
+    let rf: Vec<Value> = alerts(&s.alerts_path)
+        .into_iter()
+        .filter(|v| v["palisade"]["model"]["name"] == "rf")
+        .collect();
+    assert!(rf.iter().all(|v| v["rule"]["category"] == "supervised"));
+}

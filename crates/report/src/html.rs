@@ -159,6 +159,7 @@ pub(crate) fn render(r: &ReportInput) -> Result<String, ReportError> {
          <a href=\"#run\">Run</a></nav>\n<main>\n",
     );
     summary_cards(&mut h, r);
+    section_in_short(&mut h, r);
     section_read(&mut h, r);
     section_alerts(&mut h, r);
     for (i, a) in r.analyses.iter().enumerate() {
@@ -201,6 +202,75 @@ fn summary_cards(h: &mut String, r: &ReportInput) {
         "alert",
     );
     h.push_str("</div>\n");
+}
+
+/// The entities behind the top alerts, each once, with its strongest reason:
+/// what a reader who stops here should look at first.
+fn section_in_short(h: &mut String, r: &ReportInput) {
+    struct Who<'a> {
+        entity: &'a str,
+        analysis: &'a str,
+        alerts: usize,
+        models: Vec<&'a str>,
+        first: &'a crate::AlertRow,
+        intel: bool,
+    }
+    let mut list: Vec<Who> = Vec::new();
+    for a in &r.alerts {
+        match list
+            .iter_mut()
+            .find(|w| w.entity == a.entity && w.analysis == a.analysis)
+        {
+            Some(w) => {
+                w.alerts += 1;
+                if !w.models.contains(&a.model.as_str()) {
+                    w.models.push(&a.model);
+                }
+                w.intel |= !a.intel.is_empty();
+            }
+            None => list.push(Who {
+                entity: &a.entity,
+                analysis: &a.analysis,
+                alerts: 1,
+                models: vec![&a.model],
+                first: a,
+                intel: !a.intel.is_empty(),
+            }),
+        }
+    }
+    if list.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<section id=\"summary\"><h2>In short</h2><p class=\"lead\">The entities behind the top alerts, most \
+         suspicious first, with the strongest reason the model gives. Details in <a href=\"#alerts\">Top alerts</a>.</p><ol>",
+    );
+    for w in list.iter().take(8) {
+        let reason = w
+            .first
+            .top_features
+            .first()
+            .map(|c| {
+                format!(
+                    "{} = {} (typical {})",
+                    c.feature,
+                    num(c.value),
+                    num(c.typical)
+                )
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            h,
+            "<li><b class=\"mono\">{}</b> <span class=\"muted\">in {}</span> — {} alert(s) from {}; {}{}</li>",
+            escape(w.entity),
+            escape(w.analysis),
+            w.alerts,
+            escape(&w.models.join(", ")),
+            escape(&reason),
+            if w.intel { " <span class=\"intel\">threat-intel match</span>" } else { "" }
+        );
+    }
+    h.push_str("</ol></section>\n");
 }
 
 fn section_read(h: &mut String, r: &ReportInput) {

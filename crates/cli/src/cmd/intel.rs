@@ -1,7 +1,9 @@
 //! `palisade label` and `palisade intel stats`: wiring only; the work is in palisade-intel.
 
 use anyhow::{bail, Context, Result};
-use palisade_intel::{feeds::parse_time, label_table, stats, FeedSet, LabelOptions, Matcher, Verdicts};
+use palisade_intel::{
+    feeds::parse_time, label_table, stats, FeedSet, LabelOptions, Matcher, Verdicts,
+};
 use std::path::PathBuf;
 
 /// Where the feeds come from (shared by `label` and `intel stats`).
@@ -34,7 +36,8 @@ impl FeedArgs {
             opts.include_reserved = true;
         }
         if let Some(t) = &self.as_of {
-            opts.as_of_us = Some(parse_time(t).with_context(|| format!("--as-of `{t}` is not a time"))?);
+            opts.as_of_us =
+                Some(parse_time(t).with_context(|| format!("--as-of `{t}` is not a time"))?);
         }
         for f in &set.feeds {
             let r = &f.report;
@@ -44,7 +47,10 @@ impl FeedArgs {
                     "palisade: feed `{}`: {} malformed lines skipped{}",
                     f.name,
                     r.malformed,
-                    r.malformed_samples.first().map(|m| format!(" (first: {}:{}: {})", m.file, m.line, m.reason)).unwrap_or_default()
+                    r.malformed_samples
+                        .first()
+                        .map(|m| format!(" (first: {}:{}: {})", m.file, m.line, m.reason))
+                        .unwrap_or_default()
                 );
             }
         }
@@ -107,9 +113,12 @@ pub fn run_label(args: LabelArgs) -> Result<()> {
     };
     let mut table = palisade_io::read_table(&args.input, &palisade_io::ReadTableOptions::default())
         .with_context(|| format!("reading {}", args.input.display()))?;
-    let lo = LabelOptions { columns: (!args.columns.is_empty()).then(|| args.columns.clone()) };
+    let lo = LabelOptions {
+        columns: (!args.columns.is_empty()).then(|| args.columns.clone()),
+    };
     let s = label_table(&mut table, &set, &m, verdicts.as_ref(), &lo)?;
-    palisade_io::write_table(&args.out, &table).with_context(|| format!("writing {}", args.out.display()))?;
+    palisade_io::write_table(&args.out, &table)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!(
         "labelled {} rows: {} positive ({} by feeds, {} verdict overrides); matched columns: {}; indicators indexed {} (excluded: {} reserved, {} allow-listed, {} expired)",
         s.rows,
@@ -143,7 +152,8 @@ fn run_stats(args: StatsArgs) -> Result<()> {
         report.novelty = Some(stats::novelty(&prev, &set));
     }
     if let Some(p) = &args.events {
-        let events = palisade_io::read_events(p).with_context(|| format!("reading {}", p.display()))?;
+        let events =
+            palisade_io::read_events(p).with_context(|| format!("reading {}", p.display()))?;
         report.hit_rates = Some(stats::hit_rates(&set, &events, &opts));
     }
     if args.json {
@@ -166,7 +176,10 @@ fn pct(x: f64) -> String {
 }
 
 fn print_text(r: &stats::StatsReport) {
-    println!("{:<40} {:>9} {:>8} {:>8} {:>9}  by kind", "feed", "total", "expired", "unique", "malformed");
+    println!(
+        "{:<40} {:>9} {:>8} {:>8} {:>9}  by kind",
+        "feed", "total", "expired", "unique", "malformed"
+    );
     for f in &r.feeds {
         let kinds: Vec<String> = f.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!(
@@ -179,16 +192,35 @@ fn print_text(r: &stats::StatsReport) {
             kinds.join(", ")
         );
         if !f.unsupported.is_empty() {
-            let u: Vec<String> = f.unsupported.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+            let u: Vec<String> = f
+                .unsupported
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect();
             println!("{:<40} skipped: {}", "", u.join("; "));
         }
     }
     let overlapping: Vec<_> = r.overlap.iter().filter(|o| o.common > 0).collect();
-    println!("\noverlap ({} of {} feed pairs share indicators)", overlapping.len(), r.overlap.len());
+    println!(
+        "\noverlap ({} of {} feed pairs share indicators)",
+        overlapping.len(),
+        r.overlap.len()
+    );
     if !overlapping.is_empty() {
-        println!("{:<30} {:<30} {:>8} {:>8} {:>8} {:>8}", "a", "b", "common", "jaccard", "a in b", "b in a");
+        println!(
+            "{:<30} {:<30} {:>8} {:>8} {:>8} {:>8}",
+            "a", "b", "common", "jaccard", "a in b", "b in a"
+        );
         for o in overlapping {
-            println!("{:<30} {:<30} {:>8} {:>8.4} {:>8} {:>8}", o.a, o.b, o.common, o.jaccard, pct(o.a_in_b), pct(o.b_in_a));
+            println!(
+                "{:<30} {:<30} {:>8} {:>8.4} {:>8} {:>8}",
+                o.a,
+                o.b,
+                o.common,
+                o.jaccard,
+                pct(o.a_in_b),
+                pct(o.b_in_a)
+            );
         }
     }
     if let Some(n) = &r.novelty {
@@ -204,9 +236,18 @@ fn print_text(r: &stats::StatsReport) {
         );
     }
     if let Some(h) = &r.hit_rates {
-        println!("\nhit rate over {} events", h.first().map(|x| x.events).unwrap_or(0));
+        println!(
+            "\nhit rate over {} events",
+            h.first().map(|x| x.events).unwrap_or(0)
+        );
         for x in h {
-            println!("{:<40} {:>8} hits {:>8}  ({} indicators hit)", x.feed, x.hits, pct(x.rate), x.indicators_hit);
+            println!(
+                "{:<40} {:>8} hits {:>8}  ({} indicators hit)",
+                x.feed,
+                x.hits,
+                pct(x.rate),
+                x.indicators_hit
+            );
         }
     }
 }

@@ -24,6 +24,9 @@ pub struct GbtParams {
     /// Weight of each positive row relative to a negative one.
     pub pos_weight: f64,
     pub seed: u64,
+    /// Grow level by level to `max_depth` (XGBoost style) instead of best-leaf-first.
+    #[serde(default)]
+    pub depthwise: bool,
 }
 
 impl Default for GbtParams {
@@ -41,6 +44,7 @@ impl Default for GbtParams {
             colsample_bytree: 1.0,
             pos_weight: 1.0,
             seed: 0,
+            depthwise: false,
         }
     }
 }
@@ -77,7 +81,7 @@ pub fn fit(x: &Matrix, y: &[f64], p: &GbtParams, threads: Option<usize>) -> Resu
         .set_seed(p.seed)
         .set_num_threads(threads)
         .set_parallel(threads != Some(1));
-    b.grow_policy = GrowPolicy::LossGuide;
+    b.grow_policy = if p.depthwise { GrowPolicy::DepthWise } else { GrowPolicy::LossGuide };
     let data = col_major(x);
     let m = forust_ml::Matrix::new(&data, x.rows, x.cols);
     b.fit(&m, y, &w, None).map_err(|e| e.to_string())?;

@@ -121,6 +121,11 @@ impl FitSpec {
             gbt.subsample = r.f64("subsample", 1.0)? as f32;
             gbt.colsample_bytree = r.f64("colsample", 1.0)?;
             gbt.nbins = max_bins as u16;
+            gbt.depthwise = match r.string("grow", "leaf")?.trim() {
+                "leaf" => false,
+                "depth" => true,
+                o => return Err(bad("grow", format!("`{o}` is not `leaf` or `depth`"))),
+            };
             gbt.seed = seed;
             if !(gbt.learning_rate > 0.0 && gbt.subsample > 0.0 && gbt.subsample <= 1.0) {
                 return Err(bad("learning_rate/subsample", "must be positive (subsample at most 1)".into()));
