@@ -18,14 +18,21 @@ fn urls() -> Vec<String> {
         Ok(text) => text
             .lines()
             .skip(1)
-            .filter_map(|l| l.rsplit_once(',').map(|(u, _)| u.trim_matches('"').to_string()))
+            .filter_map(|l| {
+                l.rsplit_once(',')
+                    .map(|(u, _)| u.trim_matches('"').to_string())
+            })
             .collect(),
-        Err(_) => ["https://www.example.com/a/b?c=d", "http://192.168.1.1/login.php?user=admin&pw=x", "example.org"]
-            .iter()
-            .cycle()
-            .take(10_000)
-            .map(|s| s.to_string())
-            .collect(),
+        Err(_) => [
+            "https://www.example.com/a/b?c=d",
+            "http://192.168.1.1/login.php?user=admin&pw=x",
+            "example.org",
+        ]
+        .iter()
+        .cycle()
+        .take(10_000)
+        .map(|s| s.to_string())
+        .collect(),
     }
 }
 
@@ -45,13 +52,19 @@ fn flow_events(n: usize) -> Vec<Event> {
             let r = next();
             Event {
                 timestamp_us: Some(1_521_900_000_000_000 + (i as i64) * 1_000_000),
-                source_ip: Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + (r % 2000) as u32))),
-                destination_ip: Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(0xc0a8_0000 + ((r >> 16) % 5000) as u32))),
+                source_ip: Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+                    0x0a00_0000 + (r % 2000) as u32,
+                ))),
+                destination_ip: Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
+                    0xc0a8_0000 + ((r >> 16) % 5000) as u32,
+                ))),
                 destination_port: Some(ports[((r >> 32) % ports.len() as u64) as usize]),
                 source_bytes: Some((r >> 40) % 10_000),
                 destination_bytes: Some((r >> 20) % 100_000),
                 event_duration_ns: Some(((r >> 8) % 10_000_000) as i64),
-                network_connection_state: Some(states[((r >> 48) % states.len() as u64) as usize].to_string()),
+                network_connection_state: Some(
+                    states[((r >> 48) % states.len() as u64) as usize].to_string(),
+                ),
                 event_dataset: Some("zeek.conn".into()),
                 ..Default::default()
             }
@@ -94,7 +107,9 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("request_features (table)", |b| b.iter(|| black_box(request_features(&events))));
+    g.bench_function("request_features (table)", |b| {
+        b.iter(|| black_box(request_features(&events)))
+    });
     g.finish();
 
     let ev = flow_events(200_000);
@@ -102,16 +117,24 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(ev.len() as u64));
     g.sample_size(10);
     let flow = builtin_entity_set("flow").expect("flow set");
-    g.bench_function("flow set, 1h tumbling", |b| b.iter(|| black_box(entity_features(&ev, &flow))));
+    g.bench_function("flow set, 1h tumbling", |b| {
+        b.iter(|| black_box(entity_features(&ev, &flow)))
+    });
     let mut count_only = EntityConfig::from_toml(
         "name = \"c\"\nkey = \"source.ip\"\nwindow = \"1h\"\n[[feature]]\nname = \"n\"\nagg = \"count\"\ndescription = \"events per source\"\n",
     )
     .expect("config");
-    g.bench_function("count only, 1h tumbling", |b| b.iter(|| black_box(entity_features(&ev, &count_only))));
+    g.bench_function("count only, 1h tumbling", |b| {
+        b.iter(|| black_box(entity_features(&ev, &count_only)))
+    });
     count_only.slide = Some("15m".into());
-    g.bench_function("count only, 1h sliding by 15m", |b| b.iter(|| black_box(entity_features(&ev, &count_only))));
+    g.bench_function("count only, 1h sliding by 15m", |b| {
+        b.iter(|| black_box(entity_features(&ev, &count_only)))
+    });
     let host = builtin_entity_set("host").expect("host set");
-    g.bench_function("host (Siddiqui) set, 1d", |b| b.iter(|| black_box(entity_features(&ev, &host))));
+    g.bench_function("host (Siddiqui) set, 1d", |b| {
+        b.iter(|| black_box(entity_features(&ev, &host)))
+    });
     g.finish();
 }
 

@@ -30,7 +30,10 @@ pub fn accessor(name: &str) -> Option<Accessor> {
     if let Some(f) = fast(name) {
         return Some(Accessor::Fast(f));
     }
-    palisade_core::EVENT_FIELDS.iter().find(|(n, _)| *n == name).map(|(n, _)| Accessor::Named(n))
+    palisade_core::EVENT_FIELDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, _)| Accessor::Named(n))
 }
 
 macro_rules! accessors {
@@ -118,7 +121,10 @@ mod tests {
         }
         for (name, _) in palisade_core::EVENT_FIELDS {
             let a = accessor(name).unwrap_or_else(|| panic!("no accessor for {name}"));
-            assert!(matches!(a, Accessor::Fast(_)), "{name}: add it to the fast list in access.rs");
+            assert!(
+                matches!(a, Accessor::Fast(_)),
+                "{name}: add it to the fast list in access.rs"
+            );
             assert_eq!(a.get(&e), e.get(name), "{name}");
         }
         assert!(accessor("nope").is_none());

@@ -15,7 +15,12 @@ use palisade_core::{Event, FeatureDef, FeatureType, Table};
 pub const DOMAIN_SET: &str = "domain";
 pub const N_DOMAIN: usize = LEX_COUNT + 9;
 
-const READS: &[&str] = &["dns.question.name", "url.domain", "tls.client.server_name", "destination.domain"];
+const READS: &[&str] = &[
+    "dns.question.name",
+    "url.domain",
+    "tls.client.server_name",
+    "destination.domain",
+];
 
 /// Reusable state for domain features.
 #[derive(Default)]
@@ -47,7 +52,13 @@ impl DomainFeaturizer {
             }
             (labels, longest)
         };
-        let ratio = |a: u32| if len == 0 { f64::NAN } else { a as f64 / len as f64 };
+        let ratio = |a: u32| {
+            if len == 0 {
+                f64::NAN
+            } else {
+                a as f64 / len as f64
+            }
+        };
         out[k] = len as f64;
         out[k + 1] = labels as f64;
         out[k + 2] = longest as f64;
@@ -74,18 +85,36 @@ impl DomainFeaturizer {
 pub fn domain_defs() -> Vec<FeatureDef> {
     use FeatureType::{Bool, Float, Int};
     let what = "the domain name (as written, one trailing dot removed)";
-    let mut v: Vec<FeatureDef> =
-        lexical_specs(what).into_iter().map(|(n, t, d)| FeatureDef::new(&n, t, DOMAIN_SET, READS, &d)).collect();
+    let mut v: Vec<FeatureDef> = lexical_specs(what)
+        .into_iter()
+        .map(|(n, t, d)| FeatureDef::new(&n, t, DOMAIN_SET, READS, &d))
+        .collect();
     let f = |n: &str, t, d: &str| FeatureDef::new(n, t, DOMAIN_SET, READS, d);
-    v.push(f("name_length", Int, "Length of the name in bytes (trailing dot removed)."));
-    v.push(f("label_count", Int, "Number of '.'-separated labels (empty labels included: `a..b` → 3); 0 for an empty name."));
-    v.push(f("longest_label", Int, "Length in bytes of the longest label."));
+    v.push(f(
+        "name_length",
+        Int,
+        "Length of the name in bytes (trailing dot removed).",
+    ));
+    v.push(f(
+        "label_count",
+        Int,
+        "Number of '.'-separated labels (empty labels included: `a..b` → 3); 0 for an empty name.",
+    ));
+    v.push(f(
+        "longest_label",
+        Int,
+        "Length in bytes of the longest label.",
+    ));
     v.push(f("name_entropy", Float, "Shannon entropy, in bits per byte, of the byte distribution of the name; 0 for an empty name."));
     v.push(f("consonant_ratio", Float, "Number of ASCII consonants (letters other than a,e,i,o,u; y is a consonant) divided by the length. NaN for an empty name."));
     v.push(f("vowel_ratio", Float, "Number of ASCII vowels a,e,i,o,u (either case) divided by the length. NaN for an empty name."));
     v.push(f("subdomain_count", Int, "Labels left of the registrable domain per the public suffix list (a.b.example.co.uk → 2); 0 for a registrable domain or a single label. NaN for an IP literal or empty name."));
     v.push(f("tld_class", Int, "Class of the last label: 1 legacy generic (com, net, org, edu, gov, mil, int, info, biz, arpa); 2 country code (two letters, ICANN section of the public suffix list); 3 other ICANN TLD (new gTLDs); 0 not in the public suffix list. NaN for an IP literal or empty name."));
-    v.push(f("is_ip", Bool, "1 when the name is an IPv4 or IPv6 literal, else 0. NaN for an empty name."));
+    v.push(f(
+        "is_ip",
+        Bool,
+        "1 when the name is an IPv4 or IPv6 literal, else 0. NaN for an empty name.",
+    ));
     v
 }
 
@@ -95,7 +124,7 @@ pub fn event_domain(e: &Event) -> Option<&str> {
 }
 
 fn table_of(names: Vec<Option<&str>>, ids: IdCols) -> Table {
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(names.len()); N_DOMAIN];
+    let mut cols: Vec<Vec<f64>> = (0..N_DOMAIN).map(|_| Vec::with_capacity(names.len())).collect();
     let mut fz = DomainFeaturizer::new();
     let mut row = [0.0; N_DOMAIN];
     for n in names {
@@ -113,8 +142,21 @@ fn table_of(names: Vec<Option<&str>>, ids: IdCols) -> Table {
 /// Domain features of events (one row per event; all NaN when the event has
 /// no name). Identity columns: `@timestamp`, `source.ip`, `destination.ip`, `domain`.
 pub fn domain_features(events: &[Event]) -> Table {
-    let mk = |s: &str| (s.to_string(), palisade_core::ColumnRole::Identity, Vec::with_capacity(events.len()));
-    let mut ids = IdCols { cols: vec![mk("@timestamp"), mk("source.ip"), mk("destination.ip"), mk("domain")] };
+    let mk = |s: &str| {
+        (
+            s.to_string(),
+            palisade_core::ColumnRole::Identity,
+            Vec::with_capacity(events.len()),
+        )
+    };
+    let mut ids = IdCols {
+        cols: vec![
+            mk("@timestamp"),
+            mk("source.ip"),
+            mk("destination.ip"),
+            mk("domain"),
+        ],
+    };
     for e in events {
         let v = [
             e.timestamp_rfc3339(),
@@ -131,6 +173,9 @@ pub fn domain_features(events: &[Event]) -> Table {
 
 /// Domain features of a list of names. Identity column `domain`.
 pub fn domain_features_table(names: &[&str]) -> Table {
-    let ids = IdCols::single("domain", names.iter().map(|n| Some(n.to_string())).collect());
+    let ids = IdCols::single(
+        "domain",
+        names.iter().map(|n| Some(n.to_string())).collect(),
+    );
     table_of(names.iter().map(|n| Some(*n)).collect(), ids)
 }

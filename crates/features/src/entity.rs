@@ -38,7 +38,9 @@ use crate::access::{accessor, Accessor};
 use crate::table_util::{ts_text, IdCols};
 use crate::FeatureError;
 use ahash::{AHashMap, AHashSet};
-use palisade_core::{ColumnRole, Event, FeatureDef, FeatureType, FieldType, FieldValue, Table, EVENT_FIELDS};
+use palisade_core::{
+    ColumnRole, Event, FeatureDef, FeatureType, FieldType, FieldValue, Table, EVENT_FIELDS,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
@@ -159,7 +161,8 @@ pub struct OpSpec {
 impl EntityConfig {
     /// Parse TOML; errors name the key at fault.
     pub fn from_toml(text: &str) -> Result<Self, FeatureError> {
-        let cfg: EntityConfig = toml::from_str(text).map_err(|e| FeatureError::Config(e.to_string()))?;
+        let cfg: EntityConfig =
+            toml::from_str(text).map_err(|e| FeatureError::Config(e.to_string()))?;
         cfg.compile()?;
         Ok(cfg)
     }
@@ -225,7 +228,10 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
         Some((i, 'w')) => (&t[..i], 604_800),
         _ => (t, 1),
     };
-    let n: i64 = num.trim().parse().map_err(|_| format!("`{s}` is not a duration like 1d, 12h, 30m, 45s"))?;
+    let n: i64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 1d, 12h, 30m, 45s"))?;
     match n.checked_mul(mult) {
         Some(v) if v > 0 => Ok(v),
         _ => Err(format!("`{s}` must be a positive duration")),
@@ -258,14 +264,20 @@ impl Cond {
         let v = self.get.get(e);
         match (&self.test, v) {
             (Test::Exists(want), v) => v.is_some() == *want,
-            (Test::AnyStr(l), Some(FieldValue::Str(s))) => l.iter().any(|x| x.eq_ignore_ascii_case(s)),
+            (Test::AnyStr(l), Some(FieldValue::Str(s))) => {
+                l.iter().any(|x| x.eq_ignore_ascii_case(s))
+            }
             (Test::AnyInt(l), Some(FieldValue::Int(i))) => l.contains(&i),
             (Test::AnyIp(l), Some(FieldValue::Ip(i))) => l.contains(&i),
-            (Test::NotStr(l), Some(FieldValue::Str(s))) => !l.iter().any(|x| x.eq_ignore_ascii_case(s)),
+            (Test::NotStr(l), Some(FieldValue::Str(s))) => {
+                !l.iter().any(|x| x.eq_ignore_ascii_case(s))
+            }
             (Test::NotInt(l), Some(FieldValue::Int(i))) => !l.contains(&i),
             (Test::NotIp(l), Some(FieldValue::Ip(i))) => !l.contains(&i),
             (Test::NotStr(_) | Test::NotInt(_) | Test::NotIp(_), None) => true,
-            (Test::Range(lo, hi), Some(FieldValue::Int(i))) => lo.is_none_or(|l| i >= l) && hi.is_none_or(|h| i <= h),
+            (Test::Range(lo, hi), Some(FieldValue::Int(i))) => {
+                lo.is_none_or(|l| i >= l) && hi.is_none_or(|h| i <= h)
+            }
             _ => false,
         }
     }
@@ -301,7 +313,10 @@ struct Compiled {
 }
 
 fn field_type(name: &str) -> Option<FieldType> {
-    EVENT_FIELDS.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+    EVENT_FIELDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, t)| *t)
 }
 
 fn scalar_text(s: &Scalar) -> String {
@@ -312,8 +327,10 @@ fn scalar_text(s: &Scalar) -> String {
 }
 
 fn make_test(field: &str, spec: &ValueSpec, at: &str) -> Result<Test, FeatureError> {
-    let ty = field_type(field).ok_or_else(|| FeatureError::Config(format!("{at}: unknown event field `{field}`")))?;
-    let bad = |v: &str, what: &str| FeatureError::Config(format!("{at}.`{field}`: `{v}` is not {what}"));
+    let ty = field_type(field)
+        .ok_or_else(|| FeatureError::Config(format!("{at}: unknown event field `{field}`")))?;
+    let bad =
+        |v: &str, what: &str| FeatureError::Config(format!("{at}.`{field}`: `{v}` is not {what}"));
     let ints = |l: &[Scalar]| -> Result<Vec<i64>, FeatureError> {
         l.iter()
             .map(|s| match s {
@@ -323,7 +340,14 @@ fn make_test(field: &str, spec: &ValueSpec, at: &str) -> Result<Test, FeatureErr
             .collect()
     };
     let ips = |l: &[Scalar]| -> Result<Vec<IpAddr>, FeatureError> {
-        l.iter().map(|s| scalar_text(s).trim().parse().map_err(|_| bad(&scalar_text(s), "an IP address"))).collect()
+        l.iter()
+            .map(|s| {
+                scalar_text(s)
+                    .trim()
+                    .parse()
+                    .map_err(|_| bad(&scalar_text(s), "an IP address"))
+            })
+            .collect()
     };
     let any_or_not = |l: &[Scalar], not: bool| -> Result<Test, FeatureError> {
         Ok(match (ty, not) {
@@ -340,7 +364,9 @@ fn make_test(field: &str, spec: &ValueSpec, at: &str) -> Result<Test, FeatureErr
         ValueSpec::Str(s) => any_or_not(&[Scalar::Str(s.clone())], false),
         ValueSpec::List(l) => any_or_not(l, false),
         ValueSpec::Op(op) => {
-            let n = op.not.is_some() as u8 + op.exists.is_some() as u8 + (op.min.is_some() || op.max.is_some()) as u8;
+            let n = op.not.is_some() as u8
+                + op.exists.is_some() as u8
+                + (op.min.is_some() || op.max.is_some()) as u8;
             if n != 1 {
                 return Err(FeatureError::Config(format!(
                     "{at}.`{field}`: give exactly one of `not`, `exists`, or `min`/`max`"
@@ -353,7 +379,9 @@ fn make_test(field: &str, spec: &ValueSpec, at: &str) -> Result<Test, FeatureErr
                 return Ok(Test::Exists(x));
             }
             if !matches!(ty, FieldType::Int | FieldType::Timestamp) {
-                return Err(FeatureError::Config(format!("{at}.`{field}`: `min`/`max` need an integer field")));
+                return Err(FeatureError::Config(format!(
+                    "{at}.`{field}`: `min`/`max` need an integer field"
+                )));
             }
             Ok(Test::Range(op.min, op.max))
         }
@@ -373,7 +401,10 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
         let step = parse_duration(s).map_err(|m| err(format!("key `slide`: {m}")))?;
         let window = parse_duration(&cfg.window).unwrap_or(i64::MAX);
         if step > window {
-            return Err(err(format!("key `slide`: step `{s}` is longer than the window `{}`", cfg.window)));
+            return Err(err(format!(
+                "key `slide`: step `{s}` is longer than the window `{}`",
+                cfg.window
+            )));
         }
         // every event lands in window/step windows; bound the work per event
         if window / step > MAX_WINDOWS_PER_EVENT {
@@ -404,14 +435,24 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
         let mut mask = 0u128;
         for (field, spec) in &w.matches {
             let test = make_test(field, spec, &format!("{at}.match"))?;
-            let idx = match conds.iter().position(|c| c.field == *field && c.test == test) {
+            let idx = match conds
+                .iter()
+                .position(|c| c.field == *field && c.test == test)
+            {
                 Some(i) => i,
                 None => {
                     if conds.len() == 128 {
-                        return Err(err(format!("{at}: more than 128 distinct match conditions in one set")));
+                        return Err(err(format!(
+                            "{at}: more than 128 distinct match conditions in one set"
+                        )));
                     }
-                    let get = accessor(field).ok_or_else(|| err(format!("{at}: unknown event field `{field}`")))?;
-                    conds.push(Cond { field: field.clone(), get, test });
+                    let get = accessor(field)
+                        .ok_or_else(|| err(format!("{at}: unknown event field `{field}`")))?;
+                    conds.push(Cond {
+                        field: field.clone(),
+                        get,
+                        test,
+                    });
                     conds.len() - 1
                 }
             };
@@ -428,40 +469,65 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
             return Err(err(format!("{at}.name: `{}` appears twice", f.name)));
         }
         if f.description.trim().is_empty() {
-            return Err(err(format!("{at}.description: must not be empty (it is the catalog entry)")));
+            return Err(err(format!(
+                "{at}.description: must not be empty (it is the catalog entry)"
+            )));
         }
-        let needs_field = matches!(f.agg, Agg::Sum | Agg::Min | Agg::Max | Agg::Mean | Agg::Distinct | Agg::NewPeers);
+        let needs_field = matches!(
+            f.agg,
+            Agg::Sum | Agg::Min | Agg::Max | Agg::Mean | Agg::Distinct | Agg::NewPeers
+        );
         let field = match (&f.field, needs_field) {
             (Some(name), true) => {
-                let get = accessor(name).ok_or_else(|| err(format!("{at}.field: unknown event field `{name}`")))?;
+                let get = accessor(name)
+                    .ok_or_else(|| err(format!("{at}.field: unknown event field `{name}`")))?;
                 if matches!(f.agg, Agg::Sum | Agg::Min | Agg::Max | Agg::Mean)
-                    && !matches!(field_type(name), Some(FieldType::Int | FieldType::Timestamp))
+                    && !matches!(
+                        field_type(name),
+                        Some(FieldType::Int | FieldType::Timestamp)
+                    )
                 {
-                    return Err(err(format!("{at}.field: `{name}` is not numeric, {:?} needs a number", f.agg)));
+                    return Err(err(format!(
+                        "{at}.field: `{name}` is not numeric, {:?} needs a number",
+                        f.agg
+                    )));
                 }
                 Some(get)
             }
             (None, true) if f.when.iter().all(|w| w.field.is_some()) && !f.when.is_empty() => None,
             (None, true) => return Err(err(format!("{at}.field: {:?} needs a `field`", f.agg))),
-            (Some(_), false) => return Err(err(format!("{at}.field: {:?} takes no `field`", f.agg))),
+            (Some(_), false) => {
+                return Err(err(format!("{at}.field: {:?} takes no `field`", f.agg)))
+            }
             (None, false) => None,
         };
         if f.agg == Agg::Ratio && f.numerator.is_empty() {
             return Err(err(format!("{at}.numerator: `ratio` needs a numerator")));
         }
         if f.agg != Agg::Ratio && !f.numerator.is_empty() {
-            return Err(err(format!("{at}.numerator: only `ratio` takes a numerator")));
+            return Err(err(format!(
+                "{at}.numerator: only `ratio` takes a numerator"
+            )));
         }
         let mut alts = Vec::new();
-        let whens: Vec<When> =
-            if f.when.is_empty() { vec![When { entity: None, field: None, matches: BTreeMap::new() }] } else { f.when.clone() };
+        let whens: Vec<When> = if f.when.is_empty() {
+            vec![When {
+                entity: None,
+                field: None,
+                matches: BTreeMap::new(),
+            }]
+        } else {
+            f.when.clone()
+        };
         for (j, w) in whens.iter().enumerate() {
             let wat = format!("{at}.when[{j}]");
             let mask = mask_of(w, &wat, &mut conds)?;
             let entity = match &w.entity {
                 None => None,
                 Some(name) => {
-                    let get = accessor(name).ok_or_else(|| err(format!("{wat}.entity: unknown event field `{name}`")))?;
+                    let get = accessor(name).ok_or_else(|| {
+                        err(format!("{wat}.entity: unknown event field `{name}`"))
+                    })?;
                     Some(match entity_names.iter().position(|n| n == name) {
                         Some(p) => p,
                         None => {
@@ -477,14 +543,23 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
                 Some(_) if !needs_field => {
                     return Err(err(format!("{wat}.field: {:?} takes no `field`", f.agg)));
                 }
-                Some(name) => Some(accessor(name).ok_or_else(|| err(format!("{wat}.field: unknown event field `{name}`")))?),
+                Some(name) => Some(
+                    accessor(name)
+                        .ok_or_else(|| err(format!("{wat}.field: unknown event field `{name}`")))?,
+                ),
             };
-            alts.push(Alt { mask, field: alt_field, entity });
+            alts.push(Alt {
+                mask,
+                field: alt_field,
+                entity,
+            });
         }
         let mut num = Vec::new();
         for (j, w) in f.numerator.iter().enumerate() {
             if w.entity.is_some() {
-                return Err(err(format!("{at}.numerator[{j}].entity: not allowed in a numerator")));
+                return Err(err(format!(
+                    "{at}.numerator[{j}].entity: not allowed in a numerator"
+                )));
             }
             num.push(mask_of(w, &format!("{at}.numerator[{j}]"), &mut conds)?);
         }
@@ -506,7 +581,14 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
         n_slots += slots;
         n_sets += sets;
     }
-    Ok(Compiled { conds, keys, entity_getters, features, n_slots, n_sets })
+    Ok(Compiled {
+        conds,
+        keys,
+        entity_getters,
+        features,
+        n_slots,
+        n_sets,
+    })
 }
 
 // ---------------------------------------------------------------- engine
@@ -589,7 +671,12 @@ fn new_row(c: &Compiled, entity: u32, window: i64) -> Row {
             _ => {}
         }
     }
-    Row { entity, window, acc, sets: (0..c.n_sets).map(|_| AHashSet::new()).collect() }
+    Row {
+        entity,
+        window,
+        acc,
+        sets: (0..c.n_sets).map(|_| AHashSet::new()).collect(),
+    }
 }
 
 #[inline]
@@ -625,15 +712,22 @@ pub fn entity_features_with_report(
 ) -> Result<(Table, EntityReport), FeatureError> {
     let c = compile(cfg)?;
     let to_us = |secs: i64, key: &str| {
-        secs.checked_mul(1_000_000).ok_or_else(|| FeatureError::Config(format!("key `{key}`: too long")))
+        secs.checked_mul(1_000_000)
+            .ok_or_else(|| FeatureError::Config(format!("key `{key}`: too long")))
     };
     let window_us = to_us(cfg.window_secs()?, "window")?;
     let step_us = match &cfg.slide {
-        Some(s) => to_us(parse_duration(s).map_err(|m| FeatureError::Config(format!("key `slide`: {m}")))?, "slide")?,
+        Some(s) => to_us(
+            parse_duration(s).map_err(|m| FeatureError::Config(format!("key `slide`: {m}")))?,
+            "slide",
+        )?,
         None => window_us,
     };
-    let hs = ahash::RandomState::with_seeds(0x5eed_1, 0x5eed_2, 0x5eed_3, 0x5eed_4);
-    let mut report = EntityReport { events: events.len(), ..Default::default() };
+    let hs = ahash::RandomState::with_seeds(0x0005_eed1, 0x0005_eed2, 0x0005_eed3, 0x0005_eed4);
+    let mut report = EntityReport {
+        events: events.len(),
+        ..Default::default()
+    };
     let mut ents = Entities::default();
     let mut index: AHashMap<(u32, i64), u32> = AHashMap::new();
     let mut rows: Vec<Row> = Vec::new();
@@ -649,7 +743,11 @@ pub fn entity_features_with_report(
         for (i, cond) in c.conds.iter().enumerate() {
             bits |= (cond.eval(e) as u128) << i;
         }
-        let default_ent = c.keys.iter().find_map(|k| k.get(e).and_then(ekey)).map(|k| ents.id(k));
+        let default_ent = c
+            .keys
+            .iter()
+            .find_map(|k| k.get(e).and_then(ekey))
+            .map(|k| ents.id(k));
         // windows containing ts: starts s = k*step with s <= ts < s + window
         let k_hi = ts.div_euclid(step_us);
         let k_lo = ts.saturating_sub(window_us).div_euclid(step_us) + 1;
@@ -668,7 +766,10 @@ pub fn entity_features_with_report(
                 }
                 let ent = match alt.entity {
                     None => default_ent,
-                    Some(g) => c.entity_getters[g].get(e).and_then(ekey).map(|k| ents.id(k)),
+                    Some(g) => c.entity_getters[g]
+                        .get(e)
+                        .and_then(ekey)
+                        .map(|k| ents.id(k)),
                 };
                 if let Some(id) = ent {
                     if !targets.iter().any(|t| t.0 == id) {
@@ -704,7 +805,6 @@ pub fn entity_features_with_report(
                                 Agg::Min => row.acc[s].min(x),
                                 Agg::Max => row.acc[s].max(x),
                                 // sum and mean both accumulate the sum
-
                                 _ => row.acc[s] + x,
                             };
                             row.acc[s + 1] += 1.0;
@@ -733,15 +833,29 @@ pub fn entity_features_with_report(
     });
     let n = rows.len();
     report.rows = n;
-    let mut cols: Vec<Vec<f64>> = (0..c.features.len()).map(|_| Vec::with_capacity(n)).collect();
+    let mut cols: Vec<Vec<f64>> = (0..c.features.len())
+        .map(|_| Vec::with_capacity(n))
+        .collect();
     // new peers: values not in the entity's earlier windows (rows are sorted)
     let mut seen: Vec<AHashSet<u64>> = (0..c.n_sets).map(|_| AHashSet::new()).collect();
     let mut prev_entity = u32::MAX;
     let mut ids = IdCols {
         cols: vec![
-            ("entity".to_string(), ColumnRole::Identity, Vec::with_capacity(n)),
-            ("window_start".to_string(), ColumnRole::Identity, Vec::with_capacity(n)),
-            ("window_end".to_string(), ColumnRole::Identity, Vec::with_capacity(n)),
+            (
+                "entity".to_string(),
+                ColumnRole::Identity,
+                Vec::with_capacity(n),
+            ),
+            (
+                "window_start".to_string(),
+                ColumnRole::Identity,
+                Vec::with_capacity(n),
+            ),
+            (
+                "window_end".to_string(),
+                ColumnRole::Identity,
+                Vec::with_capacity(n),
+            ),
         ],
     };
     for &i in &order {
@@ -750,9 +864,13 @@ pub fn entity_features_with_report(
             seen.iter_mut().for_each(|s| s.clear());
             prev_entity = row.entity;
         }
-        ids.cols[0].2.push(Some(ents.names[row.entity as usize].clone()));
+        ids.cols[0]
+            .2
+            .push(Some(ents.names[row.entity as usize].clone()));
         ids.cols[1].2.push(Some(ts_text(row.window)));
-        ids.cols[2].2.push(Some(ts_text(row.window.saturating_add(window_us))));
+        ids.cols[2]
+            .2
+            .push(Some(ts_text(row.window.saturating_add(window_us))));
         for (j, f) in c.features.iter().enumerate() {
             let s = f.slot;
             let x = match f.agg {
@@ -792,7 +910,13 @@ pub fn entity_features_with_report(
 }
 
 #[inline]
-fn row_of(index: &mut AHashMap<(u32, i64), u32>, rows: &mut Vec<Row>, c: &Compiled, ent: u32, start: i64) -> u32 {
+fn row_of(
+    index: &mut AHashMap<(u32, i64), u32>,
+    rows: &mut Vec<Row>,
+    c: &Compiled,
+    ent: u32,
+    start: i64,
+) -> u32 {
     *index.entry((ent, start)).or_insert_with(|| {
         rows.push(new_row(c, ent, start));
         (rows.len() - 1) as u32

@@ -88,8 +88,17 @@ pub(crate) static CLASS: [u8; 256] = build_table();
 
 /// `c * log2(c)` for small counts, so entropy needs no `log2` per symbol.
 const PLOG_N: usize = 4096;
-static PLOG: std::sync::LazyLock<Box<[f64]>> =
-    std::sync::LazyLock::new(|| (0..PLOG_N).map(|c| if c == 0 { 0.0 } else { c as f64 * (c as f64).log2() }).collect());
+static PLOG: std::sync::LazyLock<Box<[f64]>> = std::sync::LazyLock::new(|| {
+    (0..PLOG_N)
+        .map(|c| {
+            if c == 0 {
+                0.0
+            } else {
+                c as f64 * (c as f64).log2()
+            }
+        })
+        .collect()
+});
 
 #[inline]
 fn plog(c: u32) -> f64 {
@@ -164,7 +173,10 @@ impl Histogram {
     /// The single pass. Leaves the histogram zeroed.
     #[inline]
     pub fn lex(&mut self, s: &[u8]) -> LexStats {
-        let mut st = LexStats { len: s.len() as u32, ..Default::default() };
+        let mut st = LexStats {
+            len: s.len() as u32,
+            ..Default::default()
+        };
         st.first_is_digit = s.first().is_some_and(|b| b.is_ascii_digit());
         let (mut rc, mut rv, mut rl, mut ru, mut rd) = (0u32, 0u32, 0u32, 0u32, 0u32);
         let mut prev = 0u8;
@@ -180,7 +192,8 @@ impl Histogram {
             st.non_base64 += 1 - is(BASE64);
             st.specials += is(SPECIAL);
             st.vowel_changes += (((prev & VOWEL) != 0 && (c & CONSONANT) != 0)
-                || ((prev & CONSONANT) != 0 && (c & VOWEL) != 0)) as u32;
+                || ((prev & CONSONANT) != 0 && (c & VOWEL) != 0))
+                as u32;
             rc = (rc + 1) * is(CONSONANT);
             rv = (rv + 1) * is(VOWEL);
             rl = (rl + 1) * is(LOWER);
@@ -282,7 +295,9 @@ mod tests {
         for b in b".-_?&%" {
             assert!(CLASS[*b as usize] & BASE64 == 0);
         }
-        for b in [b' ', b'"', b'<', b'>', b'\\', b'^', b'`', b'{', b'|', b'}', 0u8, 0x7f, 0xc3] {
+        for b in [
+            b' ', b'"', b'<', b'>', b'\\', b'^', b'`', b'{', b'|', b'}', 0u8, 0x7f, 0xc3,
+        ] {
             assert!(CLASS[b as usize] & SPECIAL != 0, "{b}");
         }
         for b in b"-._~:/?#[]@!$&'()*+,;=%aZ9" {

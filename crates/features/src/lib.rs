@@ -20,9 +20,14 @@ pub mod request;
 mod table_util;
 pub mod urlparts;
 
-pub use domain::{domain_defs, domain_features, domain_features_table, DomainFeaturizer, DOMAIN_SET};
+pub use domain::{
+    domain_defs, domain_features, domain_features_table, DomainFeaturizer, DOMAIN_SET,
+};
 pub use entity::{entity_features, entity_features_with_report, EntityConfig, EntityReport};
-pub use request::{request_defs, request_features, url_defs, url_features_table, UrlFeaturizer, REQUEST_SET, URL_SET};
+pub use request::{
+    request_defs, request_features, url_defs, url_features_table, UrlFeaturizer, REQUEST_SET,
+    URL_SET,
+};
 
 use palisade_core::{Event, FeatureDef, Table};
 

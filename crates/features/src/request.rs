@@ -52,7 +52,11 @@ impl UrlFeaturizer {
         let p = split_url(url);
         let v = UrlView {
             text: Some(p.rest),
-            host: if p.host.is_empty() { None } else { Some(p.host) },
+            host: if p.host.is_empty() {
+                None
+            } else {
+                Some(p.host)
+            },
             path: Some(p.path),
             query: Some(p.query.unwrap_or("")),
         };
@@ -75,7 +79,9 @@ impl UrlFeaturizer {
         out[k + 4] = v.path.map_or(f64::NAN, |p| path_depth(p) as f64);
         out[k + 5] = v.host.map_or(f64::NAN, |h| self.hist.entropy(h.as_bytes()));
         out[k + 6] = v.path.map_or(f64::NAN, |p| self.hist.entropy(p.as_bytes()));
-        out[k + 7] = v.query.map_or(f64::NAN, |q| self.hist.entropy(q.as_bytes()));
+        out[k + 7] = v
+            .query
+            .map_or(f64::NAN, |q| self.hist.entropy(q.as_bytes()));
         let (sub, tld) = match v.host {
             Some(h) if !is_ip_literal(h) => {
                 let mut buf = [0u8; 256];
@@ -100,7 +106,15 @@ impl UrlFeaturizer {
             let p = split_url(full);
             scheme = scheme.or(p.scheme);
             v.text = Some(p.rest);
-            v.host = e.url_domain.as_deref().or(if p.host.is_empty() { None } else { Some(p.host) }).or(e.web_host());
+            v.host = e
+                .url_domain
+                .as_deref()
+                .or(if p.host.is_empty() {
+                    None
+                } else {
+                    Some(p.host)
+                })
+                .or(e.web_host());
             v.path = e.url_path.as_deref().or(Some(p.path));
             v.query = e.url_query.as_deref().or(p.query).or(Some(""));
             visible_url = !p.path.is_empty() || p.query.is_some() || e.url_path.is_some();
@@ -128,7 +142,10 @@ impl UrlFeaturizer {
                 (None, None) => visible_url = false,
             }
         }
-        let is_connect = e.http_request_method.as_deref().is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"));
+        let is_connect = e
+            .http_request_method
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("CONNECT"));
         if is_connect {
             // a CONNECT target is `host:port`: the path and query are inside the tunnel
             v.path = None;
@@ -140,7 +157,9 @@ impl UrlFeaturizer {
         let k = LEX_COUNT;
         let nan = f64::NAN;
         let tls_only = e.tls_server_name.is_some()
-            || e.event_dataset.as_deref().is_some_and(|d| d.eq_ignore_ascii_case("zeek.ssl"));
+            || e.event_dataset
+                .as_deref()
+                .is_some_and(|d| d.eq_ignore_ascii_case("zeek.ssl"));
         out[k] = e.event_duration_ns.map_or(nan, |d| d as f64 / 1e9);
         out[k + 1] = e.http_response_status_code.map_or(nan, f64::from);
         out[k + 2] = if is_connect {
@@ -167,7 +186,8 @@ impl UrlFeaturizer {
         out[k + 9] = present(e.http_response_mime_type.as_deref()).map_or(nan, |s| s.len() as f64);
         out[k + 10] = u[LEX_COUNT];
         out[k + 11] = u[LEX_COUNT + 1];
-        out[k + 12] = present(e.http_request_referrer.as_deref()).map_or(nan, |s| count_byte(s, b'/') as f64);
+        out[k + 12] =
+            present(e.http_request_referrer.as_deref()).map_or(nan, |s| count_byte(s, b'/') as f64);
         out[k + 13] = u[LEX_COUNT + 2];
         out[k + 14..].copy_from_slice(&u[LEX_COUNT + 3..]);
     }
@@ -181,7 +201,12 @@ fn present(s: Option<&str>) -> Option<&str> {
 fn url_extra_specs() -> Vec<(String, FeatureType, String, &'static [&'static str])> {
     use FeatureType::{Bool, Float, Int};
     const U: &[&str] = &["url.full", "url.domain", "url.path", "url.query"];
-    const H: &[&str] = &["url.full", "url.domain", "tls.client.server_name", "destination.domain"];
+    const H: &[&str] = &[
+        "url.full",
+        "url.domain",
+        "tls.client.server_name",
+        "destination.domain",
+    ];
     const P: &[&str] = &["url.full", "url.path"];
     const Q: &[&str] = &["url.full", "url.query"];
     vec![
@@ -199,7 +224,10 @@ fn url_extra_specs() -> Vec<(String, FeatureType, String, &'static [&'static str
 }
 
 fn lex_defs(set: &str, what: &str, reads: &[&str]) -> Vec<FeatureDef> {
-    lexical_specs(what).into_iter().map(|(n, t, d)| FeatureDef::new(&n, t, set, reads, &d)).collect()
+    lexical_specs(what)
+        .into_iter()
+        .map(|(n, t, d)| FeatureDef::new(&n, t, set, reads, &d))
+        .collect()
 }
 
 /// The URL-only feature set (set `url`): what a bare URL string gives.
@@ -214,19 +242,58 @@ pub fn url_defs() -> Vec<FeatureDef> {
 /// The request feature set (set `request`), in column order.
 pub fn request_defs() -> Vec<FeatureDef> {
     use FeatureType::{Bool, Float, Int};
-    let mut v = lex_defs(REQUEST_SET, URL_TEXT, &["url.full", "url.domain", "url.path", "url.query"]);
+    let mut v = lex_defs(
+        REQUEST_SET,
+        URL_TEXT,
+        &["url.full", "url.domain", "url.path", "url.query"],
+    );
     let extra = url_extra_specs();
     let f = |n: &str, t, reads: &[&str], d: &str| FeatureDef::new(n, t, REQUEST_SET, reads, d);
     v.push(f("duration_s", Float, &["event.duration"], "Duration of the transaction or session in seconds (event.duration / 1e9): Zeek conn/http duration, Squid elapsed time, W3C time-taken. NaN when the source does not record it."));
-    v.push(f("http_status", Int, &["http.response.status_code"], "HTTP response status code (e.g. 200, 404). NaN when absent (TLS, conn)."));
+    v.push(f(
+        "http_status",
+        Int,
+        &["http.response.status_code"],
+        "HTTP response status code (e.g. 200, 404). NaN when absent (TLS, conn).",
+    ));
     v.push(f("url_encrypted", Bool, &["http.request.method", "url.full", "url.path", "tls.client.server_name", "event.dataset"], "1 when at most the host is visible: the method is CONNECT, or the event is TLS (tls.client.server_name set or dataset zeek.ssl) with no URL path; 0 when a URL path or query is visible; NaN when neither is known (e.g. a bare conn record)."));
     v.push(f("is_https", Bool, &["url.scheme", "url.full", "tls.client.server_name", "event.dataset", "http.request.method", "destination.port"], "1 when the scheme (url.scheme, else the scheme of url.full) is https, or the event is TLS (SNI set or zeek.ssl), or it is a CONNECT to port 443; 0 when the scheme is http; NaN otherwise."));
-    v.push(f("bytes_up", Int, &["source.bytes"], "Bytes sent by the client (source.bytes). NaN when absent."));
-    v.push(f("bytes_down", Int, &["destination.bytes"], "Bytes sent by the server (destination.bytes). NaN when absent."));
-    v.push(f("client_port", Int, &["source.port"], "Client TCP port (source.port). NaN when absent."));
-    v.push(f("server_port", Int, &["destination.port"], "Server TCP port (destination.port). NaN when absent (never guessed from the scheme)."));
-    v.push(f("user_agent_length", Int, &["user_agent.original"], "Length in bytes of the User-Agent header. NaN when absent or `-`; 0 when sent empty."));
-    v.push(f("mime_type_length", Int, &["http.response.mime_type"], "Length in bytes of the response MIME type (Content-Type). NaN when absent or `-`."));
+    v.push(f(
+        "bytes_up",
+        Int,
+        &["source.bytes"],
+        "Bytes sent by the client (source.bytes). NaN when absent.",
+    ));
+    v.push(f(
+        "bytes_down",
+        Int,
+        &["destination.bytes"],
+        "Bytes sent by the server (destination.bytes). NaN when absent.",
+    ));
+    v.push(f(
+        "client_port",
+        Int,
+        &["source.port"],
+        "Client TCP port (source.port). NaN when absent.",
+    ));
+    v.push(f(
+        "server_port",
+        Int,
+        &["destination.port"],
+        "Server TCP port (destination.port). NaN when absent (never guessed from the scheme).",
+    ));
+    v.push(f(
+        "user_agent_length",
+        Int,
+        &["user_agent.original"],
+        "Length in bytes of the User-Agent header. NaN when absent or `-`; 0 when sent empty.",
+    ));
+    v.push(f(
+        "mime_type_length",
+        Int,
+        &["http.response.mime_type"],
+        "Length in bytes of the response MIME type (Content-Type). NaN when absent or `-`.",
+    ));
     let by = |name: &str| extra.iter().find(|x| x.0 == name).cloned();
     for name in ["path_slash_count", "query_slash_count"] {
         if let Some((n, t, d, r)) = by(name) {
@@ -243,7 +310,7 @@ pub fn request_defs() -> Vec<FeatureDef> {
 /// Request features of web/proxy/TLS events (one row per event).
 pub fn request_features(events: &[Event]) -> Table {
     let defs = request_defs();
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(events.len()); N_REQUEST];
+    let mut cols: Vec<Vec<f64>> = (0..N_REQUEST).map(|_| Vec::with_capacity(events.len())).collect();
     let mut ids = IdCols::request(events.len());
     let mut fz = UrlFeaturizer::new();
     let mut row = [0.0; N_REQUEST];
@@ -261,7 +328,7 @@ pub fn request_features(events: &[Event]) -> Table {
 /// `url` holds the input.
 pub fn url_features_table(urls: &[&str]) -> Table {
     let defs = url_defs();
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(urls.len()); N_URL];
+    let mut cols: Vec<Vec<f64>> = (0..N_URL).map(|_| Vec::with_capacity(urls.len())).collect();
     let mut fz = UrlFeaturizer::new();
     let mut row = [0.0; N_URL];
     for u in urls {

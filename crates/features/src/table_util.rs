@@ -10,7 +10,9 @@ pub(crate) struct IdCols {
 
 impl IdCols {
     pub fn single(name: &str, v: Vec<Option<String>>) -> Self {
-        IdCols { cols: vec![(name.to_string(), ColumnRole::Identity, v)] }
+        IdCols {
+            cols: vec![(name.to_string(), ColumnRole::Identity, v)],
+        }
     }
 
     pub fn request(n: usize) -> Self {
@@ -22,7 +24,11 @@ impl IdCols {
                 mk("destination.ip"),
                 mk("host"),
                 mk("url"),
-                ("labels.source_label".to_string(), ColumnRole::Label, Vec::with_capacity(n)),
+                (
+                    "labels.source_label".to_string(),
+                    ColumnRole::Label,
+                    Vec::with_capacity(n),
+                ),
             ],
         }
     }
@@ -35,7 +41,11 @@ impl IdCols {
             e.web_host().map(str::to_string),
             e.url_full.clone().or_else(|| {
                 e.url_path.as_ref().map(|p| {
-                    let q = e.url_query.as_deref().map(|q| format!("?{q}")).unwrap_or_default();
+                    let q = e
+                        .url_query
+                        .as_deref()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default();
                     format!("{}{p}{q}", e.web_host().unwrap_or(""))
                 })
             }),
@@ -48,24 +58,46 @@ impl IdCols {
 
     /// Drop label/meta columns that are empty in every row.
     fn prune(&mut self) {
-        self.cols.retain(|(_, role, v)| *role == ColumnRole::Identity || v.iter().any(Option::is_some));
+        self.cols
+            .retain(|(_, role, v)| *role == ColumnRole::Identity || v.iter().any(Option::is_some));
     }
 }
 
-pub(crate) fn build_table(set: &str, defs: Vec<FeatureDef>, cols: Vec<Vec<f64>>, mut ids: IdCols) -> Table {
+pub(crate) fn build_table(
+    set: &str,
+    defs: Vec<FeatureDef>,
+    cols: Vec<Vec<f64>>,
+    mut ids: IdCols,
+) -> Table {
     ids.prune();
     let mut t = Table::new();
-    let identity: Vec<String> =
-        ids.cols.iter().filter(|c| c.1 == ColumnRole::Identity).map(|c| c.0.clone()).collect();
+    let identity: Vec<String> = ids
+        .cols
+        .iter()
+        .filter(|c| c.1 == ColumnRole::Identity)
+        .map(|c| c.0.clone())
+        .collect();
     // Columns are built to the same length here, so `push` cannot fail; we
     // assemble directly to avoid an unreachable error path.
     for (name, role, v) in ids.cols {
-        t.columns.push(palisade_core::Column { name, role, data: ColumnData::Str(v) });
+        t.columns.push(palisade_core::Column {
+            name,
+            role,
+            data: ColumnData::Str(v),
+        });
     }
     for (d, v) in defs.iter().zip(cols) {
-        t.columns.push(palisade_core::Column { name: d.name.clone(), role: ColumnRole::Feature, data: ColumnData::F64(v) });
+        t.columns.push(palisade_core::Column {
+            name: d.name.clone(),
+            role: ColumnRole::Feature,
+            data: ColumnData::F64(v),
+        });
     }
-    t.schema = Some(FeatureSchema { set: set.to_string(), features: defs, identity });
+    t.schema = Some(FeatureSchema {
+        set: set.to_string(),
+        features: defs,
+        identity,
+    });
     t
 }
 

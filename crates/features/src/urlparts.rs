@@ -28,7 +28,9 @@ pub fn split_url(s: &str) -> UrlParts<'_> {
         let cand = &b[..pos];
         if !cand.is_empty()
             && cand[0].is_ascii_alphabetic()
-            && cand.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
+            && cand
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
         {
             scheme = Some(&s[..pos]);
             rest = &s[pos + 3..];
@@ -36,7 +38,10 @@ pub fn split_url(s: &str) -> UrlParts<'_> {
     }
     let rb = rest.as_bytes();
     // authority ends at the first '/', '?' or '#'
-    let auth_end = rb.iter().position(|&c| c == b'/' || c == b'?' || c == b'#').unwrap_or(rb.len());
+    let auth_end = rb
+        .iter()
+        .position(|&c| c == b'/' || c == b'?' || c == b'#')
+        .unwrap_or(rb.len());
     let authority = &rest[..auth_end];
     let host = host_of_authority(authority);
     let tail = &rest[auth_end..];
@@ -47,7 +52,13 @@ pub fn split_url(s: &str) -> UrlParts<'_> {
         Some(q) => (&before_frag[..q], Some(&before_frag[q + 1..])),
         None => (before_frag, None),
     };
-    UrlParts { scheme, rest, host, path, query }
+    UrlParts {
+        scheme,
+        rest,
+        host,
+        path,
+        query,
+    }
 }
 
 /// Host of an authority: drop `user:pass@`, then `:port` (keeping `[v6]`).
@@ -64,7 +75,9 @@ pub fn host_of_authority(a: &str) -> &str {
     }
     match a.rfind(':') {
         // only strip when what follows is a port number (not a bare IPv6)
-        Some(i) if a[..i].find(':').is_none() && a[i + 1..].bytes().all(|c| c.is_ascii_digit()) => &a[..i],
+        Some(i) if a[..i].find(':').is_none() && a[i + 1..].bytes().all(|c| c.is_ascii_digit()) => {
+            &a[..i]
+        }
         _ => a,
     }
 }
@@ -75,13 +88,19 @@ fn memchr_seq(h: &[u8], n: &[u8]) -> Option<usize> {
 
 /// Whether `host` is an IPv4 or IPv6 literal (brackets allowed).
 pub fn is_ip_literal(host: &str) -> bool {
-    let h = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    let h = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
     if h.is_empty() {
         return false;
     }
     let b = h.as_bytes();
     // quick reject: an IP literal is digits, dots, hex and colons only
-    if !b.iter().all(|c| c.is_ascii_hexdigit() || *c == b'.' || *c == b':') {
+    if !b
+        .iter()
+        .all(|c| c.is_ascii_hexdigit() || *c == b'.' || *c == b':')
+    {
         return false;
     }
     h.parse::<std::net::IpAddr>().is_ok()
@@ -106,7 +125,9 @@ pub const TLD_COUNTRY: f64 = 2.0;
 pub const TLD_OTHER_ICANN: f64 = 3.0;
 
 /// Legacy generic TLDs (RFC 1591 and the 2000-era additions).
-const LEGACY_GENERIC: &[&[u8]] = &[b"com", b"net", b"org", b"edu", b"gov", b"mil", b"int", b"info", b"biz", b"arpa"];
+const LEGACY_GENERIC: &[&[u8]] = &[
+    b"com", b"net", b"org", b"edu", b"gov", b"mil", b"int", b"info", b"biz", b"arpa",
+];
 
 /// Host facts from the public suffix list: (subdomain label count, TLD class).
 /// `host` must be lower-case, without a trailing dot. NaNs for an IP literal
@@ -171,7 +192,10 @@ mod tests {
         assert_eq!(p.path, "/a/b/c.php");
         assert_eq!(p.query, Some("x=1&y=/2"));
         let p = split_url("/index.html?q");
-        assert_eq!((p.scheme, p.host, p.path, p.query), (None, "", "/index.html", Some("q")));
+        assert_eq!(
+            (p.scheme, p.host, p.path, p.query),
+            (None, "", "/index.html", Some("q"))
+        );
         let p = split_url("example.com:443");
         assert_eq!((p.host, p.path, p.query), ("example.com", "", None));
         let p = split_url("http://[2001:db8::1]:80/x");

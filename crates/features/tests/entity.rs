@@ -5,7 +5,11 @@ use palisade_features::*;
 use std::net::IpAddr;
 
 fn col(t: &Table, name: &str) -> Vec<f64> {
-    match &t.column(name).unwrap_or_else(|| panic!("no column {name}")).data {
+    match &t
+        .column(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .data
+    {
         ColumnData::F64(v) => v.clone(),
         ColumnData::Str(_) => panic!("{name} is text"),
     }
@@ -107,28 +111,45 @@ fn aggregations_by_hand() {
         conn(0.3, "10.0.0.1", "10.0.0.9", 443, "REJ", None),
         conn(1.5, "10.0.0.1", "10.0.0.9", 22, "SF", None), // second window
         conn(1.6, "10.0.0.1", "10.0.0.7", 22, "SF", None),
-        Event { timestamp_us: None, ..conn(0.0, "10.0.0.1", "10.0.0.9", 1, "SF", None) },
+        Event {
+            timestamp_us: None,
+            ..conn(0.0, "10.0.0.1", "10.0.0.9", 1, "SF", None)
+        },
     ];
     let (t, rep) = entity_features_with_report(&ev, &cfg).unwrap();
     assert_eq!(rep.without_timestamp, 1);
     assert_eq!(rep.events, 6);
     // rows sorted by entity text then window: 10.0.0.1 w0, w1, 10.0.0.7 w1, 10.0.0.8 w0, 10.0.0.9 w0, w1
     let ent = text(&t, "entity");
-    assert_eq!(ent, vec!["10.0.0.1", "10.0.0.1", "10.0.0.7", "10.0.0.8", "10.0.0.9", "10.0.0.9"]);
+    assert_eq!(
+        ent,
+        vec!["10.0.0.1", "10.0.0.1", "10.0.0.7", "10.0.0.8", "10.0.0.9", "10.0.0.9"]
+    );
     assert_eq!(text(&t, "window_start")[1], "1970-01-01T01:00:00.000000Z");
     assert_eq!(text(&t, "window_end")[1], "1970-01-01T02:00:00.000000Z");
     assert_eq!(col(&t, "n")[..2], [3.0, 2.0]);
     assert_eq!(col(&t, "n443")[..2], [2.0, 0.0]);
     assert_eq!(col(&t, "up_sum")[0], 40.0);
-    assert!(col(&t, "up_sum")[1].is_nan(), "no byte counts: missing, not 0");
+    assert!(
+        col(&t, "up_sum")[1].is_nan(),
+        "no byte counts: missing, not 0"
+    );
     assert_eq!(col(&t, "up_min")[0], 10.0);
     assert_eq!(col(&t, "up_max")[0], 30.0);
     assert_eq!(col(&t, "up_mean")[0], 20.0);
     assert!(col(&t, "up_mean")[1].is_nan());
     assert_eq!(col(&t, "dst")[..2], [2.0, 2.0]);
-    assert_eq!(col(&t, "fail")[0], 2.0 / 3.0, "S0 matches s0 case-insensitively");
+    assert_eq!(
+        col(&t, "fail")[0],
+        2.0 / 3.0,
+        "S0 matches s0 case-insensitively"
+    );
     assert_eq!(col(&t, "fail")[1], 0.0);
-    assert_eq!(col(&t, "new")[..2], [2.0, 1.0], "10.0.0.9 was seen in window 0; only .7 is new");
+    assert_eq!(
+        col(&t, "new")[..2],
+        [2.0, 1.0],
+        "10.0.0.9 was seen in window 0; only .7 is new"
+    );
     // destination-attributed rows exist and count; their own key-based counts are 0
     assert_eq!(col(&t, "in_by_dst")[4..], [2.0, 1.0]);
     assert_eq!(col(&t, "n")[4], 0.0);
@@ -145,13 +166,21 @@ fn aggregations_by_hand() {
 fn sliding_windows_count_each_event_in_every_window_that_holds_it() {
     let mut cfg = EntityConfig::from_toml(CFG).unwrap();
     cfg.slide = Some("30m".into());
-    let ev = vec![conn(0.1, "10.0.0.1", "10.0.0.9", 443, "SF", Some(1)), conn(0.7, "10.0.0.1", "10.0.0.9", 443, "SF", Some(1))];
+    let ev = vec![
+        conn(0.1, "10.0.0.1", "10.0.0.9", 443, "SF", Some(1)),
+        conn(0.7, "10.0.0.1", "10.0.0.9", 443, "SF", Some(1)),
+    ];
     let t = entity_features(&ev, &cfg).unwrap();
-    let rows: Vec<usize> = (0..t.nrows()).filter(|&i| text(&t, "entity")[i] == "10.0.0.1").collect();
+    let rows: Vec<usize> = (0..t.nrows())
+        .filter(|&i| text(&t, "entity")[i] == "10.0.0.1")
+        .collect();
     // windows starting -30m, 0, 30m: event@6m in [-30m,30m) and [0,60m); event@42m in [0,60m) and [30m,90m)
     let n: Vec<f64> = rows.iter().map(|&i| col(&t, "n")[i]).collect();
     assert_eq!(n, vec![1.0, 2.0, 1.0]);
-    assert_eq!(text(&t, "window_start")[rows[0]], "1969-12-31T23:30:00.000000Z");
+    assert_eq!(
+        text(&t, "window_start")[rows[0]],
+        "1969-12-31T23:30:00.000000Z"
+    );
 }
 
 #[test]
@@ -161,9 +190,16 @@ fn window_override_and_parse() {
     assert_eq!(entity::parse_duration("90"), Ok(90));
     assert!(entity::parse_duration("0s").is_err());
     assert!(entity::parse_duration("soon").is_err());
-    let ev = vec![conn(0.1, "10.0.0.1", "10.0.0.9", 443, "SF", None), conn(5.0, "10.0.0.1", "10.0.0.9", 443, "SF", None)];
+    let ev = vec![
+        conn(0.1, "10.0.0.1", "10.0.0.9", 443, "SF", None),
+        conn(5.0, "10.0.0.1", "10.0.0.9", 443, "SF", None),
+    ];
     let t = flow_features(&ev, 86_400).unwrap();
-    assert_eq!(col(&t, "connections"), vec![2.0], "one source, one day: one row");
+    assert_eq!(
+        col(&t, "connections"),
+        vec![2.0],
+        "one source, one day: one row"
+    );
     let t = flow_features(&ev, 3_600).unwrap();
     assert_eq!(col(&t, "connections")[..2], [1.0, 1.0]);
 }
@@ -175,31 +211,53 @@ fn err_of(toml: &str) -> String {
 #[test]
 fn config_errors_name_the_key() {
     let head = "name = \"x\"\nkey = \"source.ip\"\n";
-    let e = err_of(&format!("{head}window = \"soon\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
+    let e = err_of(&format!(
+        "{head}window = \"soon\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"
+    ));
     assert!(e.contains("window"), "{e}");
-    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"median\"\ndescription=\"d\"\n"));
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"median\"\ndescription=\"d\"\n"
+    ));
     assert!(e.contains("agg") || e.contains("median"), "{e}");
-    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"sum\"\nfield=\"source.nope\"\ndescription=\"d\"\n"));
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"sum\"\nfield=\"source.nope\"\ndescription=\"d\"\n"
+    ));
     assert!(e.contains("feature[0]") && e.contains("source.nope"), "{e}");
-    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"sum\"\nfield=\"url.full\"\ndescription=\"d\"\n"));
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"sum\"\nfield=\"url.full\"\ndescription=\"d\"\n"
+    ));
     assert!(e.contains("not numeric"), "{e}");
-    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"ratio\"\ndescription=\"d\"\n"));
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"ratio\"\ndescription=\"d\"\n"
+    ));
     assert!(e.contains("numerator"), "{e}");
     let e = err_of(&format!(
         "{head}[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\nwhen=[{{match={{\"destination.port\"=\"https\"}}}}]\n"
     ));
-    assert!(e.contains("feature[0]") && e.contains("when[0]") && e.contains("destination.port") && e.contains("https"), "{e}");
-    let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"\"\n"));
+    assert!(
+        e.contains("feature[0]")
+            && e.contains("when[0]")
+            && e.contains("destination.port")
+            && e.contains("https"),
+        "{e}"
+    );
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"\"\n"
+    ));
     assert!(e.contains("description"), "{e}");
     let e = err_of(&format!("{head}[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
     assert!(e.contains("twice"), "{e}");
-    let e = err_of(&format!("{head}colour = 1\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
+    let e = err_of(&format!(
+        "{head}colour = 1\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"
+    ));
     assert!(e.contains("colour"), "{e}");
     let e = err_of("name = \"x\"\nkey = \"no.such\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n");
     assert!(e.contains("key") && e.contains("no.such"), "{e}");
     let e = err_of(&format!("{head}window = \"1w\"\nslide = \"1s\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
     assert!(e.contains("slide") && e.contains("1024"), "{e}");
-    let e = err_of(&format!("{head}slide = \"2d\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"));
+    let e = err_of(&format!(
+        "{head}slide = \"2d\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\n"
+    ));
     assert!(e.contains("slide"), "{e}");
 }
 
@@ -295,7 +353,11 @@ fn host_set_by_hand() {
     ];
     let t = host_features(&ev, 86_400).unwrap();
     let ent = text(&t, "entity");
-    let row = |e: &str| ent.iter().position(|x| x == e).unwrap_or_else(|| panic!("no row {e}: {ent:?}"));
+    let row = |e: &str| {
+        ent.iter()
+            .position(|x| x == e)
+            .unwrap_or_else(|| panic!("no row {e}: {ent:?}"))
+    };
     let a = row("A");
     let v = |n: &str, r: usize| col(&t, n)[r];
     assert_eq!(v("SuccessfulLogonRDPPortCount", a), 1.0);
@@ -309,7 +371,11 @@ fn host_set_by_hand() {
     assert_eq!(v("SQLOutboundFailedCount", a), 1.0);
     assert_eq!(v("RDPInboundCount", a), 1.0);
     assert_eq!(v("RDPOutboundFailedCount", a), 0.0);
-    assert_eq!(v("DistinctSourceIPCount", a), 3.0, "10.0.0.5, 10.0.0.6 (logons), 10.0.0.9 (WFP inbound peer)");
+    assert_eq!(
+        v("DistinctSourceIPCount", a),
+        3.0,
+        "10.0.0.5, 10.0.0.6 (logons), 10.0.0.9 (WFP inbound peer)"
+    );
     assert_eq!(v("DistinctDestinationIPCount", a), 2.0);
     let z = row("10.1.0.2");
     assert_eq!(v("UnsuccessfulLogonRDPPortCount", z), 1.0);
@@ -317,6 +383,10 @@ fn host_set_by_hand() {
     assert_eq!(v("NtlmCount", z), 1.0);
     assert_eq!(v("DistinctSourceIPCount", z), 1.0);
     let c = row("10.1.0.1");
-    assert_eq!(v("DistinctDestinationIPCount", c), 1.0, "the NTLM client opened one connection");
+    assert_eq!(
+        v("DistinctDestinationIPCount", c),
+        1.0,
+        "the NTLM client opened one connection"
+    );
     assert_eq!(v("NtlmCount", c), 0.0, "NTLM is counted at the server");
 }

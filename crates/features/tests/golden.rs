@@ -12,14 +12,18 @@ fn data() -> PathBuf {
 
 fn read(p: &Path, format: &str) -> Vec<Event> {
     let f = palisade_ingest::Format::from_name(format).unwrap();
-    let (ev, summary) = palisade_ingest::read_path(p, Some(f), &palisade_ingest::IngestOptions::default())
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let (ev, summary) =
+        palisade_ingest::read_path(p, Some(f), &palisade_ingest::IngestOptions::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     assert_eq!(summary.skipped_total(), 0, "{summary}");
     ev
 }
 
 fn evtx(rel: &str) -> Vec<Event> {
-    read(&data().join("windows-evtx-attack-samples/jsonl").join(rel), "windows-json")
+    read(
+        &data().join("windows-evtx-attack-samples/jsonl").join(rel),
+        "windows-json",
+    )
 }
 
 fn value(t: &Table, entity: &str, feature: &str) -> f64 {
@@ -27,18 +31,30 @@ fn value(t: &Table, entity: &str, feature: &str) -> f64 {
         ColumnData::Str(v) => v.clone(),
         _ => panic!(),
     };
-    let vals = match &t.column(feature).unwrap_or_else(|| panic!("no {feature}")).data {
+    let vals = match &t
+        .column(feature)
+        .unwrap_or_else(|| panic!("no {feature}"))
+        .data
+    {
         ColumnData::F64(v) => v.clone(),
         _ => panic!(),
     };
     // sum over the entity's windows
-    ents.iter().zip(vals).filter(|(e, _)| e.as_deref() == Some(entity)).map(|(_, v)| v).sum()
+    ents.iter()
+        .zip(vals)
+        .filter(|(e, _)| e.as_deref() == Some(entity))
+        .map(|(_, v)| v)
+        .sum()
 }
 
 /// Count raw JSON records of a python-evtx JSONL file matching a predicate.
 fn raw_count(rel: &str, pred: impl Fn(&serde_json::Value) -> bool) -> f64 {
-    let text = std::fs::read_to_string(data().join("windows-evtx-attack-samples/jsonl").join(rel)).unwrap();
-    text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter(|v| pred(v)).count() as f64
+    let text = std::fs::read_to_string(data().join("windows-evtx-attack-samples/jsonl").join(rel))
+        .unwrap();
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| pred(v))
+        .count() as f64
 }
 
 fn ed<'a>(v: &'a serde_json::Value, k: &str) -> &'a str {
@@ -50,15 +66,24 @@ fn evtx_rdp_tunnel_gives_rdp_and_ntlm_counts_to_pc01() {
     let f = "Command and Control/DE_RDP_Tunnel_5156.jsonl";
     let t = host_features(&evtx(f), 86_400).unwrap();
     let h = "PC01.example.corp";
-    let out_rdp = raw_count(f, |v| v["EventID"] == 5156 && ed(v, "Direction") == "%%14593" && ed(v, "DestPort") == "3389");
+    let out_rdp = raw_count(f, |v| {
+        v["EventID"] == 5156 && ed(v, "Direction") == "%%14593" && ed(v, "DestPort") == "3389"
+    });
     let lt10 = raw_count(f, |v| v["EventID"] == 4624 && ed(v, "LogonType") == "10");
     let ntlm = raw_count(f, |v| {
-        v["EventID"] == 4776 || (v["EventID"] == 4624 && ed(v, "AuthenticationPackageName") == "NTLM")
+        v["EventID"] == 4776
+            || (v["EventID"] == 4624 && ed(v, "AuthenticationPackageName") == "NTLM")
     });
-    assert!(out_rdp > 0.0 && lt10 > 0.0 && ntlm > 0.0, "the sample has RDP and NTLM events");
+    assert!(
+        out_rdp > 0.0 && lt10 > 0.0 && ntlm > 0.0,
+        "the sample has RDP and NTLM events"
+    );
     assert_eq!(value(&t, h, "RDPOutboundSuccessfulCount"), out_rdp);
     assert_eq!(value(&t, h, "SuccessfulLogonRDPPortCount"), lt10);
-    assert_eq!(value(&t, h, "SuccessfulLogonTypeRemoteInteractiveCount"), lt10);
+    assert_eq!(
+        value(&t, h, "SuccessfulLogonTypeRemoteInteractiveCount"),
+        lt10
+    );
     assert_eq!(value(&t, h, "NtlmCount"), ntlm);
 }
 
@@ -68,7 +93,8 @@ fn evtx_lateral_movement_target_host_ntlm() {
     let t = host_features(&evtx(f), 86_400).unwrap();
     let h = "WIN-77LTAPHIQ1R.example.corp";
     let ntlm = raw_count(f, |v| {
-        v["EventID"] == 4776 || (v["EventID"] == 4624 && ed(v, "AuthenticationPackageName") == "NTLM")
+        v["EventID"] == 4776
+            || (v["EventID"] == 4624 && ed(v, "AuthenticationPackageName") == "NTLM")
     });
     let net = raw_count(f, |v| v["EventID"] == 4624 && ed(v, "LogonType") == "3");
     assert!(ntlm >= 2.0);
@@ -81,7 +107,9 @@ fn evtx_lateral_movement_target_host_ntlm() {
 fn evtx_sharprdp_target_gets_inbound_rdp_from_sysmon() {
     let f = "Lateral Movement/LM_sysmon_3_12_13_1_SharpRDP.jsonl";
     let t = host_features(&evtx(f), 86_400).unwrap();
-    let inbound = raw_count(f, |v| v["EventID"] == 3 && ed(v, "Initiated") == "False" && ed(v, "DestinationPort") == "3389");
+    let inbound = raw_count(f, |v| {
+        v["EventID"] == 3 && ed(v, "Initiated") == "False" && ed(v, "DestinationPort") == "3389"
+    });
     assert!(inbound > 0.0);
     assert_eq!(value(&t, "MSEDGEWIN10", "RDPInboundCount"), inbound);
     assert_eq!(value(&t, "MSEDGEWIN10", "RDPOutboundSuccessfulCount"), 0.0);
@@ -95,8 +123,14 @@ fn evtx_failed_interactive_logon() {
     let ok = raw_count(f, |v| v["EventID"] == 4624 && ed(v, "LogonType") == "2");
     let bad = raw_count(f, |v| v["EventID"] == 4625 && ed(v, "LogonType") == "2");
     assert!(bad >= 1.0);
-    assert_eq!(value(&t, "MSEDGEWIN10", "SuccessfulLogonTypeInteractiveCount"), ok);
-    assert_eq!(value(&t, "MSEDGEWIN10", "UnsuccessfulLogonTypeInteractiveCount"), bad);
+    assert_eq!(
+        value(&t, "MSEDGEWIN10", "SuccessfulLogonTypeInteractiveCount"),
+        ok
+    );
+    assert_eq!(
+        value(&t, "MSEDGEWIN10", "UnsuccessfulLogonTypeInteractiveCount"),
+        bad
+    );
 }
 
 /// (orig_h, resp_h, per-log extra column) of a Zeek TSV log.
@@ -119,7 +153,10 @@ fn zeek_rows(log: &str, extra: &str) -> Vec<(String, String, String)> {
 #[test]
 fn zeek_rdp_and_ntlm_feed_the_host_set() {
     let mut ev = read(&data().join("zeek-wrccdc-2018/tsv/rdp.log"), "zeek-tsv");
-    ev.extend(read(&data().join("zeek-wrccdc-2018/tsv/ntlm.log"), "zeek-tsv"));
+    ev.extend(read(
+        &data().join("zeek-wrccdc-2018/tsv/ntlm.log"),
+        "zeek-tsv",
+    ));
     let t = host_features(&ev, 86_400).unwrap();
     let rdp = zeek_rows("rdp.log", "result");
     let ntlm = zeek_rows("ntlm.log", "success");
@@ -128,13 +165,26 @@ fn zeek_rdp_and_ntlm_feed_the_host_set() {
     for (_, r, _) in &rdp {
         *servers.entry(r.as_str()).or_default() += 1.0;
     }
-    let (top, n) = servers.iter().max_by(|a, b| a.1.total_cmp(b.1)).map(|(k, v)| (*k, *v)).unwrap();
+    let (top, n) = servers
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(k, v)| (*k, *v))
+        .unwrap();
     assert!(n > 100.0);
     assert_eq!(value(&t, top, "RDPInboundCount"), n);
     let client = &rdp[0].0;
-    let ok = rdp.iter().filter(|(o, _, res)| o == client && res != "SSL_NOT_ALLOWED_BY_SERVER" && res != "-").count() as f64;
-    let failed = rdp.iter().filter(|(o, _, res)| o == client && res == "SSL_NOT_ALLOWED_BY_SERVER").count() as f64;
-    let unset = rdp.iter().filter(|(o, _, res)| o == client && res == "-").count() as f64;
+    let ok = rdp
+        .iter()
+        .filter(|(o, _, res)| o == client && res != "SSL_NOT_ALLOWED_BY_SERVER" && res != "-")
+        .count() as f64;
+    let failed = rdp
+        .iter()
+        .filter(|(o, _, res)| o == client && res == "SSL_NOT_ALLOWED_BY_SERVER")
+        .count() as f64;
+    let unset = rdp
+        .iter()
+        .filter(|(o, _, res)| o == client && res == "-")
+        .count() as f64;
     // Zeek `-` result: no outcome recorded, counted as established (the rdp log only has established sessions)
     assert_eq!(value(&t, client, "RDPOutboundSuccessfulCount"), ok + unset);
     assert_eq!(value(&t, client, "RDPOutboundFailedCount"), failed);
@@ -147,11 +197,20 @@ fn zeek_rdp_and_ntlm_feed_the_host_set() {
     };
     assert_eq!(total_ntlm, ntlm.len() as f64);
     let ntlm_srv = &ntlm[0].1;
-    let ok = ntlm.iter().filter(|(_, r, s)| r == ntlm_srv && s == "T").count() as f64;
-    let bad = ntlm.iter().filter(|(_, r, s)| r == ntlm_srv && s == "F").count() as f64;
+    let ok = ntlm
+        .iter()
+        .filter(|(_, r, s)| r == ntlm_srv && s == "T")
+        .count() as f64;
+    let bad = ntlm
+        .iter()
+        .filter(|(_, r, s)| r == ntlm_srv && s == "F")
+        .count() as f64;
     assert!(ok > 0.0);
     assert_eq!(value(&t, ntlm_srv, "SuccessfulLogonTypeNetworkCount"), ok);
-    assert_eq!(value(&t, ntlm_srv, "UnsuccessfulLogonTypeNetworkCount"), bad);
+    assert_eq!(
+        value(&t, ntlm_srv, "UnsuccessfulLogonTypeNetworkCount"),
+        bad
+    );
 }
 
 fn mean_by_label(t: &Table, feature: &str, label_of: &[String], label: &str) -> f64 {
@@ -159,7 +218,12 @@ fn mean_by_label(t: &Table, feature: &str, label_of: &[String], label: &str) -> 
         ColumnData::F64(v) => v.clone(),
         _ => panic!(),
     };
-    let xs: Vec<f64> = v.iter().zip(label_of).filter(|(x, l)| *l == label && !x.is_nan()).map(|(x, _)| *x).collect();
+    let xs: Vec<f64> = v
+        .iter()
+        .zip(label_of)
+        .filter(|(x, l)| *l == label && !x.is_nan())
+        .map(|(x, _)| *x)
+        .collect();
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
@@ -175,7 +239,10 @@ fn dga_domains_look_random_to_the_domain_set() {
     assert_eq!(t.nrows(), names.len());
     assert!(names.len() > 130_000, "the README lists 133,926 rows");
     for f in ["longest_label", "max_consonant_stream", "name_entropy"] {
-        let (d, l) = (mean_by_label(&t, f, &class, "dga"), mean_by_label(&t, f, &class, "legit"));
+        let (d, l) = (
+            mean_by_label(&t, f, &class, "dga"),
+            mean_by_label(&t, f, &class, "legit"),
+        );
         assert!(d > l, "{f}: dga mean {d} should exceed legit mean {l}");
     }
 }
@@ -186,9 +253,18 @@ fn phishing_urls_all_rows_in_range() {
     let urls: Vec<&str> = rows.iter().skip(1).map(|r| r[0].as_str()).collect();
     let t = url_features_table(&urls);
     assert_eq!(t.nrows(), urls.len());
-    for name in ["digit_ratio", "lower_ratio", "upper_ratio", "vowel_change_ratio", "max_char_ratio"] {
+    for name in [
+        "digit_ratio",
+        "lower_ratio",
+        "upper_ratio",
+        "vowel_change_ratio",
+        "max_char_ratio",
+    ] {
         if let ColumnData::F64(v) = &t.column(name).unwrap().data {
-            assert!(v.iter().all(|x| x.is_nan() || (0.0..=1.0).contains(x)), "{name}");
+            assert!(
+                v.iter().all(|x| x.is_nan() || (0.0..=1.0).contains(x)),
+                "{name}"
+            );
         }
     }
 }
@@ -199,6 +275,10 @@ fn csv_lines(p: &Path) -> Vec<Vec<String>> {
     std::fs::read_to_string(p)
         .unwrap()
         .lines()
-        .map(|l| l.split(',').map(|f| f.trim_matches('"').to_string()).collect())
+        .map(|l| {
+            l.split(',')
+                .map(|f| f.trim_matches('"').to_string())
+                .collect()
+        })
         .collect()
 }

@@ -8,7 +8,15 @@ use proptest::prelude::*;
 
 fn check_lexical(s: &str, v: &[f64]) -> Result<(), TestCaseError> {
     let len = s.len() as f64;
-    for (i, name) in ["digit_ratio", "lower_ratio", "upper_ratio", "vowel_change_ratio"].iter().enumerate() {
+    for (i, name) in [
+        "digit_ratio",
+        "lower_ratio",
+        "upper_ratio",
+        "vowel_change_ratio",
+    ]
+    .iter()
+    .enumerate()
+    {
         let x = v[[0, 1, 2, 3][i]];
         if s.is_empty() {
             prop_assert!(x.is_nan(), "{name} on empty");

@@ -4,7 +4,11 @@ use palisade_core::{ColumnData, Event, Table};
 use palisade_features::*;
 
 fn col(t: &Table, name: &str) -> Vec<f64> {
-    match &t.column(name).unwrap_or_else(|| panic!("no column {name}")).data {
+    match &t
+        .column(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .data
+    {
         ColumnData::F64(v) => v.clone(),
         ColumnData::Str(_) => panic!("{name} is text"),
     }
@@ -25,7 +29,11 @@ fn check(t: &Table, row: usize, expected: &[(&str, f64)]) {
 /// Every feature of the set must be listed in a test case.
 fn covers_all(cases: &[&[(&str, f64)]], defs: &[palisade_core::FeatureDef]) {
     for d in defs {
-        assert!(cases.iter().any(|c| c.iter().any(|(n, _)| *n == d.name)), "no hand value for `{}`", d.name);
+        assert!(
+            cases.iter().any(|c| c.iter().any(|(n, _)| *n == d.name)),
+            "no hand value for `{}`",
+            d.name
+        );
     }
 }
 
@@ -53,7 +61,13 @@ const LEX_A: &[(&str, f64)] = &[
 
 #[test]
 fn url_set_hand_values() {
-    let urls = ["http://bcdAEx12345.iou/ZZ?k=v&k=v&", "", "9.9.9.9/a b", "é", "https://a.b.Example.co.uk"];
+    let urls = [
+        "http://bcdAEx12345.iou/ZZ?k=v&k=v&",
+        "",
+        "9.9.9.9/a b",
+        "é",
+        "https://a.b.Example.co.uk",
+    ];
     let t = url_features_table(&urls);
     assert_eq!(t.nrows(), 5);
     let h3 = |c: &[f64]| {
@@ -68,7 +82,7 @@ fn url_set_hand_values() {
         ("path_depth", 1.0),
         ("host_entropy", 15f64.log2()), // 15 distinct bytes, once each
         ("path_entropy", h3(&[1.0, 2.0])), // "/ZZ"
-        ("query_entropy", 2.0),          // k = v & twice each
+        ("query_entropy", 2.0),         // k = v & twice each
         ("subdomain_count", 0.0),
         ("tld_class", 0.0), // "iou" is not in the public suffix list
     ];
@@ -113,7 +127,12 @@ fn url_set_hand_values() {
         ("tld_class", 0.0),
     ];
     check(&t, 3, uni);
-    let cc: &[(&str, f64)] = &[("subdomain_count", 2.0), ("tld_class", 2.0), ("url_length", 17.0), ("path_depth", 0.0)];
+    let cc: &[(&str, f64)] = &[
+        ("subdomain_count", 2.0),
+        ("tld_class", 2.0),
+        ("url_length", 17.0),
+        ("path_depth", 0.0),
+    ];
     check(&t, 4, cc);
     covers_all(&[LEX_A, extra_a], &url_defs());
     // identity column carries the input, schema marks it
@@ -280,11 +299,28 @@ fn domain_set_hand_values() {
         ("max_char_ratio", 3.0 / 14.0),
     ];
     check(&t, 0, g);
-    let ip: &[(&str, f64)] = &[("is_ip", 1.0), ("subdomain_count", NAN), ("tld_class", NAN), ("label_count", 4.0), ("starts_with_digit", 1.0)];
+    let ip: &[(&str, f64)] = &[
+        ("is_ip", 1.0),
+        ("subdomain_count", NAN),
+        ("tld_class", NAN),
+        ("label_count", 4.0),
+        ("starts_with_digit", 1.0),
+    ];
     check(&t, 1, ip);
-    let empty: &[(&str, f64)] = &[("is_ip", NAN), ("label_count", 0.0), ("name_entropy", 0.0), ("consonant_ratio", NAN), ("digit_ratio", NAN)];
+    let empty: &[(&str, f64)] = &[
+        ("is_ip", NAN),
+        ("label_count", 0.0),
+        ("name_entropy", 0.0),
+        ("consonant_ratio", NAN),
+        ("digit_ratio", NAN),
+    ];
     check(&t, 2, empty);
-    let puny: &[(&str, f64)] = &[("tld_class", 3.0), ("label_count", 2.0), ("longest_label", 13.0), ("max_char_ratio", 3.0 / 20.0)];
+    let puny: &[(&str, f64)] = &[
+        ("tld_class", 3.0),
+        ("label_count", 2.0),
+        ("longest_label", 13.0),
+        ("max_char_ratio", 3.0 / 20.0),
+    ];
     check(&t, 3, puny);
     covers_all(&[g], &domain_defs());
 }
@@ -297,7 +333,10 @@ fn domain_from_events_prefers_dns_name() {
     let b = ev();
     let t = domain_features(&[a, b]);
     assert_eq!(col(&t, "name_length")[0], 15.0);
-    assert!(col(&t, "name_length")[1].is_nan(), "no name: missing, not zero");
+    assert!(
+        col(&t, "name_length")[1].is_nan(),
+        "no name: missing, not zero"
+    );
     match &t.column("domain").unwrap().data {
         ColumnData::Str(v) => assert_eq!(v[0].as_deref(), Some("abc.example.org")),
         _ => panic!(),
@@ -312,10 +351,22 @@ fn catalog_is_complete_and_valid() {
     }
     assert_eq!(cat.iter().filter(|d| d.set == "host").count(), 23);
     for d in &cat {
-        assert!(d.description.len() > 30, "{}: description too short", d.name);
-        assert!(!d.reads.is_empty() || d.set == "flow", "{}: reads nothing", d.name);
+        assert!(
+            d.description.len() > 30,
+            "{}: description too short",
+            d.name
+        );
+        assert!(
+            !d.reads.is_empty() || d.set == "flow",
+            "{}: reads nothing",
+            d.name
+        );
         for r in &d.reads {
-            assert!(palisade_core::EVENT_FIELDS.iter().any(|(n, _)| n == r), "{}: unknown field {r}", d.name);
+            assert!(
+                palisade_core::EVENT_FIELDS.iter().any(|(n, _)| n == r),
+                "{}: unknown field {r}",
+                d.name
+            );
         }
     }
 }

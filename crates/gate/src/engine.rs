@@ -381,7 +381,9 @@ impl Gate {
                 .and_then(|h| headers.get(h.to_ascii_lowercase().as_str()))
                 .map(|s| strip_bearer(s).to_string())
         });
-        let host = url_host(&inp.url).or_else(|| headers.get("host").copied()).map(str::to_string);
+        let host = url_host(&inp.url)
+            .or_else(|| headers.get("host").copied())
+            .map(str::to_string);
         Ok(Subject {
             ip,
             host,
@@ -553,15 +555,20 @@ impl Gate {
                 header_count: s.header_count,
                 limit_pressure: pressure,
                 limit_exceeded: exceeded,
-            });
-            let score = self.scorer.score(&f);
-            let score = if score.is_finite() {
-                score.clamp(0.0, 1.0)
-            } else {
-                1.0
             };
-            d.risk = Some(score);
-            if d.decision == Verdict::Allow {
+            let f = RequestFeatures::from_view(&view);
+            let score = self.scorer.score(&f, &view);
+            if !score.is_finite() {
+                // A scorer failure must not deny or challenge everyone; the
+                // limits and lists above still apply.
+                metrics::counter!("palisade_gate_risk_errors_total").increment(1);
+                d.reasons.push("risk scorer returned no score".into());
+            }
+            let score = score.clamp(0.0, 1.0);
+            if score.is_finite() {
+                d.risk = Some(score);
+            }
+            if d.decision == Verdict::Allow && score.is_finite() {
                 if score >= r.deny_at {
                     d.decision = Verdict::Deny;
                     d.reasons
@@ -830,7 +837,9 @@ pub fn split_url(url: &str) -> Option<(String, String)> {
 
 /// The host of an absolute http(s) URL.
 pub fn url_host(url: &str) -> Option<&str> {
-    let after = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"))?;
+    let after = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))?;
     let end = after.find(['/', '?', '#']).unwrap_or(after.len());
     Some(&after[..end]).filter(|h| !h.is_empty())
 }

@@ -29,8 +29,10 @@ pub fn load(path: &Path) -> Result<Arc<dyn RiskScorer>, String> {
 
 #[cfg(feature = "model")]
 pub fn load(path: &Path) -> Result<Arc<dyn RiskScorer>, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("risk.model = `{}`: {e}", path.display()))?;
-    let s = imp::ModelScorer::from_bytes(&bytes).map_err(|e| format!("risk.model = `{}`: {e}", path.display()))?;
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("risk.model = `{}`: {e}", path.display()))?;
+    let s = imp::ModelScorer::from_bytes(&bytes)
+        .map_err(|e| format!("risk.model = `{}`: {e}", path.display()))?;
     Ok(Arc::new(s))
 }
 
@@ -74,7 +76,10 @@ mod imp {
             let mut cols = Vec::new();
             for f in &model.body.schema.features {
                 if f.dtype == FeatureType::Categorical {
-                    return Err(format!("feature `{}` is categorical; the gate feeds numeric features only", f.name));
+                    return Err(format!(
+                        "feature `{}` is categorical; the gate feeds numeric features only",
+                        f.name
+                    ));
                 }
                 let src = if let Some(i) = FEATURE_NAMES.iter().position(|n| *n == f.name) {
                     Src::Gate(i)
@@ -91,7 +96,12 @@ mod imp {
             }
             let need_url = cols.iter().any(|c| matches!(c, Src::Url(_)));
             let name = format!("model:{}", model.body.kind);
-            Ok(ModelScorer { model, cols, need_url, name })
+            Ok(ModelScorer {
+                model,
+                cols,
+                need_url,
+                name,
+            })
         }
     }
 
@@ -115,7 +125,9 @@ mod imp {
                     Src::Gate(i) => f.0[i] as f64,
                 })
                 .collect();
-            let Ok(m) = Matrix::new(1, row.len(), row) else { return f32::NAN };
+            let Ok(m) = Matrix::new(1, row.len(), row) else {
+                return f32::NAN;
+            };
             match self.model.detector.score(&m) {
                 Ok(v) => v.first().map_or(f32::NAN, |s| *s as f32),
                 Err(e) => {

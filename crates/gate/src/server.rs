@@ -189,7 +189,9 @@ fn forward_subject(
         .as_deref()
         .and_then(|h| hstr(headers, h))
         .map(|t| strip_bearer(t).to_string());
-    let host = hstr(headers, "x-forwarded-host").or_else(|| hstr(headers, "host")).map(str::to_string);
+    let host = hstr(headers, "x-forwarded-host")
+        .or_else(|| hstr(headers, "host"))
+        .map(str::to_string);
     Subject {
         ip,
         host,

@@ -12,7 +12,9 @@ use std::path::Path;
 const TARGET: usize = 16 << 20;
 
 fn data(rel: &str) -> Option<Vec<u8>> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(rel);
     match std::fs::read(&p) {
         Ok(b) => Some(b),
         Err(e) => {
@@ -78,12 +80,23 @@ fn inputs() -> Vec<(&'static str, Format, Vec<u8>)> {
 
 fn bench(c: &mut Criterion) {
     for keep_original in [true, false] {
-        let opts = IngestOptions { keep_original, ..Default::default() };
-        let mut g = c.benchmark_group(if keep_original { "parse" } else { "parse_no_original" });
+        let opts = IngestOptions {
+            keep_original,
+            ..Default::default()
+        };
+        let mut g = c.benchmark_group(if keep_original {
+            "parse"
+        } else {
+            "parse_no_original"
+        });
         g.sample_size(10);
         for (name, format, bytes) in inputs() {
             let lines = bytes.iter().filter(|b| **b == b'\n').count().max(1);
-            eprintln!("{name}: {} bytes, {lines} lines, {:.0} bytes/line", bytes.len(), bytes.len() as f64 / lines as f64);
+            eprintln!(
+                "{name}: {} bytes, {lines} lines, {:.0} bytes/line",
+                bytes.len(),
+                bytes.len() as f64 / lines as f64
+            );
             g.throughput(Throughput::Bytes(bytes.len() as u64));
             g.bench_function(name, |b| {
                 b.iter(|| {

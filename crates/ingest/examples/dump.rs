@@ -6,8 +6,13 @@ fn main() {
         eprintln!("usage: dump FILE [FORMAT]");
         std::process::exit(2);
     };
-    let format = args.get(2).map(|f| f.parse().unwrap_or_else(|e| panic!("{e}")));
-    let opts = palisade_ingest::IngestOptions { keep_original: false, ..Default::default() };
+    let format = args
+        .get(2)
+        .map(|f| f.parse().unwrap_or_else(|e| panic!("{e}")));
+    let opts = palisade_ingest::IngestOptions {
+        keep_original: false,
+        ..Default::default()
+    };
     match palisade_ingest::read_path(path.as_ref(), format, &opts) {
         Ok((events, summary)) => {
             for e in events.iter().take(5) {

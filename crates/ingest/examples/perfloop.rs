@@ -19,7 +19,11 @@ fn main() {
     let t = std::time::Instant::now();
     let mut events = 0u64;
     for _ in 0..n {
-        if let Ok(s) = palisade_ingest::ingest_reader("x", bytes.as_slice(), Some(format), &opts, None, |_| Ok(())) {
+        if let Ok(s) =
+            palisade_ingest::ingest_reader("x", bytes.as_slice(), Some(format), &opts, None, |_| {
+                Ok(())
+            })
+        {
             events += s.events;
         }
     }

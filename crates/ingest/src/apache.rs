@@ -2,7 +2,9 @@
 //! (`%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`) and common format
 //! (the same without the last two). Hand-parsed: no regex on the hot path.
 
-use crate::util::{days_from_civil, digits, fill_url, month_abbrev, parse_ip, parse_u16, parse_u64, put, put_opt};
+use crate::util::{
+    days_from_civil, digits, fill_url, month_abbrev, parse_ip, parse_u16, parse_u64, put, put_opt,
+};
 use crate::{LineError, LineReader, Parsed, Reason};
 use palisade_core::Event;
 
@@ -80,7 +82,10 @@ fn dash(s: &str) -> Option<&str> {
 impl LineReader for Apache {
     fn sniff(lines: &[&str]) -> bool {
         let mut ev = Event::default();
-        lines.iter().take(3).all(|l| Apache.parse_line(l, &mut ev).is_ok())
+        lines
+            .iter()
+            .take(3)
+            .all(|l| Apache.parse_line(l, &mut ev).is_ok())
     }
 
     fn parse_line(&mut self, line: &str, ev: &mut Event) -> Result<Parsed, LineError> {
@@ -90,18 +95,34 @@ impl LineReader for Apache {
         let user = token(&mut s).ok_or_else(|| syntax("no user field"))?;
         let t = s.trim_start_matches(' ');
         let t = t.strip_prefix('[').ok_or_else(|| syntax("no [time]"))?;
-        let end = memchr::memchr(b']', t.as_bytes()).ok_or_else(|| syntax("unterminated [time]"))?;
-        let ts = clf_time(&t[..end])
-            .ok_or_else(|| LineError::new(Reason::BadTimestamp, format!("time `{}`", crate::util::excerpt(&t[..end], 40))))?;
+        let end =
+            memchr::memchr(b']', t.as_bytes()).ok_or_else(|| syntax("unterminated [time]"))?;
+        let ts = clf_time(&t[..end]).ok_or_else(|| {
+            LineError::new(
+                Reason::BadTimestamp,
+                format!("time `{}`", crate::util::excerpt(&t[..end], 40)),
+            )
+        })?;
         s = &t[end + 1..];
         let request = quoted(&mut s).ok_or_else(|| syntax("no \"request\""))?;
-        let status = token(&mut s).ok_or_else(|| LineError::new(Reason::FieldCount, "no status".into()))?;
         let status =
-            parse_u16(status).ok_or_else(|| LineError::new(Reason::BadNumber, format!("status `{}`", crate::util::excerpt(status, 20))))?;
-        let bytes = token(&mut s).ok_or_else(|| LineError::new(Reason::FieldCount, "no size".into()))?;
+            token(&mut s).ok_or_else(|| LineError::new(Reason::FieldCount, "no status".into()))?;
+        let status = parse_u16(status).ok_or_else(|| {
+            LineError::new(
+                Reason::BadNumber,
+                format!("status `{}`", crate::util::excerpt(status, 20)),
+            )
+        })?;
+        let bytes =
+            token(&mut s).ok_or_else(|| LineError::new(Reason::FieldCount, "no size".into()))?;
         let bytes = match bytes {
             "-" => None,
-            b => Some(parse_u64(b).ok_or_else(|| LineError::new(Reason::BadNumber, format!("size `{}`", crate::util::excerpt(b, 20))))?),
+            b => Some(parse_u64(b).ok_or_else(|| {
+                LineError::new(
+                    Reason::BadNumber,
+                    format!("size `{}`", crate::util::excerpt(b, 20)),
+                )
+            })?),
         };
         let referrer = quoted(&mut s);
         let agent = quoted(&mut s);
@@ -113,7 +134,9 @@ impl LineReader for Apache {
         // "GET /x HTTP/1.1"; scanners send junk ("\x16\x03..."), which is still an event
         let mut parts = request.splitn(3, ' ');
         match (parts.next(), parts.next()) {
-            (Some(m), Some(target)) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) => {
+            (Some(m), Some(target))
+                if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) =>
+            {
                 put(&mut ev.http_request_method, m);
                 fill_url(ev, target);
                 if ev.url_domain.is_some() {
@@ -159,9 +182,15 @@ mod tests {
 
     #[test]
     fn clf_times() {
-        assert_eq!(clf_time("17/May/2015:10:05:03 +0000"), Some(1_431_857_103_000_000));
+        assert_eq!(
+            clf_time("17/May/2015:10:05:03 +0000"),
+            Some(1_431_857_103_000_000)
+        );
         // -0800 is 8 hours behind UTC
-        assert_eq!(clf_time("18/Jan/2015:02:31:50 -0800"), Some(1_421_577_110_000_000));
+        assert_eq!(
+            clf_time("18/Jan/2015:02:31:50 -0800"),
+            Some(1_421_577_110_000_000)
+        );
         assert_eq!(clf_time("18/Foo/2015:02:31:50 -0800"), None);
     }
 

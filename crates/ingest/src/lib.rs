@@ -267,7 +267,11 @@ impl fmt::Display for FileSummary {
             self.skipped_total()
         )?;
         if !self.skipped.is_empty() {
-            let parts: Vec<String> = self.skipped.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let parts: Vec<String> = self
+                .skipped
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
             write!(f, ": {}", parts.join(", "))?;
         }
         write!(f, ")")?;
@@ -317,17 +321,37 @@ pub enum IngestError {
     #[error("{path}: {cause}")]
     Io { path: String, cause: io::Error },
     #[error("{path}: truncated or corrupt gzip stream after {bytes} decompressed bytes ({cause})")]
-    Gzip { path: String, bytes: u64, cause: io::Error },
+    Gzip {
+        path: String,
+        bytes: u64,
+        cause: io::Error,
+    },
     #[error("unknown format `{0}`; known formats: zeek-tsv, zeek-json, squid, w3c, apache, evtx, windows-json, netfilter, mapped")]
     UnknownFormat(String),
     #[error("{path}: could not detect the log format ({why}); pass --format (and --mapping for CSV/JSON)")]
     Undetected { path: String, why: String },
     #[error("{path}: line {line}: {message}")]
-    Header { path: String, line: u64, message: String },
+    Header {
+        path: String,
+        line: u64,
+        message: String,
+    },
     #[error("{path}: none of the first {lines} lines parse as {format} (line {line}: {example}); is --format right?{hint}")]
-    WrongFormat { path: String, format: Format, lines: u64, line: u64, example: String, hint: String },
+    WrongFormat {
+        path: String,
+        format: Format,
+        lines: u64,
+        line: u64,
+        example: String,
+        hint: String,
+    },
     #[error("{path}: more than --max-errors {max} malformed lines (last: line {line}: {example})")]
-    TooManyErrors { path: String, max: u64, line: u64, example: String },
+    TooManyErrors {
+        path: String,
+        max: u64,
+        line: u64,
+        example: String,
+    },
     #[error("{path}: not a readable .evtx file: {message}")]
     Evtx { path: String, message: String },
     #[error("mapping {path}: {message}")]
@@ -416,7 +440,11 @@ pub fn sniff(head: &[u8]) -> Option<Format> {
     None
 }
 
-fn make_reader(format: Format, name: &str, opts: &IngestOptions) -> Result<Box<dyn LineReader>, IngestError> {
+fn make_reader(
+    format: Format,
+    name: &str,
+    opts: &IngestOptions,
+) -> Result<Box<dyn LineReader>, IngestError> {
     Ok(match format {
         Format::ZeekTsv => Box::new(zeek::ZeekTsv::new(name)),
         Format::ZeekJson => Box::new(zeek::ZeekJson::new(name)),
@@ -427,7 +455,11 @@ fn make_reader(format: Format, name: &str, opts: &IngestOptions) -> Result<Box<d
         Format::Netfilter => Box::new(netfilter::Netfilter),
         Format::Mapped => match &opts.mapping {
             Some(m) => Box::new(mapped::MappedReader::new(m.clone())),
-            None => return Err(IngestError::NoMapping { path: name.to_string() }),
+            None => {
+                return Err(IngestError::NoMapping {
+                    path: name.to_string(),
+                })
+            }
         },
         Format::Evtx => unreachable_evtx(name)?,
     })
@@ -436,7 +468,10 @@ fn make_reader(format: Format, name: &str, opts: &IngestOptions) -> Result<Box<d
 // Evtx is not line-oriented and is dispatched before `make_reader`; kept as an
 // error rather than a panic in case a caller reaches it another way.
 fn unreachable_evtx(name: &str) -> Result<Box<dyn LineReader>, IngestError> {
-    Err(IngestError::Evtx { path: name.to_string(), message: "internal: evtx is not line-oriented".into() })
+    Err(IngestError::Evtx {
+        path: name.to_string(),
+        message: "internal: evtx is not line-oriented".into(),
+    })
 }
 
 /// The per-input state of the line loop: counting, quarantine, the sink.
@@ -476,14 +511,19 @@ impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
                 } else {
                     self.ev.original = None;
                 }
-                (self.sink)(&self.ev).map_err(|cause| IngestError::Sink { path: self.name.to_string(), cause })?;
+                (self.sink)(&self.ev).map_err(|cause| IngestError::Sink {
+                    path: self.name.to_string(),
+                    cause,
+                })?;
                 self.summary.events += 1;
                 Ok(())
             }
             Ok(Parsed::Skip) => Ok(()),
-            Err(e) if e.reason == Reason::MissingHeader => {
-                Err(IngestError::Header { path: self.name.to_string(), line: self.line_no, message: e.detail })
-            }
+            Err(e) if e.reason == Reason::MissingHeader => Err(IngestError::Header {
+                path: self.name.to_string(),
+                line: self.line_no,
+                message: e.detail,
+            }),
             Err(e) => self.reject(raw, e),
         }
     }
@@ -493,18 +533,31 @@ impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
         if let Some(q) = self.quarantine.as_mut() {
             q.write_all(raw)
                 .and_then(|_| q.write_all(b"\n"))
-                .map_err(|cause| IngestError::Quarantine { path: self.name.to_string(), cause })?;
+                .map_err(|cause| IngestError::Quarantine {
+                    path: self.name.to_string(),
+                    cause,
+                })?;
         }
         Ok(())
     }
 
     fn count_reject(&mut self, e: LineError) -> Result<(), IngestError> {
-        tracing::debug!(file = self.name, line = self.line_no, reason = e.reason.code(), "{}", e.detail);
+        tracing::debug!(
+            file = self.name,
+            line = self.line_no,
+            reason = e.reason.code(),
+            "{}",
+            e.detail
+        );
         *self.summary.skipped.entry(e.reason).or_insert(0) += 1;
         let total = self.summary.skipped_total();
         let example = format!("{}: {}", e.reason, e.detail);
         if self.summary.examples.len() < self.opts.max_examples {
-            self.summary.examples.push(Rejected { line: self.line_no, reason: e.reason, detail: e.detail });
+            self.summary.examples.push(Rejected {
+                line: self.line_no,
+                reason: e.reason,
+                detail: e.detail,
+            });
         }
         if let Some(max) = self.opts.max_errors {
             if total > max {
@@ -537,16 +590,26 @@ impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
     fn too_long(&mut self, seen: u64) -> Result<(), IngestError> {
         self.line_no += 1;
         self.summary.lines += 1;
-        let detail = format!("line of {seen} bytes or more exceeds the {}-byte limit", self.opts.max_line_bytes);
+        let detail = format!(
+            "line of {seen} bytes or more exceeds the {}-byte limit",
+            self.opts.max_line_bytes
+        );
         self.count_reject(LineError::new(Reason::LineTooLong, detail))
     }
 }
 
 fn io_error(name: &str, gz: bool, bytes: u64, source: io::Error) -> IngestError {
     if gz {
-        IngestError::Gzip { path: name.to_string(), bytes, cause: source }
+        IngestError::Gzip {
+            path: name.to_string(),
+            bytes,
+            cause: source,
+        }
     } else {
-        IngestError::Io { path: name.to_string(), cause: source }
+        IngestError::Io {
+            path: name.to_string(),
+            cause: source,
+        }
     }
 }
 
@@ -569,21 +632,41 @@ where
     let mut raw = BufReader::with_capacity(256 * 1024, input);
     let magic = raw.fill_buf().map_err(|e| io_error(name, false, 0, e))?;
     let gz = magic.starts_with(&[0x1f, 0x8b]);
-    let inner: Box<dyn Read> = if gz { Box::new(flate2::read::MultiGzDecoder::new(raw)) } else { Box::new(raw) };
+    let inner: Box<dyn Read> = if gz {
+        Box::new(flate2::read::MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
     let mut counted = CountingReader { inner, n: 0 };
     let mut head = Vec::with_capacity(HEAD_BYTES);
-    (&mut counted).take(HEAD_BYTES as u64).read_to_end(&mut head).map_err(|e| io_error(name, gz, head_len(&head), e))?;
+    (&mut counted)
+        .take(HEAD_BYTES as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| io_error(name, gz, head_len(&head), e))?;
 
     let sniffed = if format.is_some() { sniff(&head) } else { None };
-    let format = match format.or(if opts.mapping.is_some() { Some(Format::Mapped) } else { None }) {
+    let format = match format.or(if opts.mapping.is_some() {
+        Some(Format::Mapped)
+    } else {
+        None
+    }) {
         Some(f) => f,
-        None => sniff(&head).ok_or_else(|| IngestError::Undetected { path: name.to_string(), why: describe_head(&head) })?,
+        None => sniff(&head).ok_or_else(|| IngestError::Undetected {
+            path: name.to_string(),
+            why: describe_head(&head),
+        })?,
     };
-    let mut summary = FileSummary { path: name.to_string(), format: Some(format), ..Default::default() };
+    let mut summary = FileSummary {
+        path: name.to_string(),
+        format: Some(format),
+        ..Default::default()
+    };
 
     if format == Format::Evtx {
         let mut all = head;
-        counted.read_to_end(&mut all).map_err(|e| io_error(name, gz, all.len() as u64, e))?;
+        counted
+            .read_to_end(&mut all)
+            .map_err(|e| io_error(name, gz, all.len() as u64, e))?;
         summary.bytes = all.len() as u64;
         windows::read_evtx(name, all, opts, quarantine, sink, summary)
     } else {
@@ -617,7 +700,11 @@ fn describe_head(head: &[u8]) -> String {
     if head.is_empty() {
         return "the input is empty".into();
     }
-    let printable = head.iter().take(512).filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()).count();
+    let printable = head
+        .iter()
+        .take(512)
+        .filter(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+        .count();
     if printable * 10 < head.len().min(512) * 8 {
         return "the input looks binary".into();
     }
@@ -719,7 +806,10 @@ impl<F> Run<'_, '_, F> {
         if let Some(q) = self.quarantine.as_mut() {
             q.write_all(part)
                 .and_then(|_| if end { q.write_all(b"\n") } else { Ok(()) })
-                .map_err(|cause| IngestError::Quarantine { path: self.name.to_string(), cause })?;
+                .map_err(|cause| IngestError::Quarantine {
+                    path: self.name.to_string(),
+                    cause,
+                })?;
         }
         Ok(())
     }
@@ -730,8 +820,10 @@ pub fn open_path(path: &Path) -> Result<Box<dyn Read>, IngestError> {
     if path.as_os_str() == "-" {
         return Ok(Box::new(io::stdin().lock()));
     }
-    let f = std::fs::File::open(path)
-        .map_err(|cause| IngestError::Io { path: path.display().to_string(), cause })?;
+    let f = std::fs::File::open(path).map_err(|cause| IngestError::Io {
+        path: path.display().to_string(),
+        cause,
+    })?;
     Ok(Box::new(f))
 }
 
@@ -747,7 +839,14 @@ where
     F: FnMut(&Event) -> Result<(), SinkError>,
 {
     let input = open_path(path)?;
-    ingest_reader(&path.display().to_string(), input, format, opts, quarantine, sink)
+    ingest_reader(
+        &path.display().to_string(),
+        input,
+        format,
+        opts,
+        quarantine,
+        sink,
+    )
 }
 
 /// Read one file (`-` = stdin, gzip transparent) into memory: its events and

@@ -96,7 +96,10 @@ impl Mapping {
     /// Parse and check a mapping (every target is a known event field of a
     /// type the rule can fill). `name` names the mapping in errors.
     pub fn from_toml_str(text: &str, name: &str) -> Result<Mapping, crate::IngestError> {
-        let err = |message: String| crate::IngestError::Mapping { path: name.to_string(), message };
+        let err = |message: String| crate::IngestError::Mapping {
+            path: name.to_string(),
+            message,
+        };
         let m: Mapping = toml::from_str(text).map_err(|e| err(e.to_string()))?;
         if m.fields.is_empty() {
             return Err(err("no [[fields]] rules".into()));
@@ -111,7 +114,12 @@ impl Mapping {
                 .iter()
                 .find(|(n, _)| *n == f.field)
                 .map(|(_, t)| *t)
-                .ok_or_else(|| err(format!("field `{}` (column `{}`) is not an event field", f.field, f.column)))?;
+                .ok_or_else(|| {
+                    err(format!(
+                        "field `{}` (column `{}`) is not an event field",
+                        f.field, f.column
+                    ))
+                })?;
             let ok = match f.kind {
                 ValueType::Str => ty == FieldType::Str,
                 ValueType::Int | ValueType::Seconds | ValueType::Millis => ty == FieldType::Int,
@@ -119,16 +127,24 @@ impl Mapping {
                 ValueType::Timestamp => ty == FieldType::Timestamp,
             };
             if !ok {
-                return Err(err(format!("field `{}` is {:?}; type `{:?}` cannot fill it", f.field, ty, f.kind)));
+                return Err(err(format!(
+                    "field `{}` is {:?}; type `{:?}` cannot fill it",
+                    f.field, ty, f.kind
+                )));
             }
         }
         for (k, v) in &m.constants {
-            Event::default().set_text(k, v).map_err(|e| err(format!("constants: {e}")))?;
+            Event::default()
+                .set_text(k, v)
+                .map_err(|e| err(format!("constants: {e}")))?;
         }
         if m.source == MappingSource::Csv && !m.has_header {
             for f in &m.fields {
                 if f.column.parse::<usize>().map_or(true, |n| n == 0) {
-                    return Err(err(format!("without a header, column `{}` must be a 1-based number", f.column)));
+                    return Err(err(format!(
+                        "without a header, column `{}` must be a 1-based number",
+                        f.column
+                    )));
                 }
             }
         }
@@ -137,8 +153,10 @@ impl Mapping {
 
     /// Read a mapping file.
     pub fn load(path: &Path) -> Result<Mapping, crate::IngestError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| crate::IngestError::Mapping { path: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| crate::IngestError::Mapping {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         Mapping::from_toml_str(&text, &path.display().to_string())
     }
 }
@@ -148,10 +166,15 @@ fn convert_time(v: &str, format: Option<&str>) -> Option<i64> {
         None => parse_timestamp_us(v),
         Some("epoch") => epoch_seconds_to_us(v.trim()),
         Some("epoch_ms") => v.trim().parse::<i64>().ok()?.checked_mul(1000),
-        Some("rfc3339") => chrono::DateTime::parse_from_rfc3339(v.trim()).ok().map(|d| d.timestamp_micros()),
+        Some("rfc3339") => chrono::DateTime::parse_from_rfc3339(v.trim())
+            .ok()
+            .map(|d| d.timestamp_micros()),
         Some(f) => chrono::DateTime::parse_from_str(v.trim(), f)
             .map(|d| d.timestamp_micros())
-            .or_else(|_| chrono::NaiveDateTime::parse_from_str(v.trim(), f).map(|d| d.and_utc().timestamp_micros()))
+            .or_else(|_| {
+                chrono::NaiveDateTime::parse_from_str(v.trim(), f)
+                    .map(|d| d.and_utc().timestamp_micros())
+            })
             .ok(),
     }
 }
@@ -165,13 +188,26 @@ pub(crate) struct MappedReader {
 
 impl MappedReader {
     pub(crate) fn new(m: Mapping) -> Self {
-        let delimiter = m.delimiter.as_deref().and_then(|d| d.bytes().next()).unwrap_or(b',');
+        let delimiter = m
+            .delimiter
+            .as_deref()
+            .and_then(|d| d.bytes().next())
+            .unwrap_or(b',');
         let index = if m.source == MappingSource::Csv && !m.has_header {
-            Some(m.fields.iter().map(|f| f.column.parse::<usize>().unwrap_or(1).saturating_sub(1)).collect())
+            Some(
+                m.fields
+                    .iter()
+                    .map(|f| f.column.parse::<usize>().unwrap_or(1).saturating_sub(1))
+                    .collect(),
+            )
         } else {
             None
         };
-        MappedReader { m, index, delimiter }
+        MappedReader {
+            m,
+            index,
+            delimiter,
+        }
     }
 
     fn csv_record(&self, line: &str) -> Result<csv::StringRecord, LineError> {
@@ -195,24 +231,35 @@ impl MappedReader {
         let bad = |what: &str| {
             LineError::new(
                 Reason::Mapping,
-                format!("column `{}`: `{}` is not {what}", rule.column, crate::util::excerpt(v, 60)),
+                format!(
+                    "column `{}`: `{}` is not {what}",
+                    rule.column,
+                    crate::util::excerpt(v, 60)
+                ),
             )
         };
         match rule.kind {
             ValueType::Timestamp => {
-                ev.timestamp_us = Some(convert_time(v, rule.format.as_deref()).ok_or_else(|| bad("a timestamp in the mapped format"))?)
+                ev.timestamp_us = Some(
+                    convert_time(v, rule.format.as_deref())
+                        .ok_or_else(|| bad("a timestamp in the mapped format"))?,
+                )
             }
             ValueType::Seconds => {
                 let ns = seconds_to_ns(v).ok_or_else(|| bad("a number of seconds"))?;
-                ev.set_text(&rule.field, &ns.to_string()).map_err(|e| bad(&e.to_string()))?;
+                ev.set_text(&rule.field, &ns.to_string())
+                    .map_err(|e| bad(&e.to_string()))?;
             }
             ValueType::Millis => {
-                let ns = seconds_to_ns(v).and_then(|s| s.checked_div(1000)).ok_or_else(|| bad("a number of milliseconds"))?;
-                ev.set_text(&rule.field, &ns.to_string()).map_err(|e| bad(&e.to_string()))?;
+                let ns = seconds_to_ns(v)
+                    .and_then(|s| s.checked_div(1000))
+                    .ok_or_else(|| bad("a number of milliseconds"))?;
+                ev.set_text(&rule.field, &ns.to_string())
+                    .map_err(|e| bad(&e.to_string()))?;
             }
-            ValueType::Str | ValueType::Int | ValueType::Ip => {
-                ev.set_text(&rule.field, v).map_err(|e| LineError::new(Reason::Mapping, e.to_string()))?
-            }
+            ValueType::Str | ValueType::Int | ValueType::Ip => ev
+                .set_text(&rule.field, v)
+                .map_err(|e| LineError::new(Reason::Mapping, e.to_string()))?,
         }
         Ok(())
     }
@@ -255,16 +302,22 @@ impl LineReader for MappedReader {
                     None => {
                         let mut idx = Vec::with_capacity(self.m.fields.len());
                         for f in &self.m.fields {
-                            let i = rec.iter().position(|h| h.trim() == f.column).ok_or_else(|| {
-                                LineError::new(
-                                    Reason::MissingHeader,
-                                    format!(
-                                        "mapping column `{}` is not in the CSV header ({})",
-                                        f.column,
-                                        crate::util::excerpt(&rec.iter().collect::<Vec<_>>().join(", "), 200)
-                                    ),
-                                )
-                            })?;
+                            let i =
+                                rec.iter()
+                                    .position(|h| h.trim() == f.column)
+                                    .ok_or_else(|| {
+                                        LineError::new(
+                                            Reason::MissingHeader,
+                                            format!(
+                                                "mapping column `{}` is not in the CSV header ({})",
+                                                f.column,
+                                                crate::util::excerpt(
+                                                    &rec.iter().collect::<Vec<_>>().join(", "),
+                                                    200
+                                                )
+                                            ),
+                                        )
+                                    })?;
                             idx.push(i);
                         }
                         self.index = Some(idx);
@@ -274,16 +327,28 @@ impl LineReader for MappedReader {
                 self.start_event(ev);
                 for (rule, &i) in self.m.fields.iter().zip(index) {
                     let v = rec.get(i).ok_or_else(|| {
-                        LineError::new(Reason::FieldCount, format!("{} fields; column `{}` is number {}", rec.len(), rule.column, i + 1))
+                        LineError::new(
+                            Reason::FieldCount,
+                            format!(
+                                "{} fields; column `{}` is number {}",
+                                rec.len(),
+                                rule.column,
+                                i + 1
+                            ),
+                        )
                     })?;
                     self.set(ev, rule, v)?;
                 }
             }
             MappingSource::Jsonl => {
-                let v: serde_json::Value = serde_json::from_str(line)
-                    .map_err(|e| LineError::new(Reason::BadJson, format!("not a JSON object: {e}")))?;
+                let v: serde_json::Value = serde_json::from_str(line).map_err(|e| {
+                    LineError::new(Reason::BadJson, format!("not a JSON object: {e}"))
+                })?;
                 if !v.is_object() {
-                    return Err(LineError::new(Reason::BadJson, "a JSON value that is not an object".into()));
+                    return Err(LineError::new(
+                        Reason::BadJson,
+                        "a JSON value that is not an object".into(),
+                    ));
                 }
                 self.start_event(ev);
                 for rule in &self.m.fields {

@@ -28,7 +28,10 @@ fn verdict(prefix: &str) -> Option<&'static str> {
 
 impl LineReader for Netfilter {
     fn sniff(lines: &[&str]) -> bool {
-        lines.iter().take(3).all(|l| l.contains("IN=") && l.contains(" SRC=") && l.contains(" DST="))
+        lines
+            .iter()
+            .take(3)
+            .all(|l| l.contains("IN=") && l.contains(" SRC=") && l.contains(" DST="))
     }
 
     fn parse_line(&mut self, line: &str, ev: &mut Event) -> Result<Parsed, LineError> {
@@ -37,7 +40,12 @@ impl LineReader for Netfilter {
         } else {
             memchr::memmem::find(line.as_bytes(), b" IN=")
                 .map(|i| i + 1)
-                .ok_or_else(|| LineError::new(Reason::Syntax, "no `IN=` field: not a netfilter log line".into()))?
+                .ok_or_else(|| {
+                    LineError::new(
+                        Reason::Syntax,
+                        "no `IN=` field: not a netfilter log line".into(),
+                    )
+                })?
         };
         crate::reset_event(ev);
         let mut head = &line[..at];
@@ -61,21 +69,32 @@ impl LineReader for Netfilter {
             put(&mut ev.event_action, prefix);
             if let Some(v) = verdict(prefix) {
                 put(&mut ev.network_connection_state, v);
-                put(&mut ev.event_outcome, if v == "accept" { "success" } else { "failure" });
+                put(
+                    &mut ev.event_outcome,
+                    if v == "accept" { "success" } else { "failure" },
+                );
             }
         }
         let mut have_len = false;
         for kv in line[at..].split(' ') {
-            let Some((k, v)) = kv.split_once('=') else { continue };
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
             if v.is_empty() {
                 continue;
             }
-            let bad = |r: Reason| LineError::new(r, format!("field `{k}`: `{}`", crate::util::excerpt(v, 60)));
+            let bad = |r: Reason| {
+                LineError::new(r, format!("field `{k}`: `{}`", crate::util::excerpt(v, 60)))
+            };
             match k {
                 "SRC" => ev.source_ip = Some(parse_ip(v).ok_or_else(|| bad(Reason::BadAddress))?),
-                "DST" => ev.destination_ip = Some(parse_ip(v).ok_or_else(|| bad(Reason::BadAddress))?),
+                "DST" => {
+                    ev.destination_ip = Some(parse_ip(v).ok_or_else(|| bad(Reason::BadAddress))?)
+                }
                 "SPT" => ev.source_port = Some(parse_u16(v).ok_or_else(|| bad(Reason::BadNumber))?),
-                "DPT" => ev.destination_port = Some(parse_u16(v).ok_or_else(|| bad(Reason::BadNumber))?),
+                "DPT" => {
+                    ev.destination_port = Some(parse_u16(v).ok_or_else(|| bad(Reason::BadNumber))?)
+                }
                 "PROTO" => ev.network_transport = Some(v.to_ascii_lowercase()),
                 // The first LEN is the IP packet length (a UDP header repeats LEN).
                 "LEN" if !have_len => {
@@ -86,7 +105,10 @@ impl LineReader for Netfilter {
             }
         }
         if ev.source_ip.is_none() || ev.destination_ip.is_none() {
-            return Err(LineError::new(Reason::MissingField, "no SRC= or DST= address".into()));
+            return Err(LineError::new(
+                Reason::MissingField,
+                "no SRC= or DST= address".into(),
+            ));
         }
         ev.event_dataset = Some("netfilter.log".into());
         ev.event_kind = Some("event".into());

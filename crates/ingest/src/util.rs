@@ -61,11 +61,106 @@ pub fn parse_u32(s: &str) -> Option<u32> {
 /// (`::ffff:10.0.0.1`) as the plain IPv4 address, and IPv6 zone ids
 /// (`fe80::1%12`) without the zone.
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    if let Some(v4) = parse_ipv4_fast(s.as_bytes()) {
+        return Some(IpAddr::V4(v4));
+    }
     let s = s.trim();
-    let s = s.strip_prefix("::ffff:").filter(|r| r.contains('.')).unwrap_or(s);
+    let s = s
+        .strip_prefix("::ffff:")
+        .filter(|r| r.contains('.'))
+        .unwrap_or(s);
     let s = s.split_once('%').map_or(s, |(a, _)| a);
-    let s = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+    let s = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
     s.parse().ok()
+}
+
+/// Dotted-quad IPv4 without the generic parser (a third of the cost on the
+/// hot path). Rejects leading zeros like std does (`01.2.3.4`).
+#[inline]
+fn parse_ipv4_fast(b: &[u8]) -> Option<std::net::Ipv4Addr> {
+    if b.len() < 7 || b.len() > 15 {
+        return None;
+    }
+    let mut oct = [0u8; 4];
+    let mut i = 0;
+    for (k, o) in oct.iter_mut().enumerate() {
+        let start = i;
+        let mut v: u32 = 0;
+        while i < b.len() && b[i].is_ascii_digit() {
+            v = v * 10 + (b[i] - b'0') as u32;
+            i += 1;
+            if i - start > 3 {
+                return None;
+            }
+        }
+        let len = i - start;
+        if len == 0 || v > 255 || (len > 1 && b[start] == b'0') {
+            return None;
+        }
+        *o = v as u8;
+        if k < 3 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+    }
+    if i != b.len() {
+        return None;
+    }
+    Some(std::net::Ipv4Addr::new(oct[0], oct[1], oct[2], oct[3]))
+}
+
+/// Position of `://` (cheaper than building a memmem finder per call).
+#[inline]
+pub fn find_scheme_sep(b: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b':', &b[from..]) {
+        let at = from + i;
+        if b.get(at + 1) == Some(&b'/') && b.get(at + 2) == Some(&b'/') {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Epoch seconds with an optional fraction (`1521911721.608646`) to
+/// microseconds: the same result as `palisade_core::event::epoch_seconds_to_us`
+/// in one pass over the bytes (it is a tenth of the Zeek TSV hot path).
+#[inline]
+pub fn epoch_us(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut secs: i64 = 0;
+    while i < b.len() && b[i].is_ascii_digit() {
+        secs = secs.checked_mul(10)?.checked_add((b[i] - b'0') as i64)?;
+        i += 1;
+    }
+    if i == 0 {
+        return None;
+    }
+    let mut us: i64 = 0;
+    if i < b.len() {
+        if b[i] != b'.' {
+            return None;
+        }
+        i += 1;
+        let mut scale = 100_000;
+        while i < b.len() {
+            let d = b[i].wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            us += d as i64 * scale;
+            scale /= 10;
+            i += 1;
+        }
+    }
+    secs.checked_mul(1_000_000)?.checked_add(us)
 }
 
 /// Decimal seconds (`0.136721`, `12`, `1e-05`) to nanoseconds. Plain decimals
@@ -88,7 +183,11 @@ pub fn seconds_to_ns(s: &str) -> Option<i64> {
     if int.is_empty() && frac.is_empty() {
         return None;
     }
-    let whole: i64 = if int.is_empty() { 0 } else { i64::try_from(parse_u64(int)?).ok()? };
+    let whole: i64 = if int.is_empty() {
+        0
+    } else {
+        i64::try_from(parse_u64(int)?).ok()?
+    };
     let mut ns: i64 = 0;
     let mut scale = 100_000_000;
     for b in frac.bytes() {
@@ -118,9 +217,13 @@ pub fn fill_url(ev: &mut palisade_core::Event, target: &str) {
     let mut rest = target;
     let mut scheme = None;
     let mut domain = None;
-    if let Some(i) = memchr::memmem::find(target.as_bytes(), b"://") {
+    if let Some(i) = find_scheme_sep(target.as_bytes()) {
         let sch = &target[..i];
-        if !sch.is_empty() && sch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.') {
+        if !sch.is_empty()
+            && sch
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+        {
             scheme = Some(sch);
             let after = &target[i + 3..];
             let end = after.find(['/', '?', '#']).unwrap_or(after.len());
@@ -246,7 +349,11 @@ pub fn date_time_to_us(date: &str, time: &str) -> Option<i64> {
     if d.len() != 10 || d[4] != b'-' || d[7] != b'-' {
         return None;
     }
-    let days = days_from_civil(digits(&d[0..4])? as i64, digits(&d[5..7])?, digits(&d[8..10])?)?;
+    let days = days_from_civil(
+        digits(&d[0..4])? as i64,
+        digits(&d[5..7])?,
+        digits(&d[8..10])?,
+    )?;
     let secs = hms_to_secs(time.as_bytes())?;
     let (s, frac) = secs;
     Some((days * 86_400 + s) * 1_000_000 + frac)
@@ -301,10 +408,39 @@ mod tests {
     }
 
     #[test]
+    fn epoch_matches_core() {
+        for t in [
+            "1521911721.608646",
+            "10.5",
+            "0",
+            "1.",
+            "1.1234567",
+            "abc",
+            "",
+            ".5",
+            "1.2.3",
+            "99999999999999999999",
+        ] {
+            assert_eq!(
+                epoch_us(t),
+                palisade_core::event::epoch_seconds_to_us(t),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
     fn ips() {
         assert_eq!(parse_ip("::ffff:10.1.2.3"), "10.1.2.3".parse().ok());
         assert_eq!(parse_ip("fe80::1%12"), "fe80::1".parse().ok());
         assert_eq!(parse_ip("-"), None);
+        assert_eq!(parse_ip("10.1.2.3"), "10.1.2.3".parse().ok());
+        assert_eq!(parse_ip("255.255.255.255"), "255.255.255.255".parse().ok());
+        assert_eq!(parse_ip("256.1.1.1"), None);
+        assert_eq!(parse_ip("1.2.3"), None);
+        assert_eq!(parse_ip("1.2.3.4.5"), None);
+        assert_eq!(parse_ip("01.2.3.4"), None);
+        assert_eq!(parse_ip("1.2.3.4 "), "1.2.3.4".parse().ok());
     }
 
     #[test]
@@ -328,7 +464,10 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(days_from_civil(1970, 1, 1), Some(0));
-        assert_eq!(date_time_to_us("2018-03-24", "17:15:21.5"), Some(1_521_911_721_500_000));
+        assert_eq!(
+            date_time_to_us("2018-03-24", "17:15:21.5"),
+            Some(1_521_911_721_500_000)
+        );
         assert_eq!(date_time_to_us("2018-13-24", "17:15:21"), None);
     }
 }

@@ -3,7 +3,9 @@
 //! Blue Coat/Symantec ProxySG (ELFF, values with spaces in double quotes) and
 //! many proxies that follow them.
 
-use crate::util::{date_time_to_us, fill_url, millis_to_ns, parse_ip, parse_u16, parse_u64, put, put_opt};
+use crate::util::{
+    date_time_to_us, fill_url, millis_to_ns, parse_ip, parse_u16, parse_u64, put, put_opt,
+};
 use crate::{LineError, LineReader, Parsed, Reason};
 use palisade_core::Event;
 
@@ -89,7 +91,9 @@ fn split_fields(line: &str, out: &mut Vec<(usize, usize)>) -> Result<(), LineErr
             let start = i + 1;
             let end = memchr::memchr(b'"', &b[start..])
                 .map(|k| start + k)
-                .ok_or_else(|| LineError::new(Reason::Syntax, "unterminated quoted value".into()))?;
+                .ok_or_else(|| {
+                    LineError::new(Reason::Syntax, "unterminated quoted value".into())
+                })?;
             out.push((start, end));
             i = end + 1;
         } else {
@@ -114,7 +118,16 @@ fn dash(s: &str) -> Option<&str> {
 impl LineReader for W3c {
     fn sniff(lines: &[&str]) -> bool {
         let l = lines[0];
-        ["#Software:", "#Version:", "#Fields:", "#Date:", "#Remark:", "#Start-Date:"].iter().any(|p| l.starts_with(p))
+        [
+            "#Software:",
+            "#Version:",
+            "#Fields:",
+            "#Date:",
+            "#Remark:",
+            "#Start-Date:",
+        ]
+        .iter()
+        .any(|p| l.starts_with(p))
             && lines.iter().any(|l| l.starts_with("#Fields:"))
     }
 
@@ -142,12 +155,21 @@ impl LineReader for W3c {
 }
 
 impl W3c {
-    fn fill(&self, line: &str, fields: &mut Vec<(usize, usize)>, ev: &mut Event) -> Result<Parsed, LineError> {
+    fn fill(
+        &self,
+        line: &str,
+        fields: &mut Vec<(usize, usize)>,
+        ev: &mut Event,
+    ) -> Result<Parsed, LineError> {
         split_fields(line, fields)?;
         if fields.len() != self.cols.len() {
             return Err(LineError::new(
                 Reason::FieldCount,
-                format!("{} fields where #Fields names {}", fields.len(), self.cols.len()),
+                format!(
+                    "{} fields where #Fields names {}",
+                    fields.len(),
+                    self.cols.len()
+                ),
             ));
         }
         crate::reset_event(ev);
@@ -159,18 +181,37 @@ impl W3c {
                 Some(v) => v,
                 None => continue,
             };
-            let bad = |r: Reason| LineError::new(r, format!("field `{}`: `{}`", self.names[i], crate::util::excerpt(v, 80)));
+            let bad = |r: Reason| {
+                LineError::new(
+                    r,
+                    format!(
+                        "field `{}`: `{}`",
+                        self.names[i],
+                        crate::util::excerpt(v, 80)
+                    ),
+                )
+            };
             match self.cols[i] {
                 Col::Ignore => {}
                 Col::Date => date = Some(v),
                 Col::Time => time = Some(v),
-                Col::ClientIp => ev.source_ip = Some(parse_ip(v).ok_or_else(|| bad(Reason::BadAddress))?),
-                Col::ServerIp => ev.destination_ip = Some(parse_ip(v).ok_or_else(|| bad(Reason::BadAddress))?),
-                Col::ClientPort => ev.source_port = Some(parse_u16(v).ok_or_else(|| bad(Reason::BadNumber))?),
-                Col::ServerPort => ev.destination_port = Some(parse_u16(v).ok_or_else(|| bad(Reason::BadNumber))?),
+                Col::ClientIp => {
+                    ev.source_ip = Some(parse_ip(v).ok_or_else(|| bad(Reason::BadAddress))?)
+                }
+                Col::ServerIp => {
+                    ev.destination_ip = Some(parse_ip(v).ok_or_else(|| bad(Reason::BadAddress))?)
+                }
+                Col::ClientPort => {
+                    ev.source_port = Some(parse_u16(v).ok_or_else(|| bad(Reason::BadNumber))?)
+                }
+                Col::ServerPort => {
+                    ev.destination_port = Some(parse_u16(v).ok_or_else(|| bad(Reason::BadNumber))?)
+                }
                 Col::Method => put(&mut ev.http_request_method, v),
                 Col::UriStem => put(&mut ev.url_path, v),
-                Col::UriQuery => query = Some(v.strip_prefix('?').unwrap_or(v)).filter(|q| !q.is_empty()),
+                Col::UriQuery => {
+                    query = Some(v.strip_prefix('?').unwrap_or(v)).filter(|q| !q.is_empty())
+                }
                 Col::Uri => {
                     fill_url(ev, v);
                     put(&mut ev.url_full, v);
@@ -181,10 +222,20 @@ impl W3c {
                 // IIS writes spaces in values as `+`.
                 Col::UserAgent => put(&mut ev.user_agent_original, &v.replace('+', " ")),
                 Col::Referrer => put(&mut ev.http_request_referrer, v),
-                Col::Status => ev.http_response_status_code = Some(parse_u16(v).ok_or_else(|| bad(Reason::BadNumber))?),
-                Col::ScBytes => ev.destination_bytes = Some(parse_u64(v).ok_or_else(|| bad(Reason::BadNumber))?),
-                Col::CsBytes => ev.source_bytes = Some(parse_u64(v).ok_or_else(|| bad(Reason::BadNumber))?),
-                Col::TimeTaken => ev.event_duration_ns = Some(millis_to_ns(v).ok_or_else(|| bad(Reason::BadNumber))?),
+                Col::Status => {
+                    ev.http_response_status_code =
+                        Some(parse_u16(v).ok_or_else(|| bad(Reason::BadNumber))?)
+                }
+                Col::ScBytes => {
+                    ev.destination_bytes = Some(parse_u64(v).ok_or_else(|| bad(Reason::BadNumber))?)
+                }
+                Col::CsBytes => {
+                    ev.source_bytes = Some(parse_u64(v).ok_or_else(|| bad(Reason::BadNumber))?)
+                }
+                Col::TimeTaken => {
+                    ev.event_duration_ns =
+                        Some(millis_to_ns(v).ok_or_else(|| bad(Reason::BadNumber))?)
+                }
                 Col::Action => put(&mut ev.event_action, v),
                 Col::ContentType => put(&mut ev.http_response_mime_type, v),
                 Col::ServerName => put(&mut ev.host_name, v),
@@ -196,10 +247,18 @@ impl W3c {
         match (date, time) {
             (Some(d), Some(t)) => {
                 ev.timestamp_us = Some(date_time_to_us(d, t).ok_or_else(|| {
-                    LineError::new(Reason::BadTimestamp, format!("date/time `{d} {}`", crate::util::excerpt(t, 30)))
+                    LineError::new(
+                        Reason::BadTimestamp,
+                        format!("date/time `{d} {}`", crate::util::excerpt(t, 30)),
+                    )
                 })?)
             }
-            _ => return Err(LineError::new(Reason::MissingField, "no date and time".into())),
+            _ => {
+                return Err(LineError::new(
+                    Reason::MissingField,
+                    "no date and time".into(),
+                ))
+            }
         }
         if ev.url_full.is_none() {
             if let Some(host) = ev.url_domain.as_deref() {

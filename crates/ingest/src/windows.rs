@@ -13,7 +13,10 @@
 //!   "TimeCreated", <event data fields at top level>}`
 
 use crate::util::{parse_ip, parse_u16, parse_u32};
-use crate::{FileSummary, IngestError, IngestOptions, LineError, LineReader, Parsed, Reason, Rejected, SinkError};
+use crate::{
+    FileSummary, IngestError, IngestOptions, LineError, LineReader, Parsed, Reason, Rejected,
+    SinkError,
+};
 use palisade_core::event::parse_timestamp_us;
 use palisade_core::Event;
 use serde_json::{Map, Value};
@@ -98,9 +101,22 @@ fn view(v: &Value) -> Option<WinView<'_>> {
             .get("computer_name")
             .and_then(text)
             .or_else(|| o.get("host").and_then(|h| h.get("name")).and_then(text));
-        let time_us = o.get("@timestamp").and_then(text).and_then(|t| win_time(&t));
-        let record_id = w.get("record_id").and_then(text).and_then(|s| s.parse().ok());
-        return Some(WinView { event_id, channel: w.get("channel").and_then(text), computer, time_us, record_id, data });
+        let time_us = o
+            .get("@timestamp")
+            .and_then(text)
+            .and_then(|t| win_time(&t));
+        let record_id = w
+            .get("record_id")
+            .and_then(text)
+            .and_then(|s| s.parse().ok());
+        return Some(WinView {
+            event_id,
+            channel: w.get("channel").and_then(text),
+            computer,
+            time_us,
+            record_id,
+            data,
+        });
     }
     if let Some(e) = o.get("Event").and_then(Value::as_object) {
         let sys = e.get("System").and_then(Value::as_object)?;
@@ -116,15 +132,25 @@ fn view(v: &Value) -> Option<WinView<'_>> {
         }
         let time_us = sys
             .get("TimeCreated")
-            .and_then(|t| t.get("#attributes").and_then(|a| a.get("SystemTime")).or(Some(t)))
+            .and_then(|t| {
+                t.get("#attributes")
+                    .and_then(|a| a.get("SystemTime"))
+                    .or(Some(t))
+            })
             .and_then(text)
             .and_then(|t| win_time(&t));
         return Some(WinView {
-            event_id: sys.get("EventID").and_then(text).and_then(|s| parse_u32(&s)),
+            event_id: sys
+                .get("EventID")
+                .and_then(text)
+                .and_then(|s| parse_u32(&s)),
             channel: sys.get("Channel").and_then(text),
             computer: sys.get("Computer").and_then(text),
             time_us,
-            record_id: sys.get("EventRecordID").and_then(text).and_then(|s| s.parse().ok()),
+            record_id: sys
+                .get("EventRecordID")
+                .and_then(text)
+                .and_then(|s| s.parse().ok()),
             data,
         });
     }
@@ -140,9 +166,16 @@ fn view(v: &Value) -> Option<WinView<'_>> {
     Some(WinView {
         event_id: o.get("EventID").and_then(text).and_then(|s| parse_u32(&s)),
         channel: o.get("Channel").and_then(text),
-        computer: o.get("Computer").or_else(|| o.get("Hostname")).and_then(text),
+        computer: o
+            .get("Computer")
+            .or_else(|| o.get("Hostname"))
+            .and_then(text),
         time_us,
-        record_id: o.get("EventRecordID").or_else(|| o.get("RecordNumber")).and_then(text).and_then(|s| s.parse().ok()),
+        record_id: o
+            .get("EventRecordID")
+            .or_else(|| o.get("RecordNumber"))
+            .and_then(text)
+            .and_then(|s| s.parse().ok()),
         data,
     })
 }
@@ -201,7 +234,11 @@ fn map_view(w: &WinView<'_>, ev: &mut Event) -> Result<(), LineError> {
         (false, 4634) | (false, 4647) => ("authentication", "logged-out", Some("success")),
         (false, 4648) => ("authentication", "logged-in-explicit", Some("success")),
         (false, 4672) => ("iam", "logged-in-special", Some("success")),
-        (false, 4768) => ("authentication", "kerberos-authentication-ticket-requested", None),
+        (false, 4768) => (
+            "authentication",
+            "kerberos-authentication-ticket-requested",
+            None,
+        ),
         (false, 4769) => ("authentication", "kerberos-service-ticket-requested", None),
         (false, 4771) => ("authentication", "kerberos-preauth-failed", Some("failure")),
         (false, 4776) => ("authentication", "credential-validated", None),
@@ -225,7 +262,12 @@ fn map_view(w: &WinView<'_>, ev: &mut Event) -> Result<(), LineError> {
             ev.destination_domain = w.get("DestinationHostname");
             ev.network_transport = w.get("Protocol").map(|p| transport_of(&p));
             ev.network_direction = w.get("Initiated").map(|i| {
-                if i.eq_ignore_ascii_case("true") { "egress" } else { "ingress" }.to_string()
+                if i.eq_ignore_ascii_case("true") {
+                    "egress"
+                } else {
+                    "ingress"
+                }
+                .to_string()
             });
             if let Some(u) = w.get("User") {
                 let (d, u) = split_account(&u);
@@ -276,7 +318,9 @@ fn map_view(w: &WinView<'_>, ev: &mut Event) -> Result<(), LineError> {
         (false, _) => {
             // 4624, 4625, 4634, 4648 and any other event with these names
             ev.user_name = w.get("TargetUserName").or_else(|| w.get("SubjectUserName"));
-            ev.user_domain = w.get("TargetDomainName").or_else(|| w.get("SubjectDomainName"));
+            ev.user_domain = w
+                .get("TargetDomainName")
+                .or_else(|| w.get("SubjectDomainName"));
             ev.source_ip = ip("IpAddress");
             ev.source_port = port("IpPort");
             ev.winlog_logon_type = w.get("LogonType").and_then(|s| parse_u32(&s));
@@ -295,19 +339,27 @@ fn map_view(w: &WinView<'_>, ev: &mut Event) -> Result<(), LineError> {
 /// Kerberos / NTLM status: `0x0` is success.
 fn status_outcome(s: Option<&str>) -> Option<String> {
     let s = s?;
-    let v = s.strip_prefix("0x").map_or_else(|| s.parse::<u64>().ok(), |h| u64::from_str_radix(h, 16).ok())?;
+    let v = s.strip_prefix("0x").map_or_else(
+        || s.parse::<u64>().ok(),
+        |h| u64::from_str_radix(h, 16).ok(),
+    )?;
     Some(if v == 0 { "success" } else { "failure" }.into())
 }
 
 impl LineReader for WindowsJson {
     fn sniff(lines: &[&str]) -> bool {
-        lines.first().and_then(|l| serde_json::from_str::<Value>(l).ok()).is_some_and(|v| Self::sniff_value(&v))
+        lines
+            .first()
+            .and_then(|l| serde_json::from_str::<Value>(l).ok())
+            .is_some_and(|v| Self::sniff_value(&v))
     }
 
     fn parse_line(&mut self, line: &str, ev: &mut Event) -> Result<Parsed, LineError> {
-        let v: Value =
-            serde_json::from_str(line).map_err(|e| LineError::new(Reason::BadJson, format!("not a JSON object: {e}")))?;
-        let w = view(&v).ok_or_else(|| LineError::new(Reason::BadJson, "a JSON value that is not an object".into()))?;
+        let v: Value = serde_json::from_str(line)
+            .map_err(|e| LineError::new(Reason::BadJson, format!("not a JSON object: {e}")))?;
+        let w = view(&v).ok_or_else(|| {
+            LineError::new(Reason::BadJson, "a JSON value that is not an object".into())
+        })?;
         crate::reset_event(ev);
         map_view(&w, ev)?;
         Ok(Parsed::Event)
@@ -333,8 +385,18 @@ where
     let parsed = std::panic::catch_unwind(move || evtx::EvtxParser::from_buffer(bytes));
     let mut parser = match parsed {
         Ok(Ok(p)) => p,
-        Ok(Err(e)) => return Err(IngestError::Evtx { path: name.to_string(), message: e.to_string() }),
-        Err(_) => return Err(IngestError::Evtx { path: name.to_string(), message: "the evtx decoder failed on the file header".into() }),
+        Ok(Err(e)) => {
+            return Err(IngestError::Evtx {
+                path: name.to_string(),
+                message: e.to_string(),
+            })
+        }
+        Err(_) => {
+            return Err(IngestError::Evtx {
+                path: name.to_string(),
+                message: "the evtx decoder failed on the file header".into(),
+            })
+        }
     };
     let mut quarantine = quarantine;
     let mut ev = Event::default();
@@ -346,7 +408,14 @@ where
             Ok(None) => break,
             Err(_) => {
                 let line = summary.lines + 1;
-                reject(&mut summary, opts, &mut quarantine, name, line, "the evtx decoder failed; rest of file skipped".into())?;
+                reject(
+                    &mut summary,
+                    opts,
+                    &mut quarantine,
+                    name,
+                    line,
+                    "the evtx decoder failed; rest of file skipped".into(),
+                )?;
                 break;
             }
         };
@@ -354,11 +423,21 @@ where
         let line = summary.lines;
         match item {
             Ok(rec) => {
-                ev = Event { log_file_path: Some(name.to_string()), ..Default::default() };
+                ev = Event {
+                    log_file_path: Some(name.to_string()),
+                    ..Default::default()
+                };
                 let w = match view(&rec.data) {
                     Some(w) => w,
                     None => {
-                        reject(&mut summary, opts, &mut quarantine, name, line, "record is not a JSON object".into())?;
+                        reject(
+                            &mut summary,
+                            opts,
+                            &mut quarantine,
+                            name,
+                            line,
+                            "record is not a JSON object".into(),
+                        )?;
                         continue;
                     }
                 };
@@ -376,10 +455,20 @@ where
                 if opts.keep_original {
                     ev.original = Some(rec.data.to_string());
                 }
-                sink(&ev).map_err(|cause| IngestError::Sink { path: name.to_string(), cause })?;
+                sink(&ev).map_err(|cause| IngestError::Sink {
+                    path: name.to_string(),
+                    cause,
+                })?;
                 summary.events += 1;
             }
-            Err(e) => reject(&mut summary, opts, &mut quarantine, name, line, e.to_string())?,
+            Err(e) => reject(
+                &mut summary,
+                opts,
+                &mut quarantine,
+                name,
+                line,
+                e.to_string(),
+            )?,
         }
     }
     drop(ev);
@@ -400,16 +489,27 @@ fn reject(
     // a JSON line that names it instead.
     if let Some(q) = quarantine.as_mut() {
         let note = serde_json::json!({"file": name, "record": line, "error": detail});
-        writeln!(q, "{note}").map_err(|cause| IngestError::Quarantine { path: name.to_string(), cause })?;
+        writeln!(q, "{note}").map_err(|cause| IngestError::Quarantine {
+            path: name.to_string(),
+            cause,
+        })?;
     }
     if summary.examples.len() < opts.max_examples {
-        summary.examples.push(Rejected { line, reason: Reason::EvtxRecord, detail: detail.clone() });
+        summary.examples.push(Rejected {
+            line,
+            reason: Reason::EvtxRecord,
+            detail: detail.clone(),
+        });
     }
     if let Some(max) = opts.max_errors {
         if summary.skipped_total() > max {
-            return Err(IngestError::TooManyErrors { path: name.to_string(), max, line, example: detail });
+            return Err(IngestError::TooManyErrors {
+                path: name.to_string(),
+                max,
+                line,
+                example: detail,
+            });
         }
     }
     Ok(())
 }
-

@@ -10,7 +10,7 @@
 
 use crate::util::{parse_ip, parse_u16, parse_u64, put, put_opt, seconds_to_ns};
 use crate::{LineError, LineReader, Parsed, Reason};
-use palisade_core::event::{epoch_seconds_to_us, parse_timestamp_us};
+use palisade_core::event::parse_timestamp_us;
 use palisade_core::Event;
 
 /// What one Zeek field means for the event. Resolved once per header (TSV) or
@@ -168,7 +168,7 @@ fn zeek_bool(v: &str) -> Option<bool> {
 /// Zeek time: epoch seconds in TSV (and in some JSON writers), ISO 8601 in
 /// Zeek's default JSON.
 fn zeek_time(v: &str) -> Option<i64> {
-    epoch_seconds_to_us(v).or_else(|| parse_timestamp_us(v))
+    crate::util::epoch_us(v).or_else(|| parse_timestamp_us(v))
 }
 
 /// Zeek intervals are differences of pcap (microsecond) timestamps held in
@@ -201,7 +201,13 @@ fn first_of_set(v: &str, set_sep: u8) -> &str {
 
 /// Apply one Zeek value (`None` = unset or empty) to the event. The error is
 /// the reason only; callers name the field and value.
-fn apply(col: Col, v: Option<&str>, ev: &mut Event, st: &mut LineState, set_sep: u8) -> Result<(), Reason> {
+fn apply(
+    col: Col,
+    v: Option<&str>,
+    ev: &mut Event,
+    st: &mut LineState,
+    set_sep: u8,
+) -> Result<(), Reason> {
     use Col::*;
     macro_rules! num {
         ($dst:expr, $f:expr, $r:expr) => {
@@ -247,13 +253,17 @@ fn apply(col: Col, v: Option<&str>, ev: &mut Event, st: &mut LineState, set_sep:
         Referrer => put_opt(&mut ev.http_request_referrer, v),
         UserAgent => put_opt(&mut ev.user_agent_original, v),
         StatusCode => num!(ev.http_response_status_code, parse_u16, Reason::BadNumber),
-        RespMime => put_opt(&mut ev.http_response_mime_type, v.map(|s| first_of_set(s, set_sep))),
+        RespMime => put_opt(
+            &mut ev.http_response_mime_type,
+            v.map(|s| first_of_set(s, set_sep)),
+        ),
         UserName => put_opt(&mut ev.user_name, v),
         UserDomain => put_opt(&mut ev.user_domain, v),
         HostName => put_opt(&mut ev.host_name, v),
         Success => put_opt(
             &mut ev.event_outcome,
-            v.and_then(zeek_bool).map(|b| if b { "success" } else { "failure" }),
+            v.and_then(zeek_bool)
+                .map(|b| if b { "success" } else { "failure" }),
         ),
         ServerDnsName => put_opt(&mut ev.destination_domain, v),
         ServerName => put_opt(&mut ev.tls_server_name, v),
@@ -276,14 +286,24 @@ fn apply(col: Col, v: Option<&str>, ev: &mut Event, st: &mut LineState, set_sep:
         KrbClient => {
             // `user/REALM`; Zeek writes `/REALM` when the name is missing.
             let (user, realm) = match v {
-                Some(c) => c.split_once('/').map_or((Some(c), None), |(u, r)| (Some(u), Some(r))),
+                Some(c) => c
+                    .split_once('/')
+                    .map_or((Some(c), None), |(u, r)| (Some(u), Some(r))),
                 None => (None, None),
             };
             put_opt(&mut ev.user_name, user.filter(|u| !u.is_empty()));
             put_opt(&mut ev.user_domain, realm.filter(|r| !r.is_empty()));
         }
-        TxHosts => num!(ev.source_ip, |s| parse_ip(first_of_set(s, set_sep)), Reason::BadAddress),
-        RxHosts => num!(ev.destination_ip, |s| parse_ip(first_of_set(s, set_sep)), Reason::BadAddress),
+        TxHosts => num!(
+            ev.source_ip,
+            |s| parse_ip(first_of_set(s, set_sep)),
+            Reason::BadAddress
+        ),
+        RxHosts => num!(
+            ev.destination_ip,
+            |s| parse_ip(first_of_set(s, set_sep)),
+            Reason::BadAddress
+        ),
         ConnUids => put_opt(&mut ev.flow_id, v.map(|s| first_of_set(s, set_sep))),
         FileSource => match v {
             Some(s) => put(&mut ev.network_protocol, &s.to_ascii_lowercase()),
@@ -334,7 +354,9 @@ fn unescape(v: &str, out: &mut String) {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
-            if let (Some(h), Some(l)) = (b.get(i + 2).and_then(hexval), b.get(i + 3).and_then(hexval)) {
+            if let (Some(h), Some(l)) =
+                (b.get(i + 2).and_then(hexval), b.get(i + 3).and_then(hexval))
+            {
                 bytes.push(h * 16 + l);
                 i += 4;
                 continue;
@@ -423,8 +445,9 @@ impl ZeekTsv {
 
     fn directive(&mut self, line: &str, ev: &mut Event) -> Result<(), LineError> {
         if let Some(rest) = line.strip_prefix("#separator ") {
-            let sep = decode_sep(rest.trim())
-                .ok_or_else(|| LineError::new(Reason::Syntax, format!("unusable #separator `{rest}`")))?;
+            let sep = decode_sep(rest.trim()).ok_or_else(|| {
+                LineError::new(Reason::Syntax, format!("unusable #separator `{rest}`"))
+            })?;
             self.sep = sep;
             return Ok(());
         }
@@ -471,7 +494,9 @@ fn decode_sep(s: &str) -> Option<u8> {
 
 impl LineReader for ZeekTsv {
     fn sniff(lines: &[&str]) -> bool {
-        lines.first().is_some_and(|l| l.starts_with("#separator") || l.starts_with("#fields\t"))
+        lines
+            .first()
+            .is_some_and(|l| l.starts_with("#separator") || l.starts_with("#fields\t"))
     }
 
     fn parse_line(&mut self, line: &str, ev: &mut Event) -> Result<Parsed, LineError> {
@@ -490,39 +515,37 @@ impl LineReader for ZeekTsv {
         let mut idx = 0usize;
         let bytes = line.as_bytes();
         let ncols = self.cols.len();
-        let mut iter = memchr::memchr_iter(self.sep, bytes);
+        // One scan per line for escapes instead of one per field.
+        let escaped = memchr::memchr(b'\\', bytes).is_some();
+        let sep = self.sep;
         loop {
-            let end = match iter.next() {
-                Some(e) => e,
-                None => bytes.len(),
-            };
-            if idx >= ncols {
+            // A plain byte loop: Zeek fields average a few bytes, too short
+            // for a vectorised memchr call per field to pay off (measured).
+            let mut end = start;
+            while end < bytes.len() && bytes[end] != sep {
+                end += 1;
+            }
+            let Some(&col) = self.cols.get(idx) else {
                 return Err(LineError::new(
                     Reason::FieldCount,
                     format!("more than the {ncols} fields of the #fields header"),
                 ));
-            }
-            let col = self.cols[idx];
+            };
             if col != Col::Ignore {
                 let raw = &line[start..end];
-                let v = if raw == self.unset || raw == self.empty || raw.is_empty() {
-                    None
-                } else if memchr::memchr(b'\\', raw.as_bytes()).is_some() {
+                if raw.is_empty() || self.is_null(raw.as_bytes()) {
+                    apply(col, None, ev, &mut st, self.set_sep)
+                        .map_err(|r| self.field_error(r, idx, raw))?;
+                } else if escaped && memchr::memchr(b'\\', raw.as_bytes()).is_some() {
                     let mut s = std::mem::take(&mut self.scratch);
                     unescape(raw, &mut s);
                     let r = apply(col, Some(&s), ev, &mut st, self.set_sep);
                     self.scratch = s;
                     r.map_err(|r| self.field_error(r, idx, raw))?;
-                    start = end + 1;
-                    idx += 1;
-                    if end == bytes.len() {
-                        break;
-                    }
-                    continue;
                 } else {
-                    Some(raw)
-                };
-                apply(col, v, ev, &mut st, self.set_sep).map_err(|r| self.field_error(r, idx, raw))?;
+                    apply(col, Some(raw), ev, &mut st, self.set_sep)
+                        .map_err(|r| self.field_error(r, idx, raw))?;
+                }
             }
             idx += 1;
             if end == bytes.len() {
@@ -542,9 +565,21 @@ impl LineReader for ZeekTsv {
 }
 
 impl ZeekTsv {
+    /// The unset (`-`) or empty (`(empty)`) marker; compared by length first
+    /// because almost every field is neither.
+    #[inline]
+    fn is_null(&self, raw: &[u8]) -> bool {
+        let (u, e) = (self.unset.as_bytes(), self.empty.as_bytes());
+        (raw.len() == u.len() && raw.first() == u.first() && raw == u)
+            || (raw.len() == e.len() && raw.first() == e.first() && raw == e)
+    }
+
     fn field_error(&self, r: Reason, idx: usize, raw: &str) -> LineError {
         let name = self.names.get(idx).map_or("?", String::as_str);
-        LineError::new(r, format!("field `{name}`: `{}`", crate::util::excerpt(raw, 80)))
+        LineError::new(
+            r,
+            format!("field `{name}`: `{}`", crate::util::excerpt(raw, 80)),
+        )
     }
 }
 
@@ -557,7 +592,10 @@ pub(crate) struct ZeekJson {
 
 impl ZeekJson {
     pub(crate) fn new(file_name: &str) -> Self {
-        ZeekJson { name_hint: path_from_name(file_name), inferred: None }
+        ZeekJson {
+            name_hint: path_from_name(file_name),
+            inferred: None,
+        }
     }
 
     pub(crate) fn sniff_value(v: &serde_json::Value) -> bool {
@@ -595,15 +633,18 @@ fn json_text(v: &serde_json::Value, out: &mut String) -> bool {
 
 impl LineReader for ZeekJson {
     fn sniff(lines: &[&str]) -> bool {
-        lines.first().and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok()).is_some_and(|v| Self::sniff_value(&v))
+        lines
+            .first()
+            .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .is_some_and(|v| Self::sniff_value(&v))
     }
 
     fn parse_line(&mut self, line: &str, ev: &mut Event) -> Result<Parsed, LineError> {
         let v: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| LineError::new(Reason::BadJson, format!("not a JSON object: {e}")))?;
-        let obj = v
-            .as_object()
-            .ok_or_else(|| LineError::new(Reason::BadJson, "a JSON value that is not an object".into()))?;
+        let obj = v.as_object().ok_or_else(|| {
+            LineError::new(Reason::BadJson, "a JSON value that is not an object".into())
+        })?;
         let path: String = match obj.get("_path").and_then(|p| p.as_str()) {
             Some(p) => p.to_string(),
             None => match (&self.name_hint, &self.inferred) {
@@ -625,9 +666,16 @@ impl LineReader for ZeekJson {
                 continue;
             }
             let present = json_text(val, &mut text);
-            let v = if present && text != "-" && text != "(empty)" { Some(text.as_str()) } else { None };
+            let v = if present && text != "-" && text != "(empty)" {
+                Some(text.as_str())
+            } else {
+                None
+            };
             apply(col, v, ev, &mut st, b',').map_err(|r| {
-                LineError::new(r, format!("field `{k}`: `{}`", crate::util::excerpt(&text, 80)))
+                LineError::new(
+                    r,
+                    format!("field `{k}`: `{}`", crate::util::excerpt(&text, 80)),
+                )
             })?;
         }
         finish_line(&path, ev, &st);

@@ -7,7 +7,9 @@ use palisade_ingest::{read_bytes, Format, IngestOptions, Mapping, Reason};
 #[test]
 fn squid_native_lines_from_sekoia() {
     // SEKOIA intake-formats has no licence file: read at test time, not copied.
-    let Some(p) = data("log-format-fixtures-sekoia/proxy_squid.jsonl") else { return };
+    let Some(p) = data("log-format-fixtures-sekoia/proxy_squid.jsonl") else {
+        return;
+    };
     let msgs = sekoia_messages(&p);
     assert_eq!(msgs.len(), 15);
     let text = msgs.join("\n");
@@ -30,19 +32,34 @@ fn squid_native_lines_from_sekoia() {
     assert_eq!(e.destination_domain.as_deref(), Some("example.org"));
     assert_eq!(e.log_line, Some(3));
 
-    let miss = ev.iter().find(|e| e.event_action.as_deref() == Some("TCP_MISS")).expect("a TCP_MISS");
-    assert_eq!(miss.url_full.as_deref(), Some("http://dt.example.com/dt123456"));
+    let miss = ev
+        .iter()
+        .find(|e| e.event_action.as_deref() == Some("TCP_MISS"))
+        .expect("a TCP_MISS");
+    assert_eq!(
+        miss.url_full.as_deref(),
+        Some("http://dt.example.com/dt123456")
+    );
     assert_eq!(miss.url_path.as_deref(), Some("/dt123456"));
     assert_eq!(miss.http_response_mime_type.as_deref(), Some("image/gif"));
-    let denied = ev.iter().find(|e| e.event_action.as_deref() == Some("TCP_DENIED")).expect("a denial");
+    let denied = ev
+        .iter()
+        .find(|e| e.event_action.as_deref() == Some("TCP_DENIED"))
+        .expect("a denial");
     assert_eq!(denied.http_response_status_code, Some(403));
     assert_eq!(denied.event_outcome.as_deref(), Some("failure"));
     assert_eq!(denied.destination_ip, None);
-    let pseudo = ev.iter().find(|e| e.event_action.as_deref() == Some("NONE_NONE")).expect("error pseudo-URL");
+    let pseudo = ev
+        .iter()
+        .find(|e| e.event_action.as_deref() == Some("NONE_NONE"))
+        .expect("error pseudo-URL");
     assert_eq!(pseudo.url_domain, None);
     assert_eq!(pseudo.http_request_method, None);
     let last = ev.last().expect("events");
-    assert_eq!(last.http_request_referrer.as_deref(), Some("http://www.example.org"));
+    assert_eq!(
+        last.http_request_referrer.as_deref(),
+        Some("http://www.example.org")
+    );
     assert_eq!(last.user_agent_original.as_deref(), Some("TMUFE"));
 
     // and it is detected without --format
@@ -53,7 +70,9 @@ fn squid_native_lines_from_sekoia() {
 
 #[test]
 fn apache_combined_elastic() {
-    let Some(p) = data("web-access-elastic-apache/apache_logs.part1") else { return };
+    let Some(p) = data("web-access-elastic-apache/apache_logs.part1") else {
+        return;
+    };
     let (ev, s) = read(&p, None);
     assert_eq!(s.format, Some(Format::Apache));
     assert_eq!(s.lines, 5_000);
@@ -63,21 +82,34 @@ fn apache_combined_elastic() {
     assert_eq!(e.source_ip, "83.149.9.216".parse().ok());
     assert_eq!(e.timestamp_us, Some(1_431_857_103_000_000));
     assert_eq!(e.http_request_method.as_deref(), Some("GET"));
-    assert_eq!(e.url_path.as_deref(), Some("/presentations/logstash-monitorama-2013/images/kibana-search.png"));
+    assert_eq!(
+        e.url_path.as_deref(),
+        Some("/presentations/logstash-monitorama-2013/images/kibana-search.png")
+    );
     assert_eq!(e.http_response_status_code, Some(200));
     assert_eq!(e.destination_bytes, Some(203_023));
-    assert_eq!(e.http_request_referrer.as_deref(), Some("http://semicomplete.com/presentations/logstash-monitorama-2013/"));
-    assert!(e.user_agent_original.as_deref().is_some_and(|u| u.contains("Chrome/32.0.1700.77")));
+    assert_eq!(
+        e.http_request_referrer.as_deref(),
+        Some("http://semicomplete.com/presentations/logstash-monitorama-2013/")
+    );
+    assert!(e
+        .user_agent_original
+        .as_deref()
+        .is_some_and(|u| u.contains("Chrome/32.0.1700.77")));
     assert_eq!(e.event_dataset.as_deref(), Some("apache.access"));
     // every status is a real HTTP status
-    assert!(ev.iter().all(|e| e.http_response_status_code.is_some_and(|s| (100..600).contains(&s))));
+    assert!(ev.iter().all(|e| e
+        .http_response_status_code
+        .is_some_and(|s| (100..600).contains(&s))));
     let with_query = ev.iter().filter(|e| e.url_query.is_some()).count();
     assert!(with_query > 0);
 }
 
 #[test]
 fn apache_secrepo_with_timezone() {
-    let Some(p) = data("web-access-secrepo/access.log.2015-01-18") else { return };
+    let Some(p) = data("web-access-secrepo/access.log.2015-01-18") else {
+        return;
+    };
     let (ev, s) = read(&p, None);
     assert_eq!(s.format, Some(Format::Apache));
     assert_eq!(ev.len() as u64 + s.skipped_total(), s.lines);
@@ -89,7 +121,9 @@ fn apache_secrepo_with_timezone() {
 
 #[test]
 fn netfilter_sekoia() {
-    let Some(p) = data("log-format-fixtures-sekoia/firewall_netfilter_iptables.jsonl") else { return };
+    let Some(p) = data("log-format-fixtures-sekoia/firewall_netfilter_iptables.jsonl") else {
+        return;
+    };
     let msgs = sekoia_messages(&p);
     let (ev, s) = read_text("kern.log", &msgs.join("\n"), None);
     assert_eq!(s.format, Some(Format::Netfilter));
@@ -104,7 +138,10 @@ fn netfilter_sekoia() {
     assert_eq!(e.event_action.as_deref(), Some("DA->FEDERATEUR ACCEPT"));
     assert_eq!(e.source_bytes, Some(52));
     assert_eq!(ev[1].network_connection_state.as_deref(), Some("drop"));
-    assert_eq!(ev[2].event_action.as_deref(), Some("INTERNET SPOOFING DROP"));
+    assert_eq!(
+        ev[2].event_action.as_deref(),
+        Some("INTERNET SPOOFING DROP")
+    );
     assert_eq!(ev[2].source_bytes, Some(132), "first LEN, not the UDP one");
     let icmp = &ev[3];
     assert_eq!(icmp.network_transport.as_deref(), Some("icmp"));
@@ -137,10 +174,16 @@ fn w3c_iis_and_bluecoat() {
     assert_eq!(e.url_path.as_deref(), Some("/owa/auth/logon.aspx"));
     assert_eq!(e.url_query.as_deref(), Some("replaceCurrent=1"));
     assert_eq!(e.destination_port, Some(443));
-    assert_eq!(e.user_agent_original.as_deref(), Some("Mozilla/5.0 (Windows NT 10.0)"));
+    assert_eq!(
+        e.user_agent_original.as_deref(),
+        Some("Mozilla/5.0 (Windows NT 10.0)")
+    );
     assert_eq!(e.event_duration_ns, Some(31_000_000));
     assert_eq!(ev[1].user_name.as_deref(), Some("CORP\\alice"));
-    assert_eq!(ev[1].http_request_referrer.as_deref(), Some("https://mail.example.com/"));
+    assert_eq!(
+        ev[1].http_request_referrer.as_deref(),
+        Some("https://mail.example.com/")
+    );
 
     let elff = "#Software: SGOS 6.7.4.1\n\
 #Version: 1.0\n\
@@ -149,26 +192,41 @@ fn w3c_iis_and_bluecoat() {
     let (ev, s) = read_text("sg_main.log", elff, None);
     assert_eq!(ev.len(), 1, "{s}");
     let e = &ev[0];
-    assert_eq!(e.url_full.as_deref(), Some("http://www.example.com/index.html?a=1"));
+    assert_eq!(
+        e.url_full.as_deref(),
+        Some("http://www.example.com/index.html?a=1")
+    );
     assert_eq!(e.event_action.as_deref(), Some("TCP_NC_MISS"));
     assert_eq!(e.destination_bytes, Some(5120));
     assert_eq!(e.source_bytes, Some(430));
-    assert_eq!(e.user_agent_original.as_deref(), Some("Mozilla/5.0 (X11; Linux x86_64)"));
+    assert_eq!(
+        e.user_agent_original.as_deref(),
+        Some("Mozilla/5.0 (X11; Linux x86_64)")
+    );
     assert_eq!(e.http_response_mime_type.as_deref(), Some("text/html"));
     assert_eq!(e.user_name.as_deref(), Some("bob"));
 }
 
 #[test]
 fn mapped_csv_firewall_uci() {
-    let Some(p) = data("firewall-uci-internet/log2.part1.csv") else { return };
+    let Some(p) = data("firewall-uci-internet/log2.part1.csv") else {
+        return;
+    };
     let mapping = Mapping::load(&fixture("firewall-uci.toml")).expect("mapping loads");
-    let opts = IngestOptions { mapping: Some(mapping), ..Default::default() };
+    let opts = IngestOptions {
+        mapping: Some(mapping),
+        ..Default::default()
+    };
     let (ev, s) = palisade_ingest::read_path(&p, None, &opts).expect("read");
     assert_eq!(s.format, Some(Format::Mapped));
     assert_eq!(s.skipped_total(), 0, "{s}");
     assert_eq!(ev.len(), 32_766);
     // counts from the dataset's SOURCE.md
-    let count = |a: &str| ev.iter().filter(|e| e.network_connection_state.as_deref() == Some(a)).count();
+    let count = |a: &str| {
+        ev.iter()
+            .filter(|e| e.network_connection_state.as_deref() == Some(a))
+            .count()
+    };
     assert_eq!(count("allow"), 18_511);
     assert_eq!(count("deny"), 8_191);
     assert_eq!(count("drop"), 6_037);
@@ -208,7 +266,10 @@ type = "int"
     )
     .expect("valid mapping");
     let text = "{\"when\":\"02/01/2024 03:04:05\",\"src\":{\"ip\":\"10.1.1.1\"},\"bytes\":12}\n{\"when\":\"nope\",\"src\":{\"ip\":\"10.1.1.1\"}}\n";
-    let opts = IngestOptions { mapping: Some(m), ..Default::default() };
+    let opts = IngestOptions {
+        mapping: Some(m),
+        ..Default::default()
+    };
     let (ev, s) = read_bytes("x.jsonl", text.as_bytes(), None, &opts).expect("read");
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].timestamp_us, Some(1_704_164_645_000_000));
@@ -220,10 +281,17 @@ type = "int"
 
 #[test]
 fn bad_mappings_are_rejected_with_the_field_named() {
-    let e = Mapping::from_toml_str("source = \"csv\"\n[[fields]]\ncolumn = \"a\"\nfield = \"no.such\"\n", "m.toml").unwrap_err();
+    let e = Mapping::from_toml_str(
+        "source = \"csv\"\n[[fields]]\ncolumn = \"a\"\nfield = \"no.such\"\n",
+        "m.toml",
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("no.such"), "{e}");
-    let e = Mapping::from_toml_str("source = \"csv\"\n[[fields]]\ncolumn = \"a\"\nfield = \"source.ip\"\ntype = \"int\"\n", "m.toml")
-        .unwrap_err();
+    let e = Mapping::from_toml_str(
+        "source = \"csv\"\n[[fields]]\ncolumn = \"a\"\nfield = \"source.ip\"\ntype = \"int\"\n",
+        "m.toml",
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("source.ip"), "{e}");
     let e = Mapping::from_toml_str("source = \"xml\"\n", "m.toml").unwrap_err();
     assert!(e.to_string().contains("m.toml"), "{e}");

@@ -28,7 +28,11 @@ fn opts(format: Format) -> IngestOptions {
         )
         .expect("mapping")
     });
-    IngestOptions { mapping, max_line_bytes: 512, ..Default::default() }
+    IngestOptions {
+        mapping,
+        max_line_bytes: 512,
+        ..Default::default()
+    }
 }
 
 fn check(bytes: &[u8], format: Option<Format>) {
@@ -60,7 +64,7 @@ fn fragment() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
 
     #[test]
     fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048), fi in 0usize..10) {

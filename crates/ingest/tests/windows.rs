@@ -8,10 +8,14 @@ use palisade_ingest::Format;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-const LOGON_IDS: [u32; 12] = [4624, 4625, 4634, 4648, 4672, 4768, 4769, 4771, 4776, 4778, 4779, 5156];
+const LOGON_IDS: [u32; 12] = [
+    4624, 4625, 4634, 4648, 4672, 4768, 4769, 4771, 4776, 4778, 4779, 5156,
+];
 
 fn files_under(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in rd.flatten() {
         let p = e.path();
         if p.is_dir() {
@@ -23,7 +27,16 @@ fn files_under(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
 }
 
 /// The facts about a logon event both encodings must agree on.
-type Key = (Option<u64>, Option<u32>, Option<u32>, Option<String>, Option<String>, Option<String>, Option<String>, Option<u16>);
+type Key = (
+    Option<u64>,
+    Option<u32>,
+    Option<u32>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<u16>,
+);
 
 fn key(e: &Event) -> Key {
     (
@@ -40,7 +53,9 @@ fn key(e: &Event) -> Key {
 
 #[test]
 fn evtx_and_its_json_export_give_the_same_logon_events() {
-    let Some(root) = data("windows-evtx-attack-samples/evtx") else { return };
+    let Some(root) = data("windows-evtx-attack-samples/evtx") else {
+        return;
+    };
     let mut evtx_files = Vec::new();
     files_under(&root, "evtx", &mut evtx_files);
     assert_eq!(evtx_files.len(), 103);
@@ -48,7 +63,9 @@ fn evtx_and_its_json_export_give_the_same_logon_events() {
     let mut per_id: BTreeMap<u32, usize> = BTreeMap::new();
     for f in &evtx_files {
         let rel = f.strip_prefix(&root).expect("under root");
-        let json = data_dir().join("windows-evtx-attack-samples/jsonl").join(rel.with_extension("jsonl"));
+        let json = data_dir()
+            .join("windows-evtx-attack-samples/jsonl")
+            .join(rel.with_extension("jsonl"));
         let (a, sa) = read(f, None);
         assert_eq!(sa.format, Some(Format::Evtx));
         let (b, sb) = read(&json, None);
@@ -57,7 +74,10 @@ fn evtx_and_its_json_export_give_the_same_logon_events() {
         let pick = |v: &[Event]| -> Vec<Key> {
             let mut k: Vec<Key> = v
                 .iter()
-                .filter(|e| e.winlog_event_id.is_some_and(|id| LOGON_IDS.contains(&id)) && e.winlog_channel.as_deref() == Some("Security"))
+                .filter(|e| {
+                    e.winlog_event_id.is_some_and(|id| LOGON_IDS.contains(&id))
+                        && e.winlog_channel.as_deref() == Some("Security")
+                })
                 .map(key)
                 .collect();
             k.sort();
@@ -65,14 +85,32 @@ fn evtx_and_its_json_export_give_the_same_logon_events() {
         };
         let (ka, kb) = (pick(&a), pick(&b));
         // python-evtx converts FILETIME through floats: times agree to a few µs
-        for e in b.iter().filter(|e| e.winlog_event_id.is_some_and(|id| LOGON_IDS.contains(&id))) {
-            let twin = a.iter().find(|x| x.winlog_record_id == e.winlog_record_id).expect("same record in .evtx");
-            let (ta, tb) = (twin.timestamp_us.unwrap_or(0), e.timestamp_us.unwrap_or(i64::MAX));
-            assert!((ta - tb).abs() <= 10, "{}: record {:?} times {ta} vs {tb}", rel.display(), e.winlog_record_id);
+        for e in b
+            .iter()
+            .filter(|e| e.winlog_event_id.is_some_and(|id| LOGON_IDS.contains(&id)))
+        {
+            let twin = a
+                .iter()
+                .find(|x| x.winlog_record_id == e.winlog_record_id)
+                .expect("same record in .evtx");
+            let (ta, tb) = (
+                twin.timestamp_us.unwrap_or(0),
+                e.timestamp_us.unwrap_or(i64::MAX),
+            );
+            assert!(
+                (ta - tb).abs() <= 10,
+                "{}: record {:?} times {ta} vs {tb}",
+                rel.display(),
+                e.winlog_record_id
+            );
         }
         // python-evtx skips records it cannot parse; the evtx crate may read more
         for k in &kb {
-            assert!(ka.contains(k), "{}: JSON logon event {k:?} not found in the .evtx reading", rel.display());
+            assert!(
+                ka.contains(k),
+                "{}: JSON logon event {k:?} not found in the .evtx reading",
+                rel.display()
+            );
         }
         compared += kb.len();
         for k in &kb {
@@ -89,11 +127,21 @@ fn evtx_and_its_json_export_give_the_same_logon_events() {
 
 #[test]
 fn evtx_logon_field_values() {
-    let Some(p) = data("windows-evtx-attack-samples/evtx/Command and Control/DE_RDP_Tunneling_4624.evtx") else { return };
+    let Some(p) =
+        data("windows-evtx-attack-samples/evtx/Command and Control/DE_RDP_Tunneling_4624.evtx")
+    else {
+        return;
+    };
     let (ev, _) = read(&p, None);
-    let first = ev.iter().find(|e| e.winlog_event_id == Some(4624)).expect("a 4624");
+    let first = ev
+        .iter()
+        .find(|e| e.winlog_event_id == Some(4624))
+        .expect("a 4624");
     assert_eq!(first.winlog_logon_type, Some(5));
-    assert_eq!(first.winlog_authentication_package.as_deref(), Some("Negotiate"));
+    assert_eq!(
+        first.winlog_authentication_package.as_deref(),
+        Some("Negotiate")
+    );
     assert_eq!(first.user_name.as_deref(), Some("SYSTEM"));
     assert_eq!(first.user_domain.as_deref(), Some("NT AUTHORITY"));
     assert_eq!(first.host_name.as_deref(), Some("PC02.example.corp"));
@@ -102,7 +150,10 @@ fn evtx_logon_field_values() {
     assert_eq!(first.winlog_record_id, Some(5278), "EventRecordID");
     assert_eq!(first.source_ip, None, "`-` is unset");
     // RDP tunnelling: a type-10 logon from loopback
-    let rdp = ev.iter().find(|e| e.winlog_logon_type == Some(10)).expect("an RDP logon");
+    let rdp = ev
+        .iter()
+        .find(|e| e.winlog_logon_type == Some(10))
+        .expect("an RDP logon");
     assert!(rdp.source_ip.is_some(), "{rdp:?}");
 }
 
@@ -110,7 +161,12 @@ fn evtx_logon_field_values() {
 fn sysmon_3_and_wfp_5156() {
     let Some(p) = data("windows-evtx-attack-samples/evtx/Lateral Movement/LM_sysmon_3_DCOM_ShellBrowserWindow_ShellWindows.evtx") else { return };
     let (ev, _) = read(&p, None);
-    let s3 = ev.iter().find(|e| e.winlog_event_id == Some(3) && e.event_dataset.as_deref() == Some("windows.sysmon")).expect("Sysmon 3");
+    let s3 = ev
+        .iter()
+        .find(|e| {
+            e.winlog_event_id == Some(3) && e.event_dataset.as_deref() == Some("windows.sysmon")
+        })
+        .expect("Sysmon 3");
     assert_eq!(s3.source_ip, "10.0.2.16".parse().ok());
     assert_eq!(s3.source_port, Some(49158));
     assert_eq!(s3.destination_ip, "10.0.2.17".parse().ok());
@@ -120,9 +176,16 @@ fn sysmon_3_and_wfp_5156() {
     assert_eq!(s3.user_name.as_deref(), Some("IEUser"));
     assert_eq!(s3.user_domain.as_deref(), Some("IEWIN7"));
 
-    let Some(p) = data("windows-evtx-attack-samples/jsonl/Command and Control/DE_RDP_Tunnel_5156.jsonl") else { return };
+    let Some(p) =
+        data("windows-evtx-attack-samples/jsonl/Command and Control/DE_RDP_Tunnel_5156.jsonl")
+    else {
+        return;
+    };
     let (ev, _) = read(&p, None);
-    let c = ev.iter().find(|e| e.winlog_event_id == Some(5156)).expect("5156");
+    let c = ev
+        .iter()
+        .find(|e| e.winlog_event_id == Some(5156))
+        .expect("5156");
     assert_eq!(c.source_ip, "fe80::80ac:4126:fa58:1b81".parse().ok());
     assert_eq!(c.destination_port, Some(547));
     assert_eq!(c.network_transport.as_deref(), Some("udp"));
@@ -136,19 +199,42 @@ fn otrf_winlogbeat_style_json() {
     let (ev, s) = read(&p, None);
     assert_eq!(s.format, Some(Format::WindowsJson));
     assert_eq!(s.skipped_total(), 0, "{s}");
-    let count = |id: u32| ev.iter().filter(|e| e.winlog_event_id == Some(id) && e.winlog_channel.as_deref() == Some("Security")).count();
+    let count = |id: u32| {
+        ev.iter()
+            .filter(|e| {
+                e.winlog_event_id == Some(id) && e.winlog_channel.as_deref() == Some("Security")
+            })
+            .count()
+    };
     assert_eq!(count(4624), 5);
     assert_eq!(count(5156), 53);
     assert_eq!(count(5157), 5);
-    let wfp = ev.iter().find(|e| e.winlog_event_id == Some(5156)).expect("5156");
-    assert!(wfp.source_ip.is_some() && wfp.destination_ip.is_some() && wfp.destination_port.is_some(), "{wfp:?}");
+    let wfp = ev
+        .iter()
+        .find(|e| e.winlog_event_id == Some(5156))
+        .expect("5156");
+    assert!(
+        wfp.source_ip.is_some() && wfp.destination_ip.is_some() && wfp.destination_port.is_some(),
+        "{wfp:?}"
+    );
     assert_eq!(wfp.network_transport.as_deref(), Some("tcp"));
     assert!(wfp.timestamp_us.is_some());
-    assert_eq!(wfp.host_name.as_deref(), Some("WORKSTATION5.theshire.local"));
-    let logon = ev.iter().find(|e| e.winlog_event_id == Some(4624)).expect("4624");
+    assert_eq!(
+        wfp.host_name.as_deref(),
+        Some("WORKSTATION5.theshire.local")
+    );
+    let logon = ev
+        .iter()
+        .find(|e| e.winlog_event_id == Some(4624))
+        .expect("4624");
     assert!(logon.winlog_logon_type.is_some());
     assert!(logon.winlog_authentication_package.is_some());
-    let sysmon3 = ev.iter().filter(|e| e.winlog_event_id == Some(3) && e.event_dataset.as_deref() == Some("windows.sysmon")).count();
+    let sysmon3 = ev
+        .iter()
+        .filter(|e| {
+            e.winlog_event_id == Some(3) && e.event_dataset.as_deref() == Some("windows.sysmon")
+        })
+        .count();
     assert_eq!(sysmon3, 12);
 }
 

@@ -87,7 +87,7 @@ impl FeedConfig {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| IntelError::Io {
             path: p.clone(),
-            source: e,
+            err: e,
         })?;
         let base = path.parent().unwrap_or(Path::new(""));
         Self::parse(&text, &p, base)
@@ -142,10 +142,12 @@ impl FeedConfig {
                     "netset" | "ipset" => Some(Format::Netset),
                     "stix" | "stix2" | "stix2.1" => Some(Format::Stix),
                     "misp" => Some(Format::Misp),
-                    other => return Err(err(format!(
+                    other => {
+                        return Err(err(format!(
                         "{}: unknown format `{other}` (auto, list, csv, hosts, netset, stix, misp)",
                         key("format")
-                    ))),
+                    )))
+                    }
                 },
             };
             let format = match (format, &f.column) {

@@ -359,7 +359,7 @@ impl Sink<'_> {
 fn read_text(path: &Path) -> Result<String, IntelError> {
     let bytes = std::fs::read(path).map_err(|e| IntelError::Io {
         path: path.display().to_string(),
-        source: e,
+        err: e,
     })?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
         use std::io::Read;
@@ -368,7 +368,7 @@ fn read_text(path: &Path) -> Result<String, IntelError> {
             .read_to_end(&mut out)
             .map_err(|e| IntelError::Io {
                 path: path.display().to_string(),
-                source: e,
+                err: e,
             })?;
         out
     } else {
@@ -393,7 +393,7 @@ pub fn resolve(path: &str) -> Result<Vec<(PathBuf, Option<String>)>, IntelError>
         let mut files = Vec::new();
         walk(p, &mut files).map_err(|e| IntelError::Io {
             path: path.to_string(),
-            source: e,
+            err: e,
         })?;
         files.sort();
         let out: Vec<_> = files
@@ -443,7 +443,7 @@ pub fn resolve(path: &str) -> Result<Vec<(PathBuf, Option<String>)>, IntelError>
     if !p.exists() {
         return Err(IntelError::Io {
             path: path.to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
+            err: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or directory"),
         });
     }
     Ok(vec![(p.to_path_buf(), None)])

@@ -479,7 +479,7 @@ impl Verdicts {
         let p = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| IntelError::Io {
             path: p.clone(),
-            source: e,
+            err: e,
         })?;
         Self::parse(&text, &p)
     }

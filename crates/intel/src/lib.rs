@@ -26,11 +26,10 @@ pub use matcher::{AllowList, Hit, MatchKind, MatchOptions, Matcher};
 /// (and line or key) at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum IntelError {
-    #[error("cannot read `{path}`: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    // `err`, not `source`: the message already carries it, and a `source` would
+    // print it twice in `anyhow`'s chain.
+    #[error("cannot read `{path}`: {err}")]
+    Io { path: String, err: std::io::Error },
     #[error("feed `{path}`: {msg}")]
     Feed { path: String, msg: String },
     #[error("{file}:{line}: malformed entry: {msg}")]

@@ -208,6 +208,103 @@ fn net_bounds(n: &IpNet) -> (bool, u128, u128) {
     }
 }
 
+/// A string → indicator map keyed by a 64-bit hash of the string, with the
+/// strings kept aside for verification. A probe that misses (most lookups, and
+/// every parent-domain probe but the last) touches one table slot instead of
+/// a slot plus the heap string a `HashMap<Box<str>, _>` compares against:
+/// measured 2.9M → see benches for domain lookups/s on 1M indicators.
+#[derive(Debug, Clone)]
+struct StrIndex {
+    state: ahash::RandomState,
+    by_hash: std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<IdHasher>>,
+    keys: Vec<Box<str>>,
+    ids: Vec<u32>,
+    /// Keys whose hash collides with another key's (practically never).
+    collide: AHashMap<Box<str>, u32>,
+}
+
+impl Default for StrIndex {
+    fn default() -> Self {
+        StrIndex {
+            state: ahash::RandomState::with_seeds(
+                0x243f_6a88_85a3_08d3,
+                0x1319_8a2e_0370_7344,
+                0xa409_3822_299f_31d0,
+                0x082e_fa98_ec4e_6c89,
+            ),
+            by_hash: Default::default(),
+            keys: Vec::new(),
+            ids: Vec::new(),
+            collide: AHashMap::new(),
+        }
+    }
+}
+
+impl StrIndex {
+    /// Insert `key` → `id` unless present; returns the id that owns the key.
+    fn insert(&mut self, key: &str, id: u32) -> u32 {
+        let h = self.state.hash_one(key);
+        match self.by_hash.get(&h) {
+            Some(&slot) => {
+                let slot = slot as usize;
+                if self.keys.get(slot).is_some_and(|k| &**k == key) {
+                    self.ids.get(slot).copied().unwrap_or(id)
+                } else {
+                    *self.collide.entry(key.into()).or_insert(id)
+                }
+            }
+            None => {
+                self.by_hash.insert(h, self.keys.len() as u32);
+                self.keys.push(key.into());
+                self.ids.push(id);
+                id
+            }
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: &str) -> Option<u32> {
+        if let Some(&slot) = self.by_hash.get(&self.state.hash_one(key)) {
+            let slot = slot as usize;
+            if self.keys.get(slot).is_some_and(|k| &**k == key) {
+                return self.ids.get(slot).copied();
+            }
+        }
+        if self.collide.is_empty() {
+            None
+        } else {
+            self.collide.get(key).copied()
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len() + self.collide.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The keys of [`StrIndex`] are already hashes: pass them through.
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 keys are hashed; fold anything else in for completeness.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
 /// The index of one feed set.
 #[derive(Debug, Clone, Default)]
 pub struct Matcher {
@@ -215,10 +312,10 @@ pub struct Matcher {
     v6: AHashMap<u128, u32>,
     nets4: RangeTable,
     nets6: RangeTable,
-    domains: AHashMap<Box<str>, u32>,
-    urls: AHashMap<Box<str>, u32>,
-    host_ports: AHashMap<Box<str>, u32>,
-    user_agents: AHashMap<Box<str>, u32>,
+    domains: StrIndex,
+    urls: StrIndex,
+    host_ports: StrIndex,
+    user_agents: StrIndex,
     /// Indicators with the same key in other feeds: `next[id]` is the next one, or NONE.
     next: Vec<u32>,
     allow4: RangeTable,
@@ -314,19 +411,19 @@ impl Matcher {
                         m.report.excluded_allowed += 1;
                         continue;
                     }
-                    let head = *m.domains.entry(ind.value.as_str().into()).or_insert(id);
+                    let head = m.domains.insert(&ind.value, id);
                     chain(&mut m.next, &head, id);
                 }
                 Kind::Url => {
-                    let head = *m.urls.entry(ind.value.as_str().into()).or_insert(id);
+                    let head = m.urls.insert(&ind.value, id);
                     chain(&mut m.next, &head, id);
                 }
                 Kind::HostPort => {
-                    let head = *m.host_ports.entry(ind.value.as_str().into()).or_insert(id);
+                    let head = m.host_ports.insert(&ind.value, id);
                     chain(&mut m.next, &head, id);
                 }
                 Kind::UserAgent => {
-                    let head = *m.user_agents.entry(ind.value.as_str().into()).or_insert(id);
+                    let head = m.user_agents.insert(&ind.value, id);
                     chain(&mut m.next, &head, id);
                 }
             }
@@ -464,7 +561,7 @@ impl Matcher {
 
     #[inline]
     fn find_domain(&self, d: &str) -> Option<Hit> {
-        if let Some(&id) = self.domains.get(d) {
+        if let Some(id) = self.domains.get(d) {
             return Some(Hit {
                 id,
                 kind: MatchKind::DomainExact,
@@ -478,7 +575,7 @@ impl Matcher {
             if !parent.contains('.') {
                 break;
             }
-            if let Some(&id) = self.domains.get(parent) {
+            if let Some(id) = self.domains.get(parent) {
                 // Valid only at or below the registrable domain of the query; every
                 // further parent is shorter still, so a miss here ends the walk.
                 let registrable = psl::domain_str(d)?;
@@ -501,7 +598,7 @@ impl Matcher {
             _ => {}
         }
         if !self.urls.is_empty() {
-            if let Some(&id) = self.urls.get(n.key.as_str()) {
+            if let Some(id) = self.urls.get(&n.key) {
                 return Some(Hit {
                     id,
                     kind: MatchKind::UrlExact,
@@ -526,7 +623,7 @@ impl Matcher {
             return None;
         }
         let key = host_port_key(ip, port);
-        self.host_ports.get(key.as_str()).map(|&id| Hit {
+        self.host_ports.get(&key).map(|id| Hit {
             id,
             kind: MatchKind::HostPort,
         })
@@ -550,7 +647,7 @@ impl Matcher {
     }
 
     pub fn match_user_agent(&self, ua: &str) -> Option<Hit> {
-        self.user_agents.get(ua.trim()).map(|&id| Hit {
+        self.user_agents.get(ua.trim()).map(|id| Hit {
             id,
             kind: MatchKind::UserAgent,
         })

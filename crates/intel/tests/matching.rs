@@ -423,3 +423,56 @@ fn events_tables_verdicts_and_windows() {
     );
     assert_eq!(t.feature_schema().feature_names(), vec!["bytes"]);
 }
+
+#[test]
+fn misp_composite_attributes() {
+    // Shape of a MISP feed event (attribute types as MISP defines them).
+    let ev = r#"{"Event": {"info": "C2 campaign", "Attribute": [
+        {"type": "ip-dst", "value": "203.0.114.9", "uuid": "a1", "timestamp": "1600000000"},
+        {"type": "domain|ip", "value": "evil.example|198.51.99.7", "uuid": "a2"},
+        {"type": "ip-dst|port", "value": "192.0.3.1|8443", "uuid": "a3"},
+        {"type": "hostname", "value": "c2.bad.example", "uuid": "a4"},
+        {"type": "url", "value": "http://bad.example/gate.php", "uuid": "a5"},
+        {"type": "domain|ip", "value": "only-domain.example", "uuid": "a6"},
+        {"type": "md5", "value": "0749bae92ca336a02c83d126e04ec628", "uuid": "a7"}],
+      "Object": [{"name": "domain-ip", "Attribute": [{"type": "ip-src", "value": "2001:db9::5", "uuid": "a8"}]}]}}"#;
+    let mut set = FeedSet::default();
+    let spec = FeedSpec {
+        name: "misp".into(),
+        path: "e.json".into(),
+        ..Default::default()
+    };
+    set.add_text(&spec, "e.json", ev, false).unwrap();
+    let got: Vec<(&str, &str)> = set
+        .indicators
+        .iter()
+        .map(|i| (i.kind.as_str(), i.value.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("ipv4", "203.0.114.9"),
+            ("domain", "evil.example"),
+            ("ipv4", "198.51.99.7"),
+            ("host-port", "192.0.3.1:8443"),
+            ("domain", "c2.bad.example"),
+            ("url", "bad.example/gate.php"),
+            ("ipv6", "2001:db9::5"),
+        ]
+    );
+    let r = &set.feeds[0].report;
+    assert_eq!(r.malformed, 1, "domain|ip without the ip part");
+    assert_eq!(r.malformed_samples[0].line, 7);
+    assert_eq!(r.unsupported.get("misp attribute type md5"), Some(&1));
+    assert_eq!(set.indicators[0].category.as_deref(), Some("C2 campaign"));
+    assert_eq!(set.indicators[0].last_seen, Some(1_600_000_000_000_000));
+    let m = matcher(&set);
+    assert_eq!(
+        m.match_host_port(ip("192.0.3.1"), 8443).map(|h| h.kind),
+        Some(MatchKind::HostPort)
+    );
+    assert_eq!(
+        m.match_domain("x.c2.bad.example").map(|h| h.kind),
+        Some(MatchKind::DomainParent)
+    );
+}

@@ -262,12 +262,35 @@ fn staged_config_loads_every_feed() {
     let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/staged-feeds.toml");
     let (set, opts) = palisade_intel::load(Some(&cfg), &[], false).unwrap();
     let names: Vec<&str> = set.feeds.iter().map(|f| f.name.as_str()).collect();
-    assert_eq!(names, ["maltrail", "feodo", "phishtank", "openphish", "joewein", "firehol_level1", "stix", "misp"]);
+    assert_eq!(
+        names,
+        [
+            "maltrail",
+            "feodo",
+            "phishtank",
+            "openphish",
+            "joewein",
+            "firehol_level1",
+            "stix",
+            "misp"
+        ]
+    );
     // The glob keeps the trail's place as category; the config's category wins where set.
     assert_eq!(set.feeds[0].report.files, 1601);
-    assert!(set.indicators.iter().any(|i| i.category.as_deref() == Some("malware/emotet")));
-    assert!(set.indicators.iter().filter(|i| usize::from(i.feed) == 1).all(|i| i.category.as_deref() == Some("botnet-c2")));
-    assert!(set.indicators.iter().filter(|i| usize::from(i.feed) == 1).all(|i| i.confidence == Some(90)));
+    assert!(set
+        .indicators
+        .iter()
+        .any(|i| i.category.as_deref() == Some("malware/emotet")));
+    assert!(set
+        .indicators
+        .iter()
+        .filter(|i| usize::from(i.feed) == 1)
+        .all(|i| i.category.as_deref() == Some("botnet-c2")));
+    assert!(set
+        .indicators
+        .iter()
+        .filter(|i| usize::from(i.feed) == 1)
+        .all(|i| i.confidence == Some(90)));
     assert_eq!(opts.allow.domains, vec!["wrccdc.org".to_string()]);
     // Feodo (2024) and PhishTank (2020) are long expired by today; maltrail has no dates.
     let m = palisade_intel::Matcher::build(&set, &opts);

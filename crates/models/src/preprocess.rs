@@ -69,55 +69,64 @@ impl Preprocess {
                 });
             }
         }
-        let mut notes = Vec::new();
-        let mut columns = Vec::with_capacity(x.cols);
-        for (j, name) in names.iter().enumerate() {
-            let log = all || log_cols.contains(name);
-            let mut vals: Vec<f64> = Vec::with_capacity(x.rows);
-            let mut missing = 0usize;
-            for i in 0..x.rows {
-                let v = x.data[i * x.cols + j];
-                let t = if log { log_tf(v, log_offset) } else { v };
-                if t.is_finite() {
-                    vals.push(t);
-                } else {
-                    missing += 1;
+        // Columns are independent: fit them in parallel (one pass + a median each).
+        let fitted: Vec<(ColumnPrep, Option<String>)> = names
+            .par_iter()
+            .enumerate()
+            .map(|(j, name)| {
+                let log = all || log_cols.contains(name);
+                let mut vals: Vec<f64> = Vec::with_capacity(x.rows);
+                let mut missing = 0usize;
+                for i in 0..x.rows {
+                    let v = x.data[i * x.cols + j];
+                    let t = if log { log_tf(v, log_offset) } else { v };
+                    if t.is_finite() {
+                        vals.push(t);
+                    } else {
+                        missing += 1;
+                    }
                 }
-            }
-            let fill = median(&mut vals.clone());
-            let n = vals.len() as f64;
-            let (mean, std) = if vals.is_empty() {
-                (0.0, 0.0)
-            } else {
-                let mean = vals.iter().sum::<f64>() / n;
-                let var = vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+                let n = vals.len() as f64;
+                let mean = if vals.is_empty() { 0.0 } else { vals.iter().sum::<f64>() / n };
+                let var = if vals.is_empty() { 0.0 } else { vals.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n };
+                let fill = median(&mut vals);
                 // Missing values are filled with the median; they count towards
                 // the spread the model sees, so include them.
-                let var_all = (var * n + missing as f64 * (fill - mean).powi(2)) / (n + missing as f64);
-                let mean_all = (mean * n + fill * missing as f64) / (n + missing as f64);
-                (mean_all, var_all.sqrt())
-            };
-            let constant = vals.is_empty() || std <= 1e-12 * mean.abs().max(1.0);
-            if constant {
-                notes.push(if vals.is_empty() {
-                    format!("column `{name}` dropped: no values on the training data")
+                let tot = n + missing as f64;
+                let mean_all = if vals.is_empty() { 0.0 } else { (mean * n + fill * missing as f64) / tot };
+                let var_all = if vals.is_empty() {
+                    0.0
                 } else {
-                    format!("column `{name}` dropped: constant ({}) on the training data", fill)
-                });
-            } else if missing > 0 {
-                notes.push(format!(
-                    "column `{name}`: {missing} missing values (NaN/inf) filled with the training median {fill}"
-                ));
-            }
-            columns.push(ColumnPrep {
-                name: name.clone(),
-                log,
-                fill: if fill.is_finite() { fill } else { 0.0 },
-                center: if standardize && !constant { mean } else { 0.0 },
-                scale: if standardize && !constant { std } else { 1.0 },
-                keep: !constant,
-            });
-        }
+                    (var * n + n * (mean - mean_all).powi(2) + missing as f64 * (fill - mean_all).powi(2)) / tot
+                };
+                let std = var_all.sqrt();
+                let constant = vals.is_empty() || std <= 1e-12 * mean_all.abs().max(1.0);
+                let note = if constant {
+                    Some(if vals.is_empty() {
+                        format!("column `{name}` dropped: no values on the training data")
+                    } else {
+                        format!("column `{name}` dropped: constant ({fill}) on the training data")
+                    })
+                } else if missing > 0 {
+                    Some(format!(
+                        "column `{name}`: {missing} missing values (NaN/inf) filled with the training median {fill}"
+                    ))
+                } else {
+                    None
+                };
+                let prep = ColumnPrep {
+                    name: name.clone(),
+                    log,
+                    fill: if fill.is_finite() { fill } else { 0.0 },
+                    center: if standardize && !constant { mean_all } else { 0.0 },
+                    scale: if standardize && !constant { std } else { 1.0 },
+                    keep: !constant,
+                };
+                (prep, note)
+            })
+            .collect();
+        let notes: Vec<String> = fitted.iter().filter_map(|f| f.1.clone()).collect();
+        let columns: Vec<ColumnPrep> = fitted.into_iter().map(|f| f.0).collect();
         if !columns.iter().any(|c| c.keep) {
             return Err(crate::ModelError::Data(
                 "every feature column is constant or empty on the training data; nothing to learn from".into(),

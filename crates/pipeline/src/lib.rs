@@ -474,12 +474,9 @@ pub fn run_pipeline(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, Pipel
         stages: Vec::new(),
         feeds,
         analyses,
-        alerts: alerts
-            .iter()
-            .take(cfg.output.report_alerts)
-            .map(|a| a.3.clone())
-            .collect(),
+        alerts: alerts.iter().map(|a| a.3.clone()).collect(),
         alerts_total,
+        alerts_in_table: cfg.output.report_alerts,
         features,
         outputs,
         notes,

@@ -249,3 +249,64 @@ fn supervised_model_on_intel_labels_is_judged_on_held_out_rows() {
         .collect();
     assert!(rf.iter().all(|v| v["rule"]["category"] == "supervised"));
 }
+
+#[test]
+fn built_in_sets_run_over_the_same_logs() {
+    // The Siddiqui host set (window from the pipeline) over Zeek rdp/ntlm, and
+    // the Franc request set over Zeek ssl (TLS seen by SNI), each with a model.
+    let extra = r#"
+[[features]]
+name = "hosts"
+set = "host"
+window = "5m"
+label = "none"
+
+[[features]]
+name = "tls"
+set = "request"
+datasets = ["zeek.ssl"]
+
+[[model]]
+name = "if"
+features = "hosts"
+kind = "iforest"
+threshold = { contamination = 0.05 }
+
+[[model]]
+name = "if"
+features = "tls"
+kind = "iforest"
+threshold = { contamination = 0.01 }
+
+[output]"#;
+    let text = std::fs::read_to_string(quickstart())
+        .unwrap()
+        .replace("[output]", extra);
+    let p = Pipeline::parse(&text, &quickstart()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let s = run_pipeline(
+        &p,
+        &RunOptions {
+            out_dir: Some(dir.path().to_path_buf()),
+            top: None,
+        },
+    )
+    .unwrap();
+    let a = alerts(&s.alerts_path);
+    for table in ["hosts", "tls"] {
+        assert!(
+            a.iter().any(|v| v["palisade"]["table"] == table),
+            "alerts from `{table}`"
+        );
+    }
+    // request rows are single TLS handshakes: the alert names the server and carries the SNI
+    let tls = a.iter().find(|v| v["palisade"]["table"] == "tls").unwrap();
+    assert!(tls["destination"]["ip"].as_str().is_some(), "{tls}");
+    let csv = std::fs::read_to_string(dir.path().join("tables/tls.csv")).unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        3060 + 1,
+        "one row per TLS handshake of the excerpt"
+    );
+    assert!(csv.lines().next().unwrap().contains("score.if"));
+}

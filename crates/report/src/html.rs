@@ -242,35 +242,49 @@ fn section_in_short(h: &mut String, r: &ReportInput) {
         return;
     }
     h.push_str(
-        "<section id=\"summary\"><h2>In short</h2><p class=\"lead\">The entities behind the top alerts, most \
-         suspicious first, with the strongest reason the model gives. Details in <a href=\"#alerts\">Top alerts</a>.</p><ol>",
+        "<section id=\"summary\"><h2>In short</h2><p class=\"lead\">Per table, the entities behind its highest \
+         alerts, most suspicious first, with the strongest reason the model gives. Details in \
+         <a href=\"#alerts\">Top alerts</a>.</p>",
     );
-    for w in list.iter().take(8) {
-        let reason = w
-            .first
-            .top_features
-            .first()
-            .map(|c| {
-                format!(
-                    "{} = {} (typical {})",
-                    c.feature,
-                    num(c.value),
-                    num(c.typical)
-                )
-            })
-            .unwrap_or_default();
-        let _ = write!(
-            h,
-            "<li><b class=\"mono\">{}</b> <span class=\"muted\">in {}</span> — {} alert(s) from {}; {}{}</li>",
-            escape(w.entity),
-            escape(w.analysis),
-            w.alerts,
-            escape(&w.models.join(", ")),
-            escape(&reason),
-            if w.intel { " <span class=\"intel\">threat-intel match</span>" } else { "" }
-        );
+    let mut analyses: Vec<&str> = Vec::new();
+    for w in &list {
+        if !analyses.contains(&w.analysis) {
+            analyses.push(w.analysis);
+        }
     }
-    h.push_str("</ol></section>\n");
+    for an in analyses {
+        let _ = write!(h, "<h3>{}</h3><ol>", escape(an));
+        for w in list.iter().filter(|w| w.analysis == an).take(4) {
+            let reason = w
+                .first
+                .top_features
+                .first()
+                .map(|c| {
+                    format!(
+                        "{} = {} (typical {})",
+                        c.feature,
+                        num(c.value),
+                        num(c.typical)
+                    )
+                })
+                .unwrap_or_default();
+            let _ = write!(
+                h,
+                "<li><b class=\"mono\">{}</b> — {} alert(s) from {}; {}{}</li>",
+                escape(w.entity),
+                w.alerts,
+                escape(&w.models.join(", ")),
+                escape(&reason),
+                if w.intel {
+                    " <span class=\"intel\">threat-intel match</span>"
+                } else {
+                    ""
+                }
+            );
+        }
+        h.push_str("</ol>");
+    }
+    h.push_str("</section>\n");
 }
 
 fn section_read(h: &mut String, r: &ReportInput) {
@@ -332,13 +346,18 @@ fn section_read(h: &mut String, r: &ReportInput) {
 }
 
 fn section_alerts(h: &mut String, r: &ReportInput) {
+    let shown = if r.alerts_in_table == 0 {
+        &r.alerts[..]
+    } else {
+        &r.alerts[..r.alerts_in_table.min(r.alerts.len())]
+    };
     let _ = write!(
         h,
         "<section id=\"alerts\"><h2>Top alerts</h2><p class=\"lead\">{} of {} alert(s), highest score first. \
          <b>Why</b> lists the features that contributed most to the score, with this row's value against the \
          typical (median) value over all rows; <b>Intel</b> lists threat-intelligence matches with the feed that \
          supplied them.</p>",
-        r.alerts.len(),
+        shown.len(),
         r.alerts_total
     );
     if r.alerts.is_empty() {
@@ -349,7 +368,7 @@ fn section_alerts(h: &mut String, r: &ReportInput) {
         "<div class=\"wrap\"><table><tr><th class=\"n\">#</th><th class=\"n\">score</th><th>entity</th><th>window</th><th>model</th>\
          <th>why</th><th>intel</th></tr>",
     );
-    for (i, a) in r.alerts.iter().enumerate() {
+    for (i, a) in shown.iter().enumerate() {
         let _ = write!(
             h,
             "<tr><td class=\"n\">{}</td><td class=\"n nw\"><span class=\"score\">{}</span><br><span class=\"muted small\">threshold {}</span></td>\

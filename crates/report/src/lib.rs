@@ -44,6 +44,8 @@ pub struct ReportInput {
     pub alerts: Vec<AlertRow>,
     /// Total number of alerts before any `--top` limit.
     pub alerts_total: usize,
+    /// How many of `alerts` the table shows (0 = all); the summary reads them all.
+    pub alerts_in_table: usize,
     /// The feature catalog of every feature used.
     pub features: Vec<FeatureDef>,
     /// Output files written (path, what).

@@ -122,6 +122,7 @@ fn sample() -> ReportInput {
             }],
         }],
         alerts_total: 2,
+        alerts_in_table: 0,
         features: vec![FeatureDef::new(
             "rdp_count",
             FeatureType::Int,

@@ -87,8 +87,10 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
             let cfg = match (&a.set, &a.config) {
                 (Some(s), None) => palisade_features::builtin_entity_set(s)?,
                 (None, Some(p)) => {
-                    let text = std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
-                    palisade_features::EntityConfig::from_toml(&text).with_context(|| format!("{}", p.display()))?
+                    let text =
+                        std::fs::read_to_string(p).with_context(|| format!("{}", p.display()))?;
+                    palisade_features::EntityConfig::from_toml(&text)
+                        .with_context(|| format!("{}", p.display()))?
                 }
                 _ => bail!("give exactly one of --set NAME or --config FILE.toml"),
             };
@@ -99,7 +101,8 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
 
 fn entity(a: &InOut, mut cfg: palisade_features::EntityConfig) -> anyhow::Result<()> {
     if let Some(w) = &a.window {
-        palisade_features::entity::parse_duration(w).map_err(|m| anyhow::anyhow!("--window: {m}"))?;
+        palisade_features::entity::parse_duration(w)
+            .map_err(|m| anyhow::anyhow!("--window: {m}"))?;
         cfg.window = w.clone();
     }
     let events = load_events(a)?;
@@ -112,14 +115,23 @@ fn entity(a: &InOut, mut cfg: palisade_features::EntityConfig) -> anyhow::Result
             rep.without_entity
         );
     }
-    eprintln!("{}: {} events -> {} rows ({} features, set {})", a.input.display(), rep.events, rep.rows, cfg.features.len(), cfg.name);
+    eprintln!(
+        "{}: {} events -> {} rows ({} features, set {})",
+        a.input.display(),
+        rep.events,
+        rep.rows,
+        cfg.features.len(),
+        cfg.name
+    );
     write(&a.out, &t)
 }
 
 fn is_event_file(p: &Path) -> bool {
     let name = p.to_string_lossy().to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
-    [".jsonl", ".ndjson", ".json", ".csv", ".parquet"].iter().any(|e| name.ends_with(e))
+    [".jsonl", ".ndjson", ".json", ".csv", ".parquet"]
+        .iter()
+        .any(|e| name.ends_with(e))
 }
 
 fn load_events(a: &InOut) -> anyhow::Result<Vec<Event>> {
@@ -128,8 +140,13 @@ fn load_events(a: &InOut) -> anyhow::Result<Vec<Event>> {
         tracing::info!("{}: {} events", a.input.display(), ev.len());
         return Ok(ev);
     }
-    let format = a.format.as_deref().map(palisade_ingest::Format::from_name).transpose()?;
-    let (events, summary) = palisade_ingest::read_path(&a.input, format, &palisade_ingest::IngestOptions::default())?;
+    let format = a
+        .format
+        .as_deref()
+        .map(palisade_ingest::Format::from_name)
+        .transpose()?;
+    let (events, summary) =
+        palisade_ingest::read_path(&a.input, format, &palisade_ingest::IngestOptions::default())?;
     eprintln!("{summary}");
     Ok(events)
 }
@@ -139,12 +156,20 @@ fn column_table(a: &InOut, col: &str, f: impl Fn(&[&str]) -> Table) -> anyhow::R
     let input = palisade_io::read_table(&a.input, &palisade_io::ReadTableOptions::default())?;
     let c = input.column(col).with_context(|| {
         let names: Vec<&str> = input.columns.iter().map(|c| c.name.as_str()).collect();
-        format!("{}: no column `{col}` (columns: {})", a.input.display(), names.join(", "))
+        format!(
+            "{}: no column `{col}` (columns: {})",
+            a.input.display(),
+            names.join(", ")
+        )
     })?;
     let texts: Vec<String> = (0..c.data.len()).map(|i| c.data.text(i)).collect();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let mut t = f(&refs);
-    let labels: Vec<String> = if a.labels.is_empty() { vec!["label".to_string()] } else { a.labels.clone() };
+    let labels: Vec<String> = if a.labels.is_empty() {
+        vec!["label".to_string()]
+    } else {
+        a.labels.clone()
+    };
     for l in &a.labels {
         if input.column(l).is_none() {
             bail!("{}: no label column `{l}`", a.input.display());
@@ -154,8 +179,16 @@ fn column_table(a: &InOut, col: &str, f: impl Fn(&[&str]) -> Table) -> anyhow::R
         if other.name == col {
             continue;
         }
-        let role = if labels.contains(&other.name) { ColumnRole::Label } else { ColumnRole::Meta };
-        let name = if t.column(&other.name).is_some() { format!("input.{}", other.name) } else { other.name.clone() };
+        let role = if labels.contains(&other.name) {
+            ColumnRole::Label
+        } else {
+            ColumnRole::Meta
+        };
+        let name = if t.column(&other.name).is_some() {
+            format!("input.{}", other.name)
+        } else {
+            other.name.clone()
+        };
         let data = match &other.data {
             ColumnData::F64(v) => ColumnData::F64(v.clone()),
             ColumnData::Str(v) => ColumnData::Str(v.clone()),
@@ -168,12 +201,20 @@ fn column_table(a: &InOut, col: &str, f: impl Fn(&[&str]) -> Table) -> anyhow::R
 
 fn write(out: &Path, t: &Table) -> anyhow::Result<()> {
     palisade_io::write_table(out, t)?;
-    eprintln!("wrote {} ({} rows, {} columns)", out.display(), t.nrows(), t.columns.len());
+    eprintln!(
+        "wrote {} ({} rows, {} columns)",
+        out.display(),
+        t.nrows(),
+        t.columns.len()
+    );
     Ok(())
 }
 
 fn list(json: bool, set: Option<&str>) -> anyhow::Result<()> {
-    let cat: Vec<_> = palisade_features::catalog().into_iter().filter(|d| set.is_none_or(|s| d.set == s)).collect();
+    let cat: Vec<_> = palisade_features::catalog()
+        .into_iter()
+        .filter(|d| set.is_none_or(|s| d.set == s))
+        .collect();
     if cat.is_empty() {
         bail!("no features in set `{}`", set.unwrap_or(""));
     }
@@ -187,7 +228,13 @@ fn list(json: bool, set: Option<&str>) -> anyhow::Result<()> {
             println!("\n## {}\n", d.set);
             last = d.set.clone();
         }
-        println!("{} ({:?}; reads {})\n    {}", d.name, d.dtype, d.reads.join(", "), d.description);
+        println!(
+            "{} ({:?}; reads {})\n    {}",
+            d.name,
+            d.dtype,
+            d.reads.join(", "),
+            d.description
+        );
     }
     Ok(())
 }

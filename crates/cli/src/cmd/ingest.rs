@@ -66,8 +66,10 @@ fn progress_for(path: &Path) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let pb = indicatif::ProgressBar::new(len);
-    let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-        .map(|s| s.progress_chars("=> "));
+    let style = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .map(|s| s.progress_chars("=> "));
     if let Ok(s) = style {
         pb.set_style(s);
     }
@@ -94,7 +96,8 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
     let mut writer = EventWriter::create(&a.out, out_format)?;
     let mut quarantine = match &a.quarantine {
         Some(q) => Some(std::io::BufWriter::new(
-            std::fs::File::create(q).with_context(|| format!("creating quarantine file {}", q.display()))?,
+            std::fs::File::create(q)
+                .with_context(|| format!("creating quarantine file {}", q.display()))?,
         )),
         None => None,
     };
@@ -118,7 +121,9 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         };
         let q = quarantine.as_mut().map(|q| q as &mut dyn Write);
         let result = palisade_ingest::ingest_reader(&name, input, format, &opts, q, |ev| {
-            writer.write(ev).map_err(|e| Box::new(e) as palisade_ingest::SinkError)
+            writer
+                .write(ev)
+                .map_err(|e| Box::new(e) as palisade_ingest::SinkError)
         });
         if let Some(pb) = pb {
             pb.finish_and_clear();
@@ -136,7 +141,11 @@ pub fn run(a: IngestArgs) -> anyhow::Result<()> {
         "wrote {total_events} events from {} input(s) to {}{}",
         inputs.len(),
         a.out.display(),
-        if total_skipped > 0 { format!(" ({total_skipped} lines skipped)") } else { String::new() }
+        if total_skipped > 0 {
+            format!(" ({total_skipped} lines skipped)")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }

@@ -156,12 +156,17 @@ fn run_stats(args: StatsArgs) -> Result<()> {
             palisade_io::read_events(p).with_context(|| format!("reading {}", p.display()))?;
         report.hit_rates = Some(stats::hit_rates(&set, &events, &opts));
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    let text = if args.json {
+        serde_json::to_string_pretty(&report)? + "\n"
+    } else {
+        render_text(&report)
+    };
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // `palisade intel stats | head` is fine.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
     }
-    print_text(&report);
-    Ok(())
 }
 
 fn now_us() -> i64 {
@@ -175,14 +180,18 @@ fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
-fn print_text(r: &stats::StatsReport) {
-    println!(
+fn render_text(r: &stats::StatsReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{:<40} {:>9} {:>8} {:>8} {:>9}  by kind",
         "feed", "total", "expired", "unique", "malformed"
     );
     for f in &r.feeds {
         let kinds: Vec<String> = f.by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
-        println!(
+        let _ = writeln!(
+            out,
             "{:<40} {:>9} {:>8} {:>8} {:>9}  {}",
             f.name,
             f.total,
@@ -197,23 +206,26 @@ fn print_text(r: &stats::StatsReport) {
                 .iter()
                 .map(|(k, n)| format!("{k}: {n}"))
                 .collect();
-            println!("{:<40} skipped: {}", "", u.join("; "));
+            let _ = writeln!(out, "{:<40} skipped: {}", "", u.join("; "));
         }
     }
     let overlapping: Vec<_> = r.overlap.iter().filter(|o| o.common > 0).collect();
-    println!(
+    let _ = writeln!(
+        out,
         "\noverlap ({} of {} feed pairs share indicators)",
         overlapping.len(),
         r.overlap.len()
     );
     if !overlapping.is_empty() {
-        println!(
+        let _ = writeln!(
+            out,
             "{:<30} {:<30} {:>8} {:>8} {:>8} {:>8}",
             "a", "b", "common", "jaccard", "a in b", "b in a"
         );
         for o in overlapping {
-            println!(
-                "{:<30} {:<30} {:>8} {:>8.4} {:>8} {:>8}",
+            let _ = writeln!(
+                out,
+                "{:<30} {:<30} {:>8} {:>8.5} {:>8} {:>8}",
                 o.a,
                 o.b,
                 o.common,
@@ -224,7 +236,8 @@ fn print_text(r: &stats::StatsReport) {
         }
     }
     if let Some(n) = &r.novelty {
-        println!(
+        let _ = writeln!(
+            out,
             "\nnovelty vs previous snapshot: previous {}, current {}, added {} ({}), removed {} ({}), kept {}",
             n.previous,
             n.current,
@@ -236,12 +249,14 @@ fn print_text(r: &stats::StatsReport) {
         );
     }
     if let Some(h) = &r.hit_rates {
-        println!(
+        let _ = writeln!(
+            out,
             "\nhit rate over {} events",
             h.first().map(|x| x.events).unwrap_or(0)
         );
         for x in h {
-            println!(
+            let _ = writeln!(
+                out,
                 "{:<40} {:>8} hits {:>8}  ({} indicators hit)",
                 x.feed,
                 x.hits,
@@ -250,4 +265,5 @@ fn print_text(r: &stats::StatsReport) {
             );
         }
     }
+    out
 }

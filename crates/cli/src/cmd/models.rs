@@ -109,7 +109,42 @@ pub struct TrainArgs {
     /// Any model option as KEY=VALUE (repeatable); see each model's docs.
     #[arg(long = "opt", value_name = "KEY=VALUE")]
     pub opt: Vec<String>,
-    // ---- SUPERVISED FLAGS: add `--cv`, `--time-col`, `--test-after`, … here.
+    // ---- supervised (gbt, rf)
+    /// gbt/rf: stratified K-fold cross-validation report (on stderr), then the model is trained on all rows.
+    #[arg(long, value_name = "K", conflicts_with_all = ["time_col", "valid"])]
+    pub cv: Option<usize>,
+    /// gbt/rf: time column (seconds since the epoch or RFC 3339) for a time-based split; needs --test-after.
+    #[arg(long, value_name = "COL", requires = "test_after")]
+    pub time_col: Option<String>,
+    /// gbt/rf: rows at or after TIME are the test set; the model written is the one trained on the past.
+    #[arg(long, value_name = "TIME", requires = "time_col")]
+    pub test_after: Option<String>,
+    /// gbt/rf: weight of a positive row (a number, or `auto` = #negatives/#positives); default 1.
+    #[arg(long, value_name = "W")]
+    pub pos_weight: Option<String>,
+    /// gbt/rf: probability calibration on held-out rows: platt (default), isotonic, none.
+    #[arg(long)]
+    pub calibration: Option<String>,
+    /// gbt/rf: text columns to use as categorical features (frequency-rank codes stored in the model), comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "COLS")]
+    pub categorical: Vec<String>,
+}
+
+/// Make the `--categorical` text columns features (the reader keeps text as `Meta`).
+fn mark_categorical(table: &mut Table, cols: &[String], path: &Path) -> Result<()> {
+    for name in cols {
+        let c = table
+            .column_mut(name)
+            .with_context(|| format!("--categorical: {} has no column `{name}`", path.display()))?;
+        match (c.role, &c.data) {
+            (ColumnRole::Identity | ColumnRole::Label, _) => {
+                bail!("--categorical: `{name}` is an identity or label column and can never be a feature")
+            }
+            (_, ColumnData::Str(_)) => c.role = ColumnRole::Feature,
+            (_, ColumnData::F64(_)) => bail!("--categorical: `{name}` is numeric in {}; only text columns are coded", path.display()),
+        }
+    }
+    Ok(())
 }
 
 /// `palisade score`.
@@ -193,15 +228,17 @@ fn train_options(a: &TrainArgs) -> Result<TrainOptions> {
     set("max_train", a.max_train.map(Into::into));
     set("members", a.members.clone().map(Into::into));
     set("combine", a.combine.clone().map(Into::into));
-    // SUPERVISED FLAGS: map them into options here, e.g.
-    //   set("cv", a.cv.map(Into::into));
+    set("pos_weight", a.pos_weight.clone().map(Into::into));
+    set("calibration", a.calibration.clone().map(Into::into));
     for kv in &a.opt {
         let (k, v) = kv.split_once('=').with_context(|| format!("--opt `{kv}`: expected KEY=VALUE"))?;
         let v: serde_json::Value = v.parse().unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
         o.options.insert(k.trim().replace('-', "_"), v);
     }
     if let Some(v) = &a.valid {
-        o.validation = Some(read(v, a.label_col.as_deref(), &a.identity_cols, &a.exclude)?);
+        let mut t = read(v, a.label_col.as_deref(), &a.identity_cols, &a.exclude)?;
+        mark_categorical(&mut t, &a.categorical, v)?;
+        o.validation = Some(t);
     }
     Ok(o)
 }
@@ -228,13 +265,38 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     if !registry::KINDS.contains(&args.model.as_str()) {
         bail!("unknown model kind `{}` (known: {})", args.model, registry::KINDS.join(", "));
     }
-    let table = read(&args.input, args.label_col.as_deref(), &args.identity_cols, &args.exclude)?;
+    let mut table = read(&args.input, args.label_col.as_deref(), &args.identity_cols, &args.exclude)?;
+    if !args.categorical.is_empty() && !registry::SUPERVISED_KINDS.contains(&args.model.as_str()) {
+        bail!("--categorical is for the supervised kinds (gbt, rf)");
+    }
+    mark_categorical(&mut table, &args.categorical, &args.input)?;
     let mut opts = train_options(&args)?;
     let (bar, progress) = progress_bar();
     opts.progress = Some(progress);
     let started = std::time::Instant::now();
-    let model = palisade_models::train(&args.model, &table, &opts)
-        .with_context(|| format!("training `{}` on {}", args.model, args.input.display()))?;
+    let supervised = registry::SUPERVISED_KINDS.contains(&args.model.as_str());
+    if (args.cv.is_some() || args.time_col.is_some()) && !supervised {
+        bail!("--cv and --time-col are for the supervised kinds (gbt, rf)");
+    }
+    if let Some(k) = args.cv {
+        let cv = palisade_models::supervised::eval::cross_validate(&args.model, &table, &opts, k)
+            .with_context(|| format!("{k}-fold cross-validation of `{}`", args.model))?;
+        print_supervised_report(&format!("{k}-fold CV (out-of-fold, pooled)"), &cv.pooled);
+        eprintln!("per fold ROC-AUC: mean {:.4} ± {:.4}, PR-AUC mean {:.4}", cv.mean_roc_auc, cv.std_roc_auc, cv.mean_pr_auc);
+    }
+    let model = match (&args.time_col, &args.test_after) {
+        (Some(col), Some(after)) => {
+            let (m, r) = palisade_models::supervised::eval::time_split(&args.model, &table, &opts, col, after)
+                .with_context(|| format!("time split of `{}` on `{col}` at {after}", args.model))?;
+            print_supervised_report(
+                &format!("time split: train {} rows before {after}, test {} rows at or after", r.train_rows, r.test_rows),
+                &r.report,
+            );
+            m
+        }
+        _ => palisade_models::train(&args.model, &table, &opts)
+            .with_context(|| format!("training `{}` on {}", args.model, args.input.display()))?,
+    };
     bar.finish_and_clear();
     let bytes = model.body.to_bytes()?;
     palisade_io::atomic_write(&args.out, &bytes).with_context(|| format!("writing model {}", args.out.display()))?;
@@ -259,6 +321,28 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         eprintln!("threshold: {} ({})", t.value, t.rule);
     }
     Ok(())
+}
+
+/// A supervised evaluation (CV or time split) on stderr.
+fn print_supervised_report(what: &str, r: &EvalReport) {
+    eprintln!("{what}: {} positives, {} negatives", r.positives, r.negatives);
+    eprintln!(
+        "  ROC-AUC {:.4}  PR-AUC {:.4}  TPR@FPR1% {:.4}  TPR@FPR0.1% {:.4}",
+        r.roc_auc, r.pr_auc, r.tpr_at_fpr_1pct, r.tpr_at_fpr_0_1pct
+    );
+    if let Some(c) = &r.confusion {
+        eprintln!(
+            "  at the threshold: tp {} fp {} tn {} fn {}; malicious precision {:.4} recall {:.4}; benign recall {:.4} (fpr {:.5})",
+            c.tp,
+            c.fp,
+            c.tn,
+            c.fn_,
+            c.precision(),
+            c.recall(),
+            1.0 - c.fpr(),
+            c.fpr()
+        );
+    }
 }
 
 pub fn run_score(args: ScoreArgs) -> Result<()> {

@@ -111,17 +111,19 @@ impl FitSpec {
         let mut rf = ForestParams::default();
         if kind == "gbt" {
             gbt.iterations = trees;
-            gbt.learning_rate = r.f64("learning_rate", 0.1)? as f32;
-            gbt.max_leaves = r.usize("leaves", 31)?.max(2);
+            let d = GbtParams::default();
+            gbt.learning_rate = r.f64("learning_rate", d.learning_rate as f64)? as f32;
+            gbt.max_leaves = r.usize("leaves", d.max_leaves)?.max(2);
             if max_depth > 0 {
                 gbt.max_depth = max_depth;
             }
-            gbt.min_leaf_weight = r.f64("min_leaf_weight", 1e-3)? as f32;
-            gbt.l2 = r.f64("l2", 0.0)? as f32;
+            gbt.min_leaf_weight = r.f64("min_leaf_weight", d.min_leaf_weight as f64)? as f32;
+            gbt.l2 = r.f64("l2", d.l2 as f64)? as f32;
+            gbt.tiled = r.string("tiled", "0")?.trim() == "1";
             gbt.subsample = r.f64("subsample", 1.0)? as f32;
             gbt.colsample_bytree = r.f64("colsample", 1.0)?;
             gbt.nbins = max_bins as u16;
-            gbt.depthwise = match r.string("grow", "leaf")?.trim() {
+            gbt.depthwise = match r.string("grow", "depth")?.trim() {
                 "leaf" => false,
                 "depth" => true,
                 o => return Err(bad("grow", format!("`{o}` is not `leaf` or `depth`"))),
@@ -249,8 +251,18 @@ pub fn stratified_holdout(y: &[f64], frac: f64, seed: u64) -> (Vec<usize>, Vec<u
     (fit, held)
 }
 
+/// Rows used for permutation importance at most (a stratified subsample
+/// beyond): d extra predictions of a deep forest over a big holdout would
+/// otherwise dominate training time.
+const PERMUTATION_ROWS: usize = 5000;
+
 /// Drop of ROC-AUC when each column is shuffled (one seeded permutation).
 pub fn permutation_importance(trees: &Trees, x: &Matrix, y: &[f64], seed: u64) -> Vec<f64> {
+    if x.rows > PERMUTATION_ROWS {
+        let (_, keep) = stratified_holdout(y, PERMUTATION_ROWS as f64 / x.rows as f64, seed ^ 0x9E37);
+        let ys: Vec<f64> = keep.iter().map(|&i| y[i]).collect();
+        return permutation_importance(trees, &x.select_rows(&keep), &ys, seed);
+    }
     let labels: Vec<bool> = y.iter().map(|&v| v > 0.5).collect();
     let base = crate::metrics::roc_auc(&trees.margin(x), &labels);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xBEEF);

@@ -24,7 +24,9 @@ pub fn data(rel: &str) -> Option<PathBuf> {
 }
 
 pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(rel)
 }
 
 pub fn read(p: &Path, f: Option<Format>) -> (Vec<Event>, palisade_ingest::FileSummary) {
@@ -34,7 +36,11 @@ pub fn read(p: &Path, f: Option<Format>) -> (Vec<Event>, palisade_ingest::FileSu
     }
 }
 
-pub fn read_text(name: &str, text: &str, f: Option<Format>) -> (Vec<Event>, palisade_ingest::FileSummary) {
+pub fn read_text(
+    name: &str,
+    text: &str,
+    f: Option<Format>,
+) -> (Vec<Event>, palisade_ingest::FileSummary) {
     match read_bytes(name, text.as_bytes(), f, &IngestOptions::default()) {
         Ok(r) => r,
         Err(e) => panic!("{name}: {e}"),
@@ -55,5 +61,10 @@ pub fn sekoia_messages(p: &Path) -> Vec<String> {
 /// An event without its provenance fields, to compare the same event read
 /// from two encodings.
 pub fn content(e: &Event) -> Event {
-    Event { original: None, log_line: None, log_file_path: None, ..e.clone() }
+    Event {
+        original: None,
+        log_line: None,
+        log_file_path: None,
+        ..e.clone()
+    }
 }

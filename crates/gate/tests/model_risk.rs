@@ -1,0 +1,95 @@
+//! The model-backed risk scorer: a palisade model file trained on gate and
+//! URL features loads as the gate's scorer and scores requests. (A wiring
+//! test on synthetic requests; the model's quality is the models crate's
+//! business.) Run with `--features model`.
+#![cfg(feature = "model")]
+
+use palisade_core::{ColumnData, ColumnRole, Table};
+use palisade_gate::risk::{RequestFeatures, RequestView, FEATURE_NAMES};
+
+fn browser(i: usize) -> (String, String) {
+    (format!("/products/{}", i % 97), format!("ref=home&page={}", i % 7))
+}
+
+#[test]
+fn model_file_scores_requests() {
+    let url_names: Vec<String> = palisade_features::url_defs().into_iter().map(|d| d.name).take(4).collect();
+    let mut cols: Vec<Vec<f64>> = vec![vec![]; FEATURE_NAMES.len() + url_names.len()];
+    let mut fz = palisade_features::UrlFeaturizer::new();
+    for i in 0..400 {
+        let (path, query) = browser(i);
+        let v = RequestView {
+            method: "GET",
+            host: Some("shop.example"),
+            path: &path,
+            query: &query,
+            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"),
+            referrer: Some("https://shop.example/"),
+            accept_language: true,
+            header_count: 8 + i % 5,
+            limit_pressure: (i % 10) as f32 / 20.0,
+            limit_exceeded: false,
+        };
+        let f = RequestFeatures::from_view(&v);
+        for (j, x) in f.0.iter().enumerate() {
+            cols[j].push(*x as f64);
+        }
+        let mut u = [0.0; palisade_features::request::N_URL];
+        fz.url_row(&format!("shop.example{path}?{query}"), &mut u);
+        for j in 0..url_names.len() {
+            cols[FEATURE_NAMES.len() + j].push(u[j]);
+        }
+    }
+    let mut t = Table::new();
+    for (j, c) in cols.into_iter().enumerate() {
+        let name = if j < FEATURE_NAMES.len() { FEATURE_NAMES[j].to_string() } else { url_names[j - FEATURE_NAMES.len()].clone() };
+        t.push(&name, ColumnRole::Feature, ColumnData::F64(c)).unwrap();
+    }
+    let opts = palisade_models::TrainOptions { seed: 7, ..Default::default() };
+    let model = palisade_models::train("iforest", &t, &opts).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("risk.json");
+    std::fs::write(&path, model.body.to_bytes().unwrap()).unwrap();
+
+    let scorer = palisade_gate::model_scorer::load(&path).unwrap();
+    assert!(scorer.name().starts_with("model:iforest"));
+    let (bp, bq) = browser(3);
+    let b = RequestView {
+        method: "GET",
+        host: Some("shop.example"),
+        path: &bp,
+        query: &bq,
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"),
+        referrer: Some("https://shop.example/"),
+        accept_language: true,
+        header_count: 10,
+        limit_pressure: 0.1,
+        limit_exceeded: false,
+    };
+    let s = RequestView {
+        method: "POST",
+        host: Some("shop.example"),
+        path: "/wp-admin/../../etc/passwd",
+        query: "cmd=%2Fbin%2Fsh%20-c%20id&x=%00%00%00",
+        user_agent: None,
+        referrer: None,
+        accept_language: false,
+        header_count: 2,
+        limit_pressure: 1.0,
+        limit_exceeded: true,
+    };
+    let sb = scorer.score(&RequestFeatures::from_view(&b), &b);
+    let ss = scorer.score(&RequestFeatures::from_view(&s), &s);
+    assert!(sb.is_finite() && ss.is_finite());
+    assert!(ss > sb, "scanner {ss} should outscore browser {sb}");
+
+    // A model needing a feature the gate cannot compute is refused by name.
+    let mut t2 = Table::new();
+    t2.push("bytes_out_per_window", ColumnRole::Feature, ColumnData::F64((0..50).map(|i| i as f64).collect())).unwrap();
+    t2.push("other", ColumnRole::Feature, ColumnData::F64((0..50).map(|i| (i * 7 % 13) as f64).collect())).unwrap();
+    let m2 = palisade_models::train("iforest", &t2, &opts).unwrap();
+    let p2 = dir.path().join("bad.json");
+    std::fs::write(&p2, m2.body.to_bytes().unwrap()).unwrap();
+    let e = palisade_gate::model_scorer::load(&p2).err().unwrap();
+    assert!(e.contains("bytes_out_per_window"), "{e}");
+}
