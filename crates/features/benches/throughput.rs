@@ -37,7 +37,7 @@ fn urls() -> Vec<String> {
 }
 
 fn flow_events(n: usize) -> Vec<Event> {
-    // Synthetic but realistic shape: 2,000 sources, 5,000 destinations, 40 ports, one day.
+    // Synthetic: 2,000 sources, 5,000 destinations, 8 ports, events spread over one day.
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
         x ^= x << 13;
@@ -51,7 +51,9 @@ fn flow_events(n: usize) -> Vec<Event> {
         .map(|i| {
             let r = next();
             Event {
-                timestamp_us: Some(1_521_900_000_000_000 + (i as i64) * 1_000_000),
+                timestamp_us: Some(
+                    1_521_849_600_000_000 + (i as i64) * (86_400_000_000 / n as i64),
+                ),
                 source_ip: Some(std::net::IpAddr::V4(std::net::Ipv4Addr::from(
                     0x0a00_0000 + (r % 2000) as u32,
                 ))),
@@ -112,7 +114,7 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    let ev = flow_events(200_000);
+    let ev = flow_events(400_000);
     let mut g = c.benchmark_group("entity");
     g.throughput(Throughput::Elements(ev.len() as u64));
     g.sample_size(10);

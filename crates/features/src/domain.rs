@@ -124,7 +124,9 @@ pub fn event_domain(e: &Event) -> Option<&str> {
 }
 
 fn table_of(names: Vec<Option<&str>>, ids: IdCols) -> Table {
-    let mut cols: Vec<Vec<f64>> = (0..N_DOMAIN).map(|_| Vec::with_capacity(names.len())).collect();
+    let mut cols: Vec<Vec<f64>> = (0..N_DOMAIN)
+        .map(|_| Vec::with_capacity(names.len()))
+        .collect();
     let mut fz = DomainFeaturizer::new();
     let mut row = [0.0; N_DOMAIN];
     for n in names {

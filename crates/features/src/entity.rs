@@ -824,13 +824,20 @@ pub fn entity_features_with_report(
     }
     // deterministic order: entity name, then window start (the id keeps an
     // IP and a host name that print alike apart, so new-peer state is per entity)
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_by(|&a, &b| {
-        ents.names[rows[a].entity as usize]
-            .cmp(&ents.names[rows[b].entity as usize])
-            .then(rows[a].entity.cmp(&rows[b].entity))
-            .then(rows[a].window.cmp(&rows[b].window))
+    let mut by_name: Vec<u32> = (0..ents.names.len() as u32).collect();
+    by_name.sort_by(|&a, &b| {
+        ents.names[a as usize]
+            .cmp(&ents.names[b as usize])
+            .then(a.cmp(&b))
     });
+    let mut rank = vec![0u32; by_name.len()];
+    for (r, &id) in by_name.iter().enumerate() {
+        rank[id as usize] = r as u32;
+    }
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_unstable_by_key(|&i| (rank[rows[i].entity as usize], rows[i].window));
+    // windows are few; format each bound once
+    let mut bounds: AHashMap<i64, (String, String)> = AHashMap::new();
     let n = rows.len();
     report.rows = n;
     let mut cols: Vec<Vec<f64>> = (0..c.features.len())
@@ -867,10 +874,14 @@ pub fn entity_features_with_report(
         ids.cols[0]
             .2
             .push(Some(ents.names[row.entity as usize].clone()));
-        ids.cols[1].2.push(Some(ts_text(row.window)));
-        ids.cols[2]
-            .2
-            .push(Some(ts_text(row.window.saturating_add(window_us))));
+        let (ws, we) = bounds.entry(row.window).or_insert_with(|| {
+            (
+                ts_text(row.window),
+                ts_text(row.window.saturating_add(window_us)),
+            )
+        });
+        ids.cols[1].2.push(Some(ws.clone()));
+        ids.cols[2].2.push(Some(we.clone()));
         for (j, f) in c.features.iter().enumerate() {
             let s = f.slot;
             let x = match f.agg {

@@ -310,7 +310,9 @@ pub fn request_defs() -> Vec<FeatureDef> {
 /// Request features of web/proxy/TLS events (one row per event).
 pub fn request_features(events: &[Event]) -> Table {
     let defs = request_defs();
-    let mut cols: Vec<Vec<f64>> = (0..N_REQUEST).map(|_| Vec::with_capacity(events.len())).collect();
+    let mut cols: Vec<Vec<f64>> = (0..N_REQUEST)
+        .map(|_| Vec::with_capacity(events.len()))
+        .collect();
     let mut ids = IdCols::request(events.len());
     let mut fz = UrlFeaturizer::new();
     let mut row = [0.0; N_REQUEST];

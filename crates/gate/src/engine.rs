@@ -212,6 +212,20 @@ pub struct Gate {
     redis: Option<Arc<RedisStore>>,
     clock: Arc<dyn Clock>,
     wall: Arc<dyn Clock>,
+    /// User-agent list matchers (case-insensitive, one pass per request).
+    allow_ua: Option<aho_corasick::AhoCorasick>,
+    deny_ua: Option<aho_corasick::AhoCorasick>,
+}
+
+fn ua_matcher(words: &[String]) -> Result<Option<aho_corasick::AhoCorasick>, GateError> {
+    if words.is_empty() {
+        return Ok(None);
+    }
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(words)
+        .map(Some)
+        .map_err(|e| GateError::Policy(format!("user-agent list: {e}")))
 }
 
 fn ceil_s(ns: u64) -> u64 {
@@ -264,6 +278,8 @@ impl Gate {
             .clone()
             .unwrap_or_else(|| stores.fallback_secret.clone());
         Ok(Gate {
+            allow_ua: ua_matcher(&policy.allow_uas)?,
+            deny_ua: ua_matcher(&policy.deny_uas)?,
             signer: Signer::new(&secret),
             seen: stores.seen.clone(),
             redis,
@@ -438,7 +454,6 @@ impl Gate {
             challenge: None,
             pass: false,
         };
-        let ua_l = s.user_agent.as_deref().map(str::to_ascii_lowercase);
         let p = &self.policy;
         if let Some(ip) = s.ip {
             if let Some(n) = p.allow_cidrs.iter().find(|n| n.contains(&ip)) {
@@ -451,16 +466,30 @@ impl Gate {
                 return d;
             }
         }
-        if let Some(ua) = &ua_l {
-            if let Some(x) = p.allow_uas.iter().find(|x| ua.contains(x.as_str())) {
-                d.reasons
-                    .push(format!("allow list: user agent contains `{x}`"));
+        if let Some(ua) = s.user_agent.as_deref() {
+            if let Some(i) = self
+                .allow_ua
+                .as_ref()
+                .and_then(|a| a.find(ua))
+                .map(|m| m.pattern().as_usize())
+            {
+                d.reasons.push(format!(
+                    "allow list: user agent contains `{}`",
+                    p.allow_uas[i]
+                ));
                 return d;
             }
-            if let Some(x) = p.deny_uas.iter().find(|x| ua.contains(x.as_str())) {
+            if let Some(i) = self
+                .deny_ua
+                .as_ref()
+                .and_then(|a| a.find(ua))
+                .map(|m| m.pattern().as_usize())
+            {
                 d.decision = Verdict::Deny;
-                d.reasons
-                    .push(format!("deny list: user agent contains `{x}`"));
+                d.reasons.push(format!(
+                    "deny list: user agent contains `{}`",
+                    p.deny_uas[i]
+                ));
                 return d;
             }
         }
@@ -537,11 +566,13 @@ impl Gate {
 
         // Risk, challenge, pass.
         let wall = self.wall_s();
-        let bind = self.bind(s.ip, s.user_agent.as_deref());
+        // The binding is a SHA-256: computed only when a pass is presented or
+        // a challenge issued, not on every request.
+        let bind = || self.bind(s.ip, s.user_agent.as_deref());
         d.pass = s
             .pass
             .as_deref()
-            .is_some_and(|ps| self.signer.check_pass(ps, wall, &bind));
+            .is_some_and(|ps| self.signer.check_pass(ps, wall, &bind()));
         let r = &p.file.risk;
         if r.enabled {
             let view = RequestView {
@@ -584,7 +615,7 @@ impl Gate {
                             "risk {score:.3} ≥ challenge threshold {}",
                             r.challenge_at
                         ));
-                        d.challenge = Some(self.offer(score, &bind));
+                        d.challenge = Some(self.offer(score, &bind()));
                     }
                 }
             }

@@ -6,7 +6,9 @@
 //! only shape features derived from them (length, emptiness, automation
 //! markers) are.
 
+use aho_corasick::AhoCorasick;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// Names of the request features, in vector order.
 pub const FEATURE_NAMES: [&str; 18] = [
@@ -93,6 +95,27 @@ const AUTOMATION: [&str; 16] = [
     "masscan",
 ];
 
+/// One case-insensitive pass over the text for any of the markers (instead
+/// of lower-casing it and searching once per marker: this is per request).
+fn matcher(words: &[&str]) -> Option<AhoCorasick> {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(words)
+        .ok()
+}
+
+static PROBE_AC: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| matcher(&PROBES));
+static AUTOMATION_AC: LazyLock<Option<AhoCorasick>> = LazyLock::new(|| matcher(&AUTOMATION));
+
+fn has_any(ac: &Option<AhoCorasick>, text: &str) -> bool {
+    ac.as_ref().is_some_and(|a| a.is_match(text))
+}
+
+fn ends_with_ci(s: &str, suffix: &str) -> bool {
+    s.len() >= suffix.len()
+        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+}
+
 fn ln1p(x: usize) -> f32 {
     (x as f32).ln_1p()
 }
@@ -100,8 +123,6 @@ fn ln1p(x: usize) -> f32 {
 impl RequestFeatures {
     pub fn from_view(v: &RequestView<'_>) -> Self {
         let m = v.method;
-        let path_l = v.path.to_ascii_lowercase();
-        let ua_l = v.user_agent.map(|u| u.to_ascii_lowercase());
         let url_len = v.path.len() + v.query.len();
         let pct = v.path.matches('%').count() + v.query.matches('%').count();
         RequestFeatures([
@@ -116,17 +137,16 @@ impl RequestFeatures {
             } else {
                 v.query.split('&').count() as f32
             },
-            STATIC_EXT.iter().any(|e| path_l.ends_with(e)) as u8 as f32,
-            PROBES.iter().any(|p| path_l.contains(p)) as u8 as f32,
+            STATIC_EXT.iter().any(|e| ends_with_ci(v.path, e)) as u8 as f32,
+            has_any(&PROBE_AC, v.path) as u8 as f32,
             if url_len == 0 {
                 0.0
             } else {
                 pct as f32 * 3.0 / url_len as f32
             },
-            ua_l.as_deref().is_none_or(|u| u.trim().is_empty()) as u8 as f32,
+            v.user_agent.is_none_or(|u| u.trim().is_empty()) as u8 as f32,
             ln1p(v.user_agent.map_or(0, str::len)),
-            ua_l.as_deref()
-                .is_some_and(|u| AUTOMATION.iter().any(|a| u.contains(a))) as u8 as f32,
+            v.user_agent.is_some_and(|u| has_any(&AUTOMATION_AC, u)) as u8 as f32,
             v.referrer.is_none_or(|r| r.is_empty()) as u8 as f32,
             (!v.accept_language) as u8 as f32,
             v.header_count as f32,

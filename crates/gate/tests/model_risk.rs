@@ -8,12 +8,19 @@ use palisade_core::{ColumnData, ColumnRole, Table};
 use palisade_gate::risk::{RequestFeatures, RequestView, FEATURE_NAMES};
 
 fn browser(i: usize) -> (String, String) {
-    (format!("/products/{}", i % 97), format!("ref=home&page={}", i % 7))
+    (
+        format!("/products/{}", i % 97),
+        format!("ref=home&page={}", i % 7),
+    )
 }
 
 #[test]
 fn model_file_scores_requests() {
-    let url_names: Vec<String> = palisade_features::url_defs().into_iter().map(|d| d.name).take(4).collect();
+    let url_names: Vec<String> = palisade_features::url_defs()
+        .into_iter()
+        .map(|d| d.name)
+        .take(4)
+        .collect();
     let mut cols: Vec<Vec<f64>> = vec![vec![]; FEATURE_NAMES.len() + url_names.len()];
     let mut fz = palisade_features::UrlFeaturizer::new();
     for i in 0..400 {
@@ -23,7 +30,9 @@ fn model_file_scores_requests() {
             host: Some("shop.example"),
             path: &path,
             query: &query,
-            user_agent: Some("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"),
+            user_agent: Some(
+                "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
+            ),
             referrer: Some("https://shop.example/"),
             accept_language: true,
             header_count: 8 + i % 5,
@@ -42,10 +51,18 @@ fn model_file_scores_requests() {
     }
     let mut t = Table::new();
     for (j, c) in cols.into_iter().enumerate() {
-        let name = if j < FEATURE_NAMES.len() { FEATURE_NAMES[j].to_string() } else { url_names[j - FEATURE_NAMES.len()].clone() };
-        t.push(&name, ColumnRole::Feature, ColumnData::F64(c)).unwrap();
+        let name = if j < FEATURE_NAMES.len() {
+            FEATURE_NAMES[j].to_string()
+        } else {
+            url_names[j - FEATURE_NAMES.len()].clone()
+        };
+        t.push(&name, ColumnRole::Feature, ColumnData::F64(c))
+            .unwrap();
     }
-    let opts = palisade_models::TrainOptions { seed: 7, ..Default::default() };
+    let opts = palisade_models::TrainOptions {
+        seed: 7,
+        ..Default::default()
+    };
     let model = palisade_models::train("iforest", &t, &opts).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("risk.json");
@@ -85,8 +102,18 @@ fn model_file_scores_requests() {
 
     // A model needing a feature the gate cannot compute is refused by name.
     let mut t2 = Table::new();
-    t2.push("bytes_out_per_window", ColumnRole::Feature, ColumnData::F64((0..50).map(|i| i as f64).collect())).unwrap();
-    t2.push("other", ColumnRole::Feature, ColumnData::F64((0..50).map(|i| (i * 7 % 13) as f64).collect())).unwrap();
+    t2.push(
+        "bytes_out_per_window",
+        ColumnRole::Feature,
+        ColumnData::F64((0..50).map(|i| i as f64).collect()),
+    )
+    .unwrap();
+    t2.push(
+        "other",
+        ColumnRole::Feature,
+        ColumnData::F64((0..50).map(|i| (i * 7 % 13) as f64).collect()),
+    )
+    .unwrap();
     let m2 = palisade_models::train("iforest", &t2, &opts).unwrap();
     let p2 = dir.path().join("bad.json");
     std::fs::write(&p2, m2.body.to_bytes().unwrap()).unwrap();

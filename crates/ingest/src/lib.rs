@@ -671,8 +671,10 @@ where
         windows::read_evtx(name, all, opts, quarantine, sink, summary)
     } else {
         let reader = make_reader(format, name, opts)?;
-        let mut ev = Event::default();
-        ev.log_file_path = Some(name.to_string());
+        let ev = Event {
+            log_file_path: Some(name.to_string()),
+            ..Default::default()
+        };
         let mut run = Run {
             name,
             opts,

@@ -112,13 +112,17 @@ impl MemoryStore {
     pub fn check(&self, key: &[u8], q: Quota, n: u32, now: u64) -> MemoryResult {
         let (si, h) = self.locate(key);
         let mut shard = self.lock(si);
-        let tat = shard.get(&h).copied();
-        let o = gcra::check(tat, now, q, n);
+        // Known key: one probe, update in place.
+        if let Some(tat) = shard.get_mut(&h) {
+            let o = gcra::check(Some(*tat), now, q, n);
+            if let Some(new_tat) = o.new_tat {
+                *tat = new_tat;
+            }
+            return Some(o);
+        }
+        let o = gcra::check(None, now, q, n);
         if let Some(new_tat) = o.new_tat {
-            if tat.is_none()
-                && shard.len() >= self.per_shard_cap
-                && !self.make_room(&mut shard, now)
-            {
+            if shard.len() >= self.per_shard_cap && !self.make_room(&mut shard, now) {
                 self.stats.rejected_new.fetch_add(1, Ordering::Relaxed);
                 return None;
             }

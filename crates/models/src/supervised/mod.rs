@@ -44,7 +44,7 @@ const CATEGORIES_KEY: &str = "categories";
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "algorithm", rename_all = "lowercase")]
 pub enum Trees {
-    Gbt { params: GbtParams, booster: forust_ml::GradientBooster },
+    Gbt { params: GbtParams, booster: Box<forust_ml::GradientBooster> },
     Rf { forest: Forest },
 }
 
@@ -186,7 +186,7 @@ impl FitSpec {
             let p = GbtParams { pos_weight: pw, ..self.gbt.clone() };
             let threads = (self.threads > 0).then_some(self.threads);
             let booster = gbt::fit(&x, y, &p, threads).map_err(err)?;
-            Ok(Trees::Gbt { params: p, booster })
+            Ok(Trees::Gbt { params: p, booster: Box::new(booster) })
         } else {
             let p = ForestParams { pos_weight: pw, ..self.rf.clone() };
             let forest = self.pool()?.install(|| Forest::fit(&x, y, &p)).map_err(err)?;
@@ -236,7 +236,7 @@ pub struct Supervised {
 
 /// Stratified split of labelled row indices into (fit, held out).
 pub fn stratified_holdout(y: &[f64], frac: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_CA1B);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x005E_ED0F_CA1B);
     let mut fit = Vec::new();
     let mut held = Vec::new();
     for class in [true, false] {

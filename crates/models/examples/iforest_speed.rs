@@ -1,0 +1,46 @@
+//! Isolation Forest scoring throughput on 1M × 20 rows (the workload of
+//! `../shared/bench/ref_speed.py`), without criterion's repetitions:
+//! `RAYON_NUM_THREADS=1 cargo run --release -p palisade-models --example iforest_speed`.
+
+use palisade_core::Matrix;
+use palisade_models::{fit_detector, TrainData, TrainOptions};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::time::Instant;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let d = 20;
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let data: Vec<f64> = (0..n * d)
+        .map(|i| {
+            if (i / d) % 100 == 0 {
+                rng.random::<f64>() * 12.0 - 6.0
+            } else {
+                let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());
+                (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
+            }
+        })
+        .map(|v| v as f32 as f64)
+        .collect();
+    let x = Matrix::new(n, d, data)?;
+    let opts = TrainOptions::new(1);
+    let names: Vec<String> = (0..d).map(|j| format!("f{j}")).collect();
+    let td = TrainData { x: x.clone(), names, labels: None, validation: None, opts: &opts };
+    let t0 = Instant::now();
+    let det = fit_detector("iforest", &td)?;
+    let fit = t0.elapsed().as_secs_f64();
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t1 = Instant::now();
+        let s = det.score(&x)?;
+        best = best.min(t1.elapsed().as_secs_f64());
+        assert_eq!(s.len(), n);
+    }
+    println!(
+        "iforest {n}x{d}: fit {fit:.3}s, score {best:.3}s = {:.0} rows/s ({} rayon threads)",
+        n as f64 / best,
+        rayon::current_num_threads()
+    );
+    Ok(())
+}
