@@ -101,12 +101,10 @@ static PLOG: std::sync::LazyLock<Box<[f64]>> = std::sync::LazyLock::new(|| {
 });
 
 #[inline]
-fn plog(c: u32) -> f64 {
-    let c = c as usize;
-    if c < PLOG_N {
-        PLOG[c]
-    } else {
-        c as f64 * (c as f64).log2()
+fn plog(table: &[f64], c: u32) -> f64 {
+    match table.get(c as usize) {
+        Some(v) => *v,
+        None => c as f64 * (c as f64).log2(),
     }
 }
 
@@ -157,11 +155,12 @@ impl Histogram {
         for &b in s {
             self.counts[b as usize] += 1;
         }
+        let table: &[f64] = &PLOG;
         let mut acc = 0.0;
         for &b in s {
             let c = self.counts[b as usize];
             if c != 0 {
-                acc += plog(c);
+                acc += plog(table, c);
                 self.counts[b as usize] = 0;
             }
         }

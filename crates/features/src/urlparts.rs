@@ -137,30 +137,30 @@ pub fn psl_facts(host: &[u8]) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     let labels = 1 + host.iter().filter(|&&c| c == b'.').count();
-    let sub = match psl::domain(host) {
-        Some(d) => {
-            let dl = 1 + d.as_bytes().iter().filter(|&&c| c == b'.').count();
-            labels.saturating_sub(dl) as f64
-        }
-        None => 0.0,
+    // One public-suffix lookup gives both facts: the registrable domain is the
+    // suffix plus one label, and the suffix is unknown exactly when the TLD is
+    // not in the list (a private suffix always sits under an ICANN TLD).
+    let suffix = psl::suffix(host);
+    let (suffix_labels, known) = match &suffix {
+        Some(sf) => (
+            1 + sf.as_bytes().iter().filter(|&&c| c == b'.').count(),
+            sf.typ().is_some(),
+        ),
+        None => (1, false),
     };
+    let sub = labels.saturating_sub(suffix_labels + 1) as f64;
     let tld = match host.iter().rposition(|&c| c == b'.') {
         Some(i) => &host[i + 1..],
         None => host,
     };
     let class = if LEGACY_GENERIC.contains(&tld) {
         TLD_GENERIC
+    } else if !known {
+        TLD_UNKNOWN
+    } else if tld.len() == 2 && tld.iter().all(|c| c.is_ascii_lowercase()) {
+        TLD_COUNTRY
     } else {
-        match psl::suffix(tld) {
-            Some(s) if s.typ() == Some(psl::Type::Icann) => {
-                if tld.len() == 2 && tld.iter().all(|c| c.is_ascii_lowercase()) {
-                    TLD_COUNTRY
-                } else {
-                    TLD_OTHER_ICANN
-                }
-            }
-            _ => TLD_UNKNOWN,
-        }
+        TLD_OTHER_ICANN
     };
     (sub, class)
 }

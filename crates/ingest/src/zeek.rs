@@ -483,13 +483,16 @@ impl ZeekTsv {
 }
 
 fn decode_sep(s: &str) -> Option<u8> {
-    if let Some(h) = s.strip_prefix("\\x") {
-        return u8::from_str_radix(h, 16).ok();
-    }
-    match s.as_bytes() {
-        [b] => Some(*b),
-        _ => None,
-    }
+    let b = match s.strip_prefix("\\x") {
+        Some(h) => u8::from_str_radix(h, 16).ok()?,
+        None => match s.as_bytes() {
+            [b] => *b,
+            _ => return None,
+        },
+    };
+    // Only ASCII separators: splitting UTF-8 text at a non-ASCII byte could
+    // cut a character in two.
+    b.is_ascii().then_some(b)
 }
 
 impl LineReader for ZeekTsv {

@@ -47,6 +47,10 @@ fn check(bytes: &[u8], format: Option<Format>) {
 fn fragment() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("#separator \\x09\n".to_string()),
+        Just("#separator \\xc3\n".to_string()),
+        Just("#separator ,\n".to_string()),
+        Just("#set_separator\t\\xa9\n".to_string()),
+        Just("#fields\tts\tresp_mime_types\n#path\thttp\n1.5\ta,\u{e9}b\n".to_string()),
         Just("#fields\tts\tuid\tid.orig_h\tid.orig_p\tquery\tlabel\n".to_string()),
         Just("#path\tdns\n".to_string()),
         Just("#Fields: date time c-ip cs-method cs-uri-stem sc-status\n".to_string()),

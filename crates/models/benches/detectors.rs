@@ -15,7 +15,7 @@ const D: usize = 20;
 
 fn data() -> (Table, Matrix) {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut cols: Vec<Vec<f64>> = vec![Vec::with_capacity(N); D];
+    let mut cols: Vec<Vec<f64>> = (0..D).map(|_| Vec::with_capacity(N)).collect();
     for i in 0..N {
         let outlier = i % 100 == 0;
         for c in cols.iter_mut() {

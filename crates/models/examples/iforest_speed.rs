@@ -1,4 +1,4 @@
-//! Isolation Forest scoring throughput on 1M × 20 rows (the workload of
+//! Isolation Forest fit and scoring throughput, and PCA fit, on 1M × 20 rows (the workload of
 //! `../shared/bench/ref_speed.py`), without criterion's repetitions:
 //! `RAYON_NUM_THREADS=1 cargo run --release -p palisade-models --example iforest_speed`.
 
@@ -37,6 +37,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         best = best.min(t1.elapsed().as_secs_f64());
         assert_eq!(s.len(), n);
     }
+    let t2 = Instant::now();
+    let pca = fit_detector("pca", &td)?;
+    let pca_fit = t2.elapsed().as_secs_f64();
+    let t3 = Instant::now();
+    pca.score(&x)?;
+    println!("pca {n}x{d}: fit {pca_fit:.3}s, score {:.3}s", t3.elapsed().as_secs_f64());
     println!(
         "iforest {n}x{d}: fit {fit:.3}s, score {best:.3}s = {:.0} rows/s ({} rayon threads)",
         n as f64 / best,

@@ -104,7 +104,7 @@ pub fn fit(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>> {
             msg: "widths, batch size and epochs must be positive".into(),
         });
     }
-    if !(0.0..0.9).contains(&cfg.valid_fraction) || !(cfg.lr > 0.0) {
+    if !(0.0..0.9).contains(&cfg.valid_fraction) || cfg.lr.is_nan() || cfg.lr <= 0.0 {
         return Err(ModelError::BadOption {
             name: "valid-fraction/lr".into(),
             msg: format!("need 0 ≤ valid_fraction < 0.9 and lr > 0 (got {}, {})", cfg.valid_fraction, cfg.lr),

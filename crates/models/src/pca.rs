@@ -144,7 +144,7 @@ impl Pca {
         let components: Vec<Vec<f64>> =
             order.iter().map(|&j| (0..d).map(|i| eig.eigenvectors[(i, j)]).collect()).collect();
         let total: f64 = eigenvalues.iter().sum();
-        if !(total > 0.0) {
+        if total.is_nan() || total <= 0.0 {
             return Err(ModelError::Train { kind: KIND.into(), msg: "the data have no variance".into() });
         }
         let evr: Vec<f64> = eigenvalues.iter().map(|l| l / total).collect();
@@ -297,8 +297,8 @@ mod tests {
         for _ in 0..n {
             let a: f64 = rng.random::<f64>() * 4.0 - 2.0;
             let b: f64 = rng.random::<f64>() * 4.0 - 2.0;
-            for j in 0..5 {
-                data.push(a * basis[0][j] + b * basis[1][j] + 0.01 * (rng.random::<f64>() - 0.5));
+            for (u, v) in basis[0].iter().zip(&basis[1]) {
+                data.push(a * u + b * v + 0.01 * (rng.random::<f64>() - 0.5));
             }
         }
         Matrix::new(n, 5, data).unwrap()

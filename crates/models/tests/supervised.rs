@@ -6,7 +6,7 @@ use palisade_models::metrics::roc_auc;
 use palisade_models::supervised::calibrate::{log_loss, sigmoid, CalibrationMethod};
 use palisade_models::supervised::eval::{cross_validate, time_split};
 use palisade_models::supervised::{FitSpec, Supervised};
-use palisade_models::{Detector, Model, ThresholdRule, TrainOptions};
+use palisade_models::{Model, ThresholdRule, TrainOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -121,6 +121,25 @@ fn calibration_improves_held_out_log_loss() {
         let (ar, ac) = (roc_auc(&raw, &labels(&yte)), roc_auc(&cal, &labels(&yte)));
         let slack = if method == CalibrationMethod::Platt { 1e-9 } else { 0.03 };
         assert!(ac >= ar - slack, "{k} {method:?}: auc {ar} -> {ac}");
+    }
+}
+
+#[test]
+fn tree_shap_contributions_add_up_to_the_margin() {
+    let (xtr, ytr) = toy(800, 12, 0.1);
+    let (xte, _) = toy(50, 13, 0.1);
+    for k in KINDS {
+        let spec = FitSpec { calibration: CalibrationMethod::None, ..FitSpec::default_for(kind(k), 3) };
+        let m = Supervised::fit(&spec, &xtr, &ytr, &names(), None).unwrap();
+        let margin = m.trees.margin(&xte);
+        for i in 0..xte.rows {
+            let (phi, base) = m.shap_row(xte.row(i));
+            let total = phi.iter().sum::<f64>() + base;
+            // gbt: log-odds; rf: the vote share (its margin is the logit of it).
+            let target = if k == "gbt" { margin[i] } else { sigmoid(margin[i]) };
+            assert!((total - target).abs() < 1e-6, "{k} row {i}: {total} vs {target}");
+            assert_eq!(phi[2].abs() <= phi.iter().map(|p| p.abs()).fold(0.0, f64::max), true);
+        }
     }
 }
 
@@ -275,4 +294,18 @@ fn nsl_kdd_subsample_held_out_auc() {
         // Measured ≈ 0.998 (gbt) / 0.999 (rf); the floor leaves room for seeds and platforms.
         assert!(auc > 0.98, "{k}: held-out NSL-KDD auc {auc}");
     }
+}
+
+#[test]
+fn zz_debug_platt() {
+    let (xtr, ytr) = toy(3000, 6, 0.2);
+    let (xte, yte) = toy(2000, 7, 0.2);
+    let spec = FitSpec { pos_weight: Some(4.0), ..FitSpec::default_for("gbt", 9) };
+    let m = Supervised::fit(&spec, &xtr, &ytr, &names(), None).unwrap();
+    let mt = m.trees.margin(&xte);
+    let mx = mt.iter().cloned().fold(f64::MIN, f64::max);
+    let mn = mt.iter().cloned().fold(f64::MAX, f64::min);
+    let raw: Vec<f64> = mt.iter().map(|&v| sigmoid(v)).collect();
+    let cal = m.predict(&xte);
+    panic!("{:?} {} margin range {mn}..{mx} raw {} cal {}", m.calibrator, m.calibration, log_loss(&raw, &yte), log_loss(&cal, &yte));
 }
