@@ -307,5 +307,8 @@ fn zz_debug_platt() {
     let mn = mt.iter().cloned().fold(f64::MAX, f64::min);
     let raw: Vec<f64> = mt.iter().map(|&v| sigmoid(v)).collect();
     let cal = m.predict(&xte);
-    panic!("{:?} {} margin range {mn}..{mx} raw {} cal {}", m.calibrator, m.calibration, log_loss(&raw, &yte), log_loss(&cal, &yte));
+    let c2 = palisade_models::supervised::calibrate::Calibrator::fit(CalibrationMethod::Platt, &mt, &yte);
+    let my = yte.iter().sum::<f64>() / yte.len() as f64;
+    let mr = raw.iter().sum::<f64>() / raw.len() as f64;
+    panic!("on test: {c2:?} mean y {my} mean raw {mr}; {:?} {} margin range {mn}..{mx} raw {} cal {}", m.calibrator, m.calibration, log_loss(&raw, &yte), log_loss(&cal, &yte));
 }

@@ -79,6 +79,15 @@ fn quickstart_alerts_report_and_reuse() {
         top_entities.contains(&"10.164.94.120"),
         "red-team scanner among the top: {top_entities:?}"
     );
+    // The other two off-team hosts of the excerpt, both NTLM-heavy (10.150.0.20
+    // tried 16 user names against 5 hosts in one minute), are flagged too.
+    let flagged: Vec<&str> = host_alerts
+        .iter()
+        .filter_map(|v| v["palisade"]["entity"].as_str())
+        .collect();
+    for bad in ["10.150.0.20", "10.128.0.214"] {
+        assert!(flagged.contains(&bad), "{bad} flagged: {flagged:?}");
+    }
     let scanner = host_alerts
         .iter()
         .find(|v| v["palisade"]["entity"] == "10.164.94.120")

@@ -353,7 +353,8 @@ fn section_alerts(h: &mut String, r: &ReportInput) {
     };
     let _ = write!(
         h,
-        "<section id=\"alerts\"><h2>Top alerts</h2><p class=\"lead\">{} of {} alert(s), highest score first. \
+        "<section id=\"alerts\"><h2>Top alerts</h2><p class=\"lead\">{} of {} alert(s), highest risk first (risk: the score's percentile among the rows its model scored, so \
+         models on different scales compare). \
          <b>Why</b> lists the features that contributed most to the score, with this row's value against the \
          typical (median) value over all rows; <b>Intel</b> lists threat-intelligence matches with the feed that \
          supplied them.</p>",
