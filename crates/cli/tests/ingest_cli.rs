@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ingest/tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ingest/tests/fixtures")
+        .join(name)
 }
 
 fn palisade() -> Command {
@@ -18,18 +20,32 @@ fn ingests_files_globs_and_stdin_into_each_output_format() {
         let out = dir.path().join(format!("ev.{ext}"));
         let pattern = fixture("*.jsonl").display().to_string();
         let r = palisade()
-            .args(["ingest", fixture("apache_combined.log").to_str().unwrap_or_default(), &pattern, "--out"])
+            .args([
+                "ingest",
+                fixture("apache_combined.log").to_str().unwrap_or_default(),
+                &pattern,
+                "--out",
+            ])
             .arg(&out)
             .output()
             .expect("run palisade");
         let err = String::from_utf8_lossy(&r.stderr);
         assert!(r.status.success(), "{err}");
-        assert!(err.contains("apache (40 lines, 40 events, 0 skipped)"), "{err}");
-        assert!(err.contains("windows-json (10 lines, 10 events, 0 skipped)"), "{err}");
+        assert!(
+            err.contains("apache (40 lines, 40 events, 0 skipped)"),
+            "{err}"
+        );
+        assert!(
+            err.contains("windows-json (10 lines, 10 events, 0 skipped)"),
+            "{err}"
+        );
         let events = palisade_io::read_events(&out).expect("read back");
         assert_eq!(events.len(), 50, "{ext}");
         assert_eq!(events[0].source_ip, "83.149.9.216".parse().ok(), "{ext}");
-        assert!(events.iter().any(|e| e.winlog_event_id == Some(4624)), "{ext}");
+        assert!(
+            events.iter().any(|e| e.winlog_event_id == Some(4624)),
+            "{ext}"
+        );
     }
 
     // `-` reads stdin
@@ -60,26 +76,61 @@ fn quarantine_max_errors_and_fatal_errors() {
     std::fs::write(&input, &text).expect("write");
     let out = dir.path().join("ev.jsonl");
     let q = dir.path().join("rejected.txt");
-    let r = palisade().arg("ingest").arg(&input).arg("--out").arg(&out).arg("--quarantine").arg(&q).output().expect("run");
+    let r = palisade()
+        .arg("ingest")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .arg("--quarantine")
+        .arg(&q)
+        .output()
+        .expect("run");
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(r.status.success(), "{err}");
     assert!(err.contains("40 events, 2 skipped"), "{err}");
     assert!(err.contains("line 41"), "{err}");
-    assert_eq!(std::fs::read_to_string(&q).expect("quarantine"), "this is not an access log line\n\u{1}\u{2}garbage\n");
+    assert_eq!(
+        std::fs::read_to_string(&q).expect("quarantine"),
+        "this is not an access log line\n\u{1}\u{2}garbage\n"
+    );
 
-    let r = palisade().arg("ingest").arg(&input).arg("--out").arg(&out).args(["--max-errors", "1"]).output().expect("run");
+    let r = palisade()
+        .arg("ingest")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args(["--max-errors", "1"])
+        .output()
+        .expect("run");
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("--max-errors 1"));
 
-    let r = palisade().arg("ingest").arg(&input).arg("--out").arg(&out).args(["--format", "bogus"]).output().expect("run");
+    let r = palisade()
+        .arg("ingest")
+        .arg(&input)
+        .arg("--out")
+        .arg(&out)
+        .args(["--format", "bogus"])
+        .output()
+        .expect("run");
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("unknown format `bogus`"));
 
-    let r = palisade().args(["ingest", "/no/such/file.log", "--out"]).arg(&out).output().expect("run");
+    let r = palisade()
+        .args(["ingest", "/no/such/file.log", "--out"])
+        .arg(&out)
+        .output()
+        .expect("run");
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("/no/such/file.log"));
 
-    let r = palisade().arg("ingest").arg(&input).arg("--out").arg(dir.path().join("ev.xyz")).output().expect("run");
+    let r = palisade()
+        .arg("ingest")
+        .arg(&input)
+        .arg("--out")
+        .arg(dir.path().join("ev.xyz"))
+        .output()
+        .expect("run");
     assert!(!r.status.success());
     assert!(String::from_utf8_lossy(&r.stderr).contains("--out-format"));
 }

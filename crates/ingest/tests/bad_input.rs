@@ -308,7 +308,13 @@ fn crlf_bom_and_missing_final_newline() {
 #[test]
 fn non_ascii_zeek_separator_is_refused_not_split_mid_character() {
     let text = "#separator \\xc3\n#fields\tts\tuid\n1.5\t\u{e9}\u{e9}\n";
-    let (ev, s) = read_bytes("conn.log", text.as_bytes(), Some(Format::ZeekTsv), &IngestOptions::default()).expect("not fatal");
+    let (ev, s) = read_bytes(
+        "conn.log",
+        text.as_bytes(),
+        Some(Format::ZeekTsv),
+        &IngestOptions::default(),
+    )
+    .expect("not fatal");
     assert_eq!(s.skipped.get(&Reason::Syntax), Some(&1), "{s}");
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].flow_id.as_deref(), Some("\u{e9}\u{e9}"));

@@ -14,10 +14,15 @@ fn bundled_apache_excerpt() {
     assert_eq!(ev[0].source_ip, "83.149.9.216".parse().ok());
     assert_eq!(ev[0].destination_bytes, Some(203_023));
     assert_eq!(ev[0].log_line, Some(1));
-    assert!(ev[0].original.as_deref().is_some_and(|o| o.starts_with("83.149.9.216 - - [17/May/2015:10:05:03 +0000]")));
+    assert!(ev[0]
+        .original
+        .as_deref()
+        .is_some_and(|o| o.starts_with("83.149.9.216 - - [17/May/2015:10:05:03 +0000]")));
     // every line of the excerpt is from 17/May/2015 10:05..10:20 UTC
     let (lo, hi) = (1_431_857_100_000_000, 1_431_858_000_000_000);
-    assert!(ev.iter().all(|e| e.timestamp_us.is_some_and(|t| (lo..hi).contains(&t))));
+    assert!(ev
+        .iter()
+        .all(|e| e.timestamp_us.is_some_and(|t| (lo..hi).contains(&t))));
 }
 
 #[test]
@@ -32,11 +37,19 @@ fn bundled_otrf_excerpt() {
         assert!(e.timestamp_us.is_some() && e.host_name.is_some(), "{e:?}");
         match e.winlog_event_id {
             Some(4624) => {
-                assert!(e.winlog_logon_type.is_some() && e.winlog_authentication_package.is_some() && e.user_name.is_some());
+                assert!(
+                    e.winlog_logon_type.is_some()
+                        && e.winlog_authentication_package.is_some()
+                        && e.user_name.is_some()
+                );
                 assert_eq!(e.event_outcome.as_deref(), Some("success"));
             }
             Some(5156) | Some(5157) => {
-                assert!(e.source_ip.is_some() && e.destination_ip.is_some() && e.destination_port.is_some());
+                assert!(
+                    e.source_ip.is_some()
+                        && e.destination_ip.is_some()
+                        && e.destination_port.is_some()
+                );
                 assert!(e.network_direction.is_some() && e.network_transport.is_some());
             }
             Some(3) => {

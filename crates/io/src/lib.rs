@@ -117,6 +117,7 @@ impl AtomicFile {
             .writer
             .into_inner()
             .map_err(|e| IoError::io(&path, e.into_error()))?;
+        set_readable_mode(tmp.as_file(), &path)?;
         tmp.as_file()
             .sync_all()
             .map_err(|e| IoError::io(&path, e))?;
@@ -124,6 +125,20 @@ impl AtomicFile {
             .map_err(|e| IoError::io(&path, e.error))?;
         Ok(())
     }
+}
+
+/// Temporary files are created 0600; outputs are meant to be read by other
+/// tools and people, so give them the usual 0644 before the rename.
+pub(crate) fn set_readable_mode(file: &std::fs::File, path: &Path) -> Result<(), IoError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| IoError::io(path, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (file, path);
+    Ok(())
 }
 
 /// Open a file for reading, transparently gunzipping `.gz` (by magic bytes),

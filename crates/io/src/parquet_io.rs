@@ -147,6 +147,7 @@ impl PqWriter {
         let tmp = buf
             .into_inner()
             .map_err(|e| IoError::io(&path, e.into_error()))?;
+        crate::set_readable_mode(tmp.as_file(), &path)?;
         tmp.as_file()
             .sync_all()
             .map_err(|e| IoError::io(&path, e))?;

@@ -31,7 +31,8 @@ fn data() -> (Table, Matrix) {
     }
     let mut t = Table::new();
     for (j, c) in cols.into_iter().enumerate() {
-        t.push(&format!("f{j}"), ColumnRole::Feature, ColumnData::F64(c)).unwrap();
+        t.push(&format!("f{j}"), ColumnRole::Feature, ColumnData::F64(c))
+            .unwrap();
     }
     let m = t.numeric_matrix(&t.feature_schema()).unwrap();
     (t, m)
@@ -44,15 +45,25 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(N as u64));
     let opts = TrainOptions::new(1);
     let names: Vec<String> = (0..D).map(|j| format!("f{j}")).collect();
-    let td = TrainData { x: x.clone(), names, labels: None, validation: None, opts: &opts };
+    let td = TrainData {
+        x: x.clone(),
+        names,
+        labels: None,
+        validation: None,
+        opts: &opts,
+    };
     // fit alone (sklearn's `fit`), then the whole `train` (adds scoring the
     // training rows for the threshold and per-column statistics)
-    g.bench_function("iforest fit", |b| b.iter(|| fit_detector("iforest", &td).unwrap()));
+    g.bench_function("iforest fit", |b| {
+        b.iter(|| fit_detector("iforest", &td).unwrap())
+    });
     g.bench_function("iforest train (fit+threshold+stats)", |b| {
         b.iter(|| palisade_models::train("iforest", &table, &opts).unwrap())
     });
     let model = palisade_models::train("iforest", &table, &opts).unwrap();
-    g.bench_function("iforest score", |b| b.iter(|| model.detector.score(&x).unwrap()));
+    g.bench_function("iforest score", |b| {
+        b.iter(|| model.detector.score(&x).unwrap())
+    });
     g.bench_function("pca fit", |b| b.iter(|| fit_detector("pca", &td).unwrap()));
     let pca = palisade_models::train("pca", &table, &opts).unwrap();
     g.bench_function("pca score", |b| b.iter(|| pca.detector.score(&x).unwrap()));

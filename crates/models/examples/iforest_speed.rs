@@ -9,7 +9,10 @@ use rand_chacha::ChaCha8Rng;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let d = 20;
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let data: Vec<f64> = (0..n * d)
@@ -26,7 +29,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = Matrix::new(n, d, data)?;
     let opts = TrainOptions::new(1);
     let names: Vec<String> = (0..d).map(|j| format!("f{j}")).collect();
-    let td = TrainData { x: x.clone(), names, labels: None, validation: None, opts: &opts };
+    let td = TrainData {
+        x: x.clone(),
+        names,
+        labels: None,
+        validation: None,
+        opts: &opts,
+    };
     let t0 = Instant::now();
     let det = fit_detector("iforest", &td)?;
     let fit = t0.elapsed().as_secs_f64();
@@ -42,7 +51,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pca_fit = t2.elapsed().as_secs_f64();
     let t3 = Instant::now();
     pca.score(&x)?;
-    println!("pca {n}x{d}: fit {pca_fit:.3}s, score {:.3}s", t3.elapsed().as_secs_f64());
+    println!(
+        "pca {n}x{d}: fit {pca_fit:.3}s, score {:.3}s",
+        t3.elapsed().as_secs_f64()
+    );
     println!(
         "iforest {n}x{d}: fit {fit:.3}s, score {best:.3}s = {:.0} rows/s ({} rayon threads)",
         n as f64 / best,

@@ -22,14 +22,22 @@ fn read_csv(path: &std::path::Path) -> Result<Table, String> {
     let mut cols: Vec<Vec<f64>> = vec![Vec::new(); header.len()];
     for (i, line) in lines.enumerate() {
         for (j, v) in line.split(',').enumerate() {
-            let x: f64 = v.trim().parse().map_err(|_| format!("{} line {}: `{v}`", path.display(), i + 2))?;
+            let x: f64 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("{} line {}: `{v}`", path.display(), i + 2))?;
             cols.get_mut(j).ok_or("ragged row")?.push(x);
         }
     }
     let mut t = Table::new();
     for (name, c) in header.iter().zip(cols) {
-        let role = if *name == "label" { ColumnRole::Label } else { ColumnRole::Feature };
-        t.push(name, role, ColumnData::F64(c)).map_err(|e| e.to_string())?;
+        let role = if *name == "label" {
+            ColumnRole::Label
+        } else {
+            ColumnRole::Feature
+        };
+        t.push(name, role, ColumnData::F64(c))
+            .map_err(|e| e.to_string())?;
     }
     Ok(t)
 }
@@ -37,17 +45,27 @@ fn read_csv(path: &std::path::Path) -> Result<Table, String> {
 fn mean_std(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let m = v.iter().sum::<f64>() / n;
-    (m, (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt())
+    (
+        m,
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / n).sqrt(),
+    )
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |k: &str, d: &str| -> String {
-        args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| d.to_string())
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or_else(|| d.to_string())
     };
     let root = std::path::PathBuf::from(arg(
         "--data",
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").display().to_string(),
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data")
+            .display()
+            .to_string(),
     ));
     let only = arg("--only", "http,smtp,shuttle");
     let methods = arg("--methods", "iforest,pca,autoencoder,ensemble");
@@ -95,7 +113,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let (a, sa) = mean_std(&aucs);
             let (p, sp) = mean_std(&aps);
-            let name = if ln { format!("{ds} (ln(x+0.1))") } else { ds.to_string() };
+            let name = if ln {
+                format!("{ds} (ln(x+0.1))")
+            } else {
+                ds.to_string()
+            };
             println!(
                 "| {name} | {m} | {a:.4} ± {sa:.4} | {p:.3} ± {sp:.3} | {:.3} | {:.3} | {n_seeds} |",
                 fit_s / n_seeds as f64,

@@ -78,14 +78,18 @@ pub struct AeConfig {
 }
 
 fn ce(e: candle_core::Error) -> ModelError {
-    ModelError::Train { kind: KIND.into(), msg: e.to_string() }
+    ModelError::Train {
+        kind: KIND.into(),
+        msg: e.to_string(),
+    }
 }
 
 /// Options: `hidden` ("64"), `bottleneck` (⌈d/2⌉), `epochs` (50), `batch_size`
 /// (256), `lr` (0.001), `patience` (5), `valid_fraction` (0.1), `max_train` (200000).
 pub fn fit(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>> {
     let opts = data.opts;
-    let (prep, notes) = Preprocess::fit(&data.x, &data.names, &opts.log_cols, opts.log_offset, true)?;
+    let (prep, notes) =
+        Preprocess::fit(&data.x, &data.names, &opts.log_cols, opts.log_offset, true)?;
     let d = prep.kept().len();
     let cfg = AeConfig {
         hidden: r.usize_list("hidden", &[64])?,
@@ -107,14 +111,21 @@ pub fn fit(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>> {
     if !(0.0..0.9).contains(&cfg.valid_fraction) || cfg.lr.is_nan() || cfg.lr <= 0.0 {
         return Err(ModelError::BadOption {
             name: "valid-fraction/lr".into(),
-            msg: format!("need 0 ≤ valid_fraction < 0.9 and lr > 0 (got {}, {})", cfg.valid_fraction, cfg.lr),
+            msg: format!(
+                "need 0 ≤ valid_fraction < 0.9 and lr > 0 (got {}, {})",
+                cfg.valid_fraction, cfg.lr
+            ),
         });
     }
     let z = prep.transform(&data.x);
     let progress = |epoch: usize, total: usize, tl: f64, vl: f64| {
-        opts.report("autoencoder epochs", epoch as u64, total as u64, || format!("train {tl:.4} valid {vl:.4}"))
+        opts.report("autoencoder epochs", epoch as u64, total as u64, || {
+            format!("train {tl:.4} valid {vl:.4}")
+        })
     };
-    Ok(Box::new(Autoencoder::fit_standardized(&z, prep, notes, &cfg, progress)?))
+    Ok(Box::new(Autoencoder::fit_standardized(
+        &z, prep, notes, &cfg, progress,
+    )?))
 }
 
 pub fn load(p: &serde_json::Value) -> Result<Box<dyn Detector>> {
@@ -143,20 +154,33 @@ impl Autoencoder {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
             .build()
-            .map_err(|e| ModelError::Train { kind: KIND.into(), msg: e.to_string() })?;
+            .map_err(|e| ModelError::Train {
+                kind: KIND.into(),
+                msg: e.to_string(),
+            })?;
         let (layers, tl, vl, best) = pool.install(|| train_net(z, cfg, &progress))?;
         notes.push(format!(
             "autoencoder: kept the weights of epoch {best} of {} (validation loss {:.5})",
             tl.len(),
             vl.get(best.saturating_sub(1)).copied().unwrap_or(f64::NAN)
         ));
-        Autoencoder::from_params(AeParams { prep, layers, train_loss: tl, valid_loss: vl, best_epoch: best, notes })
+        Autoencoder::from_params(AeParams {
+            prep,
+            layers,
+            train_loss: tl,
+            valid_loss: vl,
+            best_epoch: best,
+            notes,
+        })
     }
 
     pub fn from_params(p: AeParams) -> Result<Autoencoder> {
         let kept_cols = p.prep.kept();
         let d = kept_cols.len();
-        let bad = |msg: String| ModelError::BadParams { kind: KIND.into(), msg };
+        let bad = |msg: String| ModelError::BadParams {
+            kind: KIND.into(),
+            msg,
+        };
         let mut width = d;
         let mut net = Vec::new();
         for (i, l) in p.layers.iter().enumerate() {
@@ -164,12 +188,16 @@ impl Autoencoder {
                 return Err(bad(format!("layer {i} has inconsistent shapes")));
             }
             width = l.out;
-            let w = Tensor::from_vec(l.w.clone(), (l.out, l.inp), &Device::Cpu).map_err(|e| bad(e.to_string()))?;
-            let b = Tensor::from_vec(l.b.clone(), l.out, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
+            let w = Tensor::from_vec(l.w.clone(), (l.out, l.inp), &Device::Cpu)
+                .map_err(|e| bad(e.to_string()))?;
+            let b = Tensor::from_vec(l.b.clone(), l.out, &Device::Cpu)
+                .map_err(|e| bad(e.to_string()))?;
             net.push((candle_nn::Linear::new(w, Some(b)), l.relu));
         }
         if width != d || net.is_empty() {
-            return Err(bad(format!("the network maps {d} inputs to {width} outputs")));
+            return Err(bad(format!(
+                "the network maps {d} inputs to {width} outputs"
+            )));
         }
         Ok(Autoencoder { p, net, kept_cols })
     }
@@ -193,7 +221,11 @@ impl Autoencoder {
 
 type Trained = (Vec<Layer>, Vec<f64>, Vec<f64>, usize);
 
-fn train_net(z: &Matrix, cfg: &AeConfig, progress: &(impl Fn(usize, usize, f64, f64) + Sync)) -> Result<Trained> {
+fn train_net(
+    z: &Matrix,
+    cfg: &AeConfig,
+    progress: &(impl Fn(usize, usize, f64, f64) + Sync),
+) -> Result<Trained> {
     let d = z.cols;
     let dev = Device::Cpu;
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -217,9 +249,12 @@ fn train_net(z: &Matrix, cfg: &AeConfig, progress: &(impl Fn(usize, usize, f64, 
     for i in 0..n_layers {
         let (inp, out) = (widths[i], widths[i + 1]);
         let bound = 1.0 / (inp as f32).sqrt();
-        let w: Vec<f32> = (0..out * inp).map(|_| rng.random_range(-bound..bound)).collect();
+        let w: Vec<f32> = (0..out * inp)
+            .map(|_| rng.random_range(-bound..bound))
+            .collect();
         let b: Vec<f32> = (0..out).map(|_| rng.random_range(-bound..bound)).collect();
-        let wv = Var::from_tensor(&Tensor::from_vec(w, (out, inp), &dev).map_err(ce)?).map_err(ce)?;
+        let wv =
+            Var::from_tensor(&Tensor::from_vec(w, (out, inp), &dev).map_err(ce)?).map_err(ce)?;
         let bv = Var::from_tensor(&Tensor::from_vec(b, out, &dev).map_err(ce)?).map_err(ce)?;
         let relu = i != bottleneck_layer && i != n_layers - 1;
         vars.push((wv, bv));
@@ -228,17 +263,28 @@ fn train_net(z: &Matrix, cfg: &AeConfig, progress: &(impl Fn(usize, usize, f64, 
     let forward = |t: &Tensor| -> candle_core::Result<Tensor> {
         let mut t = t.clone();
         for (i, (w, b)) in vars.iter().enumerate() {
-            t = t.matmul(&w.as_tensor().t()?)?.broadcast_add(b.as_tensor())?;
+            t = t
+                .matmul(&w.as_tensor().t()?)?
+                .broadcast_add(b.as_tensor())?;
             if shape[i].2 {
                 t = t.relu()?;
             }
         }
         Ok(t)
     };
-    let all_vars: Vec<Var> = vars.iter().flat_map(|(w, b)| [w.clone(), b.clone()]).collect();
+    let all_vars: Vec<Var> = vars
+        .iter()
+        .flat_map(|(w, b)| [w.clone(), b.clone()])
+        .collect();
     let mut opt = candle_nn::AdamW::new(
         all_vars,
-        candle_nn::ParamsAdamW { lr: cfg.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 },
+        candle_nn::ParamsAdamW {
+            lr: cfg.lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        },
     )
     .map_err(ce)?;
     let valid_t = if valid_rows.is_empty() {
@@ -248,7 +294,12 @@ fn train_net(z: &Matrix, cfg: &AeConfig, progress: &(impl Fn(usize, usize, f64, 
     };
     let snapshot = |vars: &[(Var, Var)]| -> candle_core::Result<Vec<(Vec<f32>, Vec<f32>)>> {
         vars.iter()
-            .map(|(w, b)| Ok((w.as_tensor().flatten_all()?.to_vec1::<f32>()?, b.as_tensor().to_vec1::<f32>()?)))
+            .map(|(w, b)| {
+                Ok((
+                    w.as_tensor().flatten_all()?.to_vec1::<f32>()?,
+                    b.as_tensor().to_vec1::<f32>()?,
+                ))
+            })
             .collect()
     };
     let mut best = (f64::INFINITY, 0usize, snapshot(&vars).map_err(ce)?);
@@ -274,7 +325,10 @@ fn train_net(z: &Matrix, cfg: &AeConfig, progress: &(impl Fn(usize, usize, f64, 
             None => train_loss,
         };
         if !train_loss.is_finite() {
-            return Err(ModelError::Train { kind: KIND.into(), msg: format!("loss diverged at epoch {epoch}; lower lr") });
+            return Err(ModelError::Train {
+                kind: KIND.into(),
+                msg: format!("loss diverged at epoch {epoch}; lower lr"),
+            });
         }
         tl.push(train_loss);
         vl.push(valid_loss);
@@ -294,7 +348,13 @@ fn train_net(z: &Matrix, cfg: &AeConfig, progress: &(impl Fn(usize, usize, f64, 
         .2
         .into_iter()
         .zip(&shape)
-        .map(|((w, b), &(out, inp, relu))| Layer { out, inp, w, b, relu })
+        .map(|((w, b), &(out, inp, relu))| Layer {
+            out,
+            inp,
+            w,
+            b,
+            relu,
+        })
         .collect();
     Ok((layers, tl, vl, best.1.max(1)))
 }
@@ -323,7 +383,13 @@ impl Detector for Autoencoder {
                 Ok(input
                     .chunks_exact(d)
                     .zip(out.chunks_exact(d))
-                    .map(|(a, b)| a.iter().zip(b).map(|(p, q)| ((p - q) as f64).powi(2)).sum::<f64>() / d as f64)
+                    .map(|(a, b)| {
+                        a.iter()
+                            .zip(b)
+                            .map(|(p, q)| ((p - q) as f64).powi(2))
+                            .sum::<f64>()
+                            / d as f64
+                    })
                     .collect())
             })
             .collect();
@@ -403,7 +469,8 @@ mod tests {
     fn fit_on(x: &Matrix, seed: u64) -> Autoencoder {
         let names: Vec<String> = (0..x.cols).map(|j| format!("f{j}")).collect();
         let (prep, notes) = Preprocess::fit(x, &names, &[], 1.0, true).unwrap();
-        Autoencoder::fit_standardized(&prep.transform(x), prep, notes, &cfg(seed), |_, _, _, _| {}).unwrap()
+        Autoencoder::fit_standardized(&prep.transform(x), prep, notes, &cfg(seed), |_, _, _, _| {})
+            .unwrap()
     }
 
     #[test]
@@ -412,7 +479,13 @@ mod tests {
         let ae = fit_on(&x, 3);
         let tl = &ae.p.train_loss;
         assert!(tl.last().unwrap() < &(tl[0] * 0.5), "{tl:?}");
-        assert!(ae.p.valid_loss.iter().cloned().fold(f64::INFINITY, f64::min) < ae.p.valid_loss[0]);
+        assert!(
+            ae.p.valid_loss
+                .iter()
+                .cloned()
+                .fold(f64::INFINITY, f64::min)
+                < ae.p.valid_loss[0]
+        );
         // same seed, same weights
         assert_eq!(fit_on(&x, 3).p.layers, ae.p.layers);
         // a row that breaks the correlation scores above every training row
@@ -423,7 +496,10 @@ mod tests {
         let max = train.iter().cloned().fold(0.0, f64::max);
         assert!(s > max, "{s} vs {max}");
         let e = ae.explain(&y, 0, 2).unwrap();
-        assert!(e.iter().any(|c| c.feature == "f1" || c.feature == "f0"), "{e:?}");
+        assert!(
+            e.iter().any(|c| c.feature == "f1" || c.feature == "f0"),
+            "{e:?}"
+        );
         // round trip through params
         let back = load(&ae.to_params().unwrap()).unwrap();
         assert_eq!(back.score(&x).unwrap(), train);

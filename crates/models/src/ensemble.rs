@@ -66,7 +66,10 @@ pub fn fit(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>> {
         "rank" => Combine::Rank,
         "zscore" => Combine::Zscore,
         other => {
-            return Err(ModelError::BadOption { name: "combine".into(), msg: format!("`{other}` is not rank or zscore") })
+            return Err(ModelError::BadOption {
+                name: "combine".into(),
+                msg: format!("`{other}` is not rank or zscore"),
+            })
         }
     };
     let mut dets: Vec<Box<dyn Detector>> = Vec::new();
@@ -80,7 +83,9 @@ pub fn fit(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>> {
             other => {
                 return Err(ModelError::BadOption {
                     name: "members".into(),
-                    msg: format!("`{other}` cannot be an ensemble member (use iforest, pca, autoencoder)"),
+                    msg: format!(
+                        "`{other}` cannot be an ensemble member (use iforest, pca, autoencoder)"
+                    ),
                 })
             }
         };
@@ -94,10 +99,21 @@ pub fn fit(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>> {
         dets.push(det);
     }
     if dets.is_empty() {
-        return Err(ModelError::BadOption { name: "members".into(), msg: "no members given".into() });
+        return Err(ModelError::BadOption {
+            name: "members".into(),
+            msg: "no members given".into(),
+        });
     }
     let n_inputs = data.x.cols;
-    Ok(Box::new(Ensemble { p: EnsembleParams { combine, members: params, notes }, members: dets, n_inputs }))
+    Ok(Box::new(Ensemble {
+        p: EnsembleParams {
+            combine,
+            members: params,
+            notes,
+        },
+        members: dets,
+        n_inputs,
+    }))
 }
 
 fn member_params(kind: &str, params: serde_json::Value, scores: &[f64]) -> MemberParams {
@@ -109,7 +125,13 @@ fn member_params(kind: &str, params: serde_json::Value, scores: &[f64]) -> Membe
     let n = s.len().max(1) as f64;
     let mean = s.iter().sum::<f64>() / n;
     let std = (s.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n).sqrt();
-    MemberParams { kind: kind.to_string(), params, quantiles, mean, std }
+    MemberParams {
+        kind: kind.to_string(),
+        params,
+        quantiles,
+        mean,
+        std,
+    }
 }
 
 pub fn load(p: &serde_json::Value) -> Result<Box<dyn Detector>> {
@@ -117,20 +139,35 @@ pub fn load(p: &serde_json::Value) -> Result<Box<dyn Detector>> {
     let mut members = Vec::new();
     for m in &params.members {
         if m.quantiles.len() != N_QUANTILES || m.quantiles.iter().any(|q| !q.is_finite()) {
-            return Err(ModelError::BadParams { kind: KIND.into(), msg: format!("member `{}` quantiles", m.kind) });
+            return Err(ModelError::BadParams {
+                kind: KIND.into(),
+                msg: format!("member `{}` quantiles", m.kind),
+            });
         }
         members.push(match m.kind.as_str() {
             "iforest" => crate::iforest::load(&m.params)?,
             "pca" => crate::pca::load(&m.params)?,
             "autoencoder" => crate::autoencoder::load(&m.params)?,
-            other => return Err(ModelError::BadParams { kind: KIND.into(), msg: format!("unknown member `{other}`") }),
+            other => {
+                return Err(ModelError::BadParams {
+                    kind: KIND.into(),
+                    msg: format!("unknown member `{other}`"),
+                })
+            }
         });
     }
     let n_inputs = members.first().map(|m| m.n_inputs()).unwrap_or(0);
     if n_inputs == 0 || members.iter().any(|m| m.n_inputs() != n_inputs) {
-        return Err(ModelError::BadParams { kind: KIND.into(), msg: "members disagree on the inputs".into() });
+        return Err(ModelError::BadParams {
+            kind: KIND.into(),
+            msg: "members disagree on the inputs".into(),
+        });
     }
-    Ok(Box::new(Ensemble { p: params, members, n_inputs }))
+    Ok(Box::new(Ensemble {
+        p: params,
+        members,
+        n_inputs,
+    }))
 }
 
 /// Empirical CDF from stored quantiles, with a slowly rising tail.
@@ -179,7 +216,9 @@ impl Detector for Ensemble {
         let mut out = vec![0.0; x.rows];
         for (det, m) in self.members.iter().zip(&self.p.members) {
             let s = det.score(x)?;
-            out.iter_mut().zip(&s).for_each(|(o, &v)| *o += self.map(m, v));
+            out.iter_mut()
+                .zip(&s)
+                .for_each(|(o, &v)| *o += self.map(m, v));
         }
         let k = self.members.len() as f64;
         out.iter_mut().for_each(|o| *o /= k);
@@ -194,10 +233,17 @@ impl Detector for Ensemble {
             let c = det.explain(x, row, usize::MAX)?;
             let total: f64 = c.iter().map(|c| c.contribution.max(0.0)).sum();
             for ci in c {
-                let share = if total > 0.0 { ci.contribution.max(0.0) / total } else { 0.0 };
+                let share = if total > 0.0 {
+                    ci.contribution.max(0.0) / total
+                } else {
+                    0.0
+                };
                 match acc.iter_mut().find(|a| a.feature == ci.feature) {
                     Some(a) => a.contribution += share,
-                    None => acc.push(Contribution { contribution: share, ..ci }),
+                    None => acc.push(Contribution {
+                        contribution: share,
+                        ..ci
+                    }),
                 }
             }
         }

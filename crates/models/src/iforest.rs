@@ -111,10 +111,17 @@ pub fn fit(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>> {
             msg: format!("need trees ≥ 1 and sample size ≥ 2 (got {n_trees}, {sample_size})"),
         });
     }
-    let (prep, notes) = Preprocess::fit(&data.x, &data.names, &opts.log_cols, opts.log_offset, false)?;
-    let forest = IsolationForest::fit_matrix(&data.x, n_trees, sample_size, opts.seed, prep, notes, |done| {
-        opts.report("iforest trees", done as u64, n_trees as u64, String::new)
-    })?;
+    let (prep, notes) =
+        Preprocess::fit(&data.x, &data.names, &opts.log_cols, opts.log_offset, false)?;
+    let forest = IsolationForest::fit_matrix(
+        &data.x,
+        n_trees,
+        sample_size,
+        opts.seed,
+        prep,
+        notes,
+        |done| opts.report("iforest trees", done as u64, n_trees as u64, String::new),
+    )?;
     Ok(Box::new(forest))
 }
 
@@ -163,13 +170,27 @@ impl IsolationForest {
                 tree
             })
             .collect();
-        IsolationForest::from_params(IForestParams { n_trees, sample_size: psi, depth, prep, trees, notes })
+        IsolationForest::from_params(IForestParams {
+            n_trees,
+            sample_size: psi,
+            depth,
+            prep,
+            trees,
+            notes,
+        })
     }
 
     pub fn from_params(p: IForestParams) -> Result<IsolationForest> {
-        let bad = |msg: String| ModelError::BadParams { kind: KIND.into(), msg };
+        let bad = |msg: String| ModelError::BadParams {
+            kind: KIND.into(),
+            msg,
+        };
         if p.trees.is_empty() || p.depth == 0 || p.depth > 24 || p.trees.len() != p.n_trees {
-            return Err(bad(format!("{} trees of depth {} is not a valid forest", p.trees.len(), p.depth)));
+            return Err(bad(format!(
+                "{} trees of depth {} is not a valid forest",
+                p.trees.len(),
+                p.depth
+            )));
         }
         let n_internal = (1usize << p.depth) - 1;
         let n_leaf = 1usize << p.depth;
@@ -180,20 +201,34 @@ impl IsolationForest {
                 || t.leaf.len() != n_leaf
                 || t.count.len() != n_internal + n_leaf
             {
-                return Err(bad(format!("tree {i} has the wrong number of nodes for depth {}", p.depth)));
+                return Err(bad(format!(
+                    "tree {i} has the wrong number of nodes for depth {}",
+                    p.depth
+                )));
             }
             if t.feature.iter().any(|&f| f as usize >= width) {
-                return Err(bad(format!("tree {i} splits on a feature outside 0..{width}")));
+                return Err(bad(format!(
+                    "tree {i} splits on a feature outside 0..{width}"
+                )));
             }
         }
         let kept = p.prep.kept();
         let mut nodes = Vec::with_capacity(p.trees.len() * n_internal);
         let mut leaves = Vec::with_capacity(p.trees.len() * n_leaf);
         for t in &p.trees {
-            nodes.extend(t.feature.iter().zip(&t.split).map(|(&f, &s)| Node { split: s as f32, feature: f }));
+            nodes.extend(t.feature.iter().zip(&t.split).map(|(&f, &s)| Node {
+                split: s as f32,
+                feature: f,
+            }));
             leaves.extend(t.leaf.iter().map(|&v| v as f32));
         }
-        Ok(IsolationForest { c_psi: c_factor(p.sample_size), kept, p, nodes, leaves })
+        Ok(IsolationForest {
+            c_psi: c_factor(p.sample_size),
+            kept,
+            p,
+            nodes,
+            leaves,
+        })
     }
 
     /// Mean path length E[h(x)] of every row of a *raw* matrix (the caller
@@ -285,7 +320,8 @@ impl Detector for IsolationForest {
             let mut i = 0usize;
             let mut path = Vec::with_capacity(self.p.depth as usize);
             for _ in 0..self.p.depth {
-                let child = 2 * i + 1 + usize::from(v[t.feature[i] as usize] as f32 > t.split[i] as f32);
+                let child =
+                    2 * i + 1 + usize::from(v[t.feature[i] as usize] as f32 > t.split[i] as f32);
                 if t.split[i] != ALWAYS_LEFT {
                     let n_node = t.count[i].max(1) as f64;
                     let n_child = t.count[child] as f64;
@@ -304,7 +340,11 @@ impl Detector for IsolationForest {
             .enumerate()
             .map(|(j, &cr)| {
                 let raw_j = self.kept[j];
-                Contribution { feature: self.p.prep.columns[raw_j].name.clone(), value: raw[raw_j], contribution: cr / nt }
+                Contribution {
+                    feature: self.p.prep.columns[raw_j].name.clone(),
+                    value: raw[raw_j],
+                    contribution: cr / nt,
+                }
             })
             .collect();
         Ok(top_k(c, k))
@@ -413,7 +453,11 @@ mod tests {
         assert_eq!(c_factor(1), 0.0);
         assert_eq!(c_factor(2), 1.0);
         // c(256) = 2(ln 255 + γ) − 2·255/256 ≈ 10.2447
-        assert!((c_factor(256) - 10.244_770_920_408_01).abs() < 1e-9, "{}", c_factor(256));
+        assert!(
+            (c_factor(256) - 10.244_770_920_408_01).abs() < 1e-9,
+            "{}",
+            c_factor(256)
+        );
         assert!((c_factor(3) - (2.0 * (2f64.ln() + EULER_GAMMA) - 4.0 / 3.0)).abs() < 1e-12);
         // grows like 2 ln n
         assert!(c_factor(1 << 20) > c_factor(1 << 10));
@@ -422,7 +466,9 @@ mod tests {
     fn blob(n: usize, seed: u64) -> Matrix {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         // roughly Gaussian: sum of four uniforms
-        let data = (0..n * 3).map(|_| (0..4).map(|_| rng.random::<f64>() - 0.5).sum()).collect();
+        let data = (0..n * 3)
+            .map(|_| (0..4).map(|_| rng.random::<f64>() - 0.5).sum())
+            .collect();
         Matrix::new(n, 3, data).unwrap()
     }
 

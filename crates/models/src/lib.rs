@@ -26,7 +26,9 @@ pub mod supervised;
 pub mod threshold;
 
 pub use options::{Progress, ProgressFn, ThresholdRule, TrainOptions};
-pub use registry::{fit_detector, load, train, Model, TrainData, KINDS, SUPERVISED_KINDS, UNSUPERVISED_KINDS};
+pub use registry::{
+    fit_detector, load, train, Model, TrainData, KINDS, SUPERVISED_KINDS, UNSUPERVISED_KINDS,
+};
 
 use palisade_core::{CoreError, Matrix};
 use serde::{Deserialize, Serialize};
@@ -112,7 +114,10 @@ pub fn check_inputs(kind: &str, expected: usize, x: &Matrix) -> Result<()> {
 /// Check `row` is in range for `x`.
 pub fn check_row(x: &Matrix, row: usize) -> Result<()> {
     if row >= x.rows {
-        return Err(ModelError::Data(format!("row {row} is out of range (input has {} rows)", x.rows)));
+        return Err(ModelError::Data(format!(
+            "row {row} is out of range (input has {} rows)",
+            x.rows
+        )));
     }
     Ok(())
 }
@@ -125,9 +130,18 @@ pub fn top_k(mut c: Vec<Contribution>, k: usize) -> Vec<Contribution> {
 }
 
 pub(crate) fn to_json<T: Serialize>(kind: &str, v: &T) -> Result<serde_json::Value> {
-    serde_json::to_value(v).map_err(|e| ModelError::BadParams { kind: kind.to_string(), msg: e.to_string() })
+    serde_json::to_value(v).map_err(|e| ModelError::BadParams {
+        kind: kind.to_string(),
+        msg: e.to_string(),
+    })
 }
 
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(kind: &str, v: &serde_json::Value) -> Result<T> {
-    T::deserialize(v).map_err(|e| ModelError::BadParams { kind: kind.to_string(), msg: e.to_string() })
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
+    kind: &str,
+    v: &serde_json::Value,
+) -> Result<T> {
+    T::deserialize(v).map_err(|e| ModelError::BadParams {
+        kind: kind.to_string(),
+        msg: e.to_string(),
+    })
 }

@@ -208,9 +208,15 @@ mod tests {
         // perfect, reversed, and the sklearn docs example (0.75)
         assert_eq!(roc_auc(&[0.9, 0.8, 0.1], &[true, true, false]), 1.0);
         assert_eq!(roc_auc(&[0.1, 0.2, 0.9], &[true, true, false]), 0.0);
-        assert_eq!(roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]), 0.75);
+        assert_eq!(
+            roc_auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            0.75
+        );
         // all tied: 0.5
-        assert_eq!(roc_auc(&[1.0, 1.0, 1.0, 1.0], &[false, true, false, true]), 0.5);
+        assert_eq!(
+            roc_auc(&[1.0, 1.0, 1.0, 1.0], &[false, true, false, true]),
+            0.5
+        );
         assert!(roc_auc(&[1.0, 2.0], &[true, true]).is_nan());
     }
 
@@ -230,7 +236,18 @@ mod tests {
         assert_eq!(precision_at_k(&s, &l, 2), 0.5);
         let c = Confusion::at(&s, &l, 0.7);
         assert_eq!((c.tp, c.fp, c.tn, c.fn_), (2, 1, 2, 1));
-        let r = EvalReport::compute(&s, &[Some(true), Some(false), None, Some(false), Some(true), Some(false)], None);
+        let r = EvalReport::compute(
+            &s,
+            &[
+                Some(true),
+                Some(false),
+                None,
+                Some(false),
+                Some(true),
+                Some(false),
+            ],
+            None,
+        );
         assert_eq!((r.unlabelled, r.positives, r.negatives), (1, 2, 3));
     }
 }

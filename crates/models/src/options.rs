@@ -72,14 +72,21 @@ impl std::fmt::Debug for TrainOptions {
             .field("log_cols", &self.log_cols)
             .field("log_offset", &self.log_offset)
             .field("options", &self.options)
-            .field("validation_rows", &self.validation.as_ref().map(|t| t.nrows()))
+            .field(
+                "validation_rows",
+                &self.validation.as_ref().map(|t| t.nrows()),
+            )
             .finish()
     }
 }
 
 impl TrainOptions {
     pub fn new(seed: u64) -> Self {
-        TrainOptions { seed, log_offset: 1.0, ..Default::default() }
+        TrainOptions {
+            seed,
+            log_offset: 1.0,
+            ..Default::default()
+        }
     }
 
     /// Set a model option (builder style, for tests and the CLI).
@@ -91,13 +98,21 @@ impl TrainOptions {
     /// Report progress if someone listens.
     pub fn report(&self, stage: &str, done: u64, total: u64, message: impl FnOnce() -> String) {
         if let Some(p) = &self.progress {
-            p(&Progress { stage: stage.to_string(), done, total, message: message() });
+            p(&Progress {
+                stage: stage.to_string(),
+                done,
+                total,
+                message: message(),
+            });
         }
     }
 
     /// A reader of the model options that remembers which keys were used.
     pub fn reader(&self) -> OptionReader<'_> {
-        OptionReader { opts: self, used: Mutex::new(BTreeSet::new()) }
+        OptionReader {
+            opts: self,
+            used: Mutex::new(BTreeSet::new()),
+        }
     }
 }
 
@@ -117,7 +132,10 @@ impl OptionReader<'_> {
     }
 
     fn bad(key: &str, msg: impl Into<String>) -> ModelError {
-        ModelError::BadOption { name: key.to_string(), msg: msg.into() }
+        ModelError::BadOption {
+            name: key.to_string(),
+            msg: msg.into(),
+        }
     }
 
     pub fn usize(&self, key: &str, default: usize) -> Result<usize> {
@@ -163,12 +181,23 @@ impl OptionReader<'_> {
             None => Ok(default.to_vec()),
             Some(serde_json::Value::Array(a)) => a
                 .iter()
-                .map(|v| v.as_u64().map(|x| x as usize).ok_or_else(|| Self::bad(key, "expected integers")))
+                .map(|v| {
+                    v.as_u64()
+                        .map(|x| x as usize)
+                        .ok_or_else(|| Self::bad(key, "expected integers"))
+                })
                 .collect(),
             Some(v) => {
-                let s = v.as_str().map(|s| s.to_string()).unwrap_or_else(|| v.to_string());
+                let s = v
+                    .as_str()
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| v.to_string());
                 s.split(',')
-                    .map(|p| p.trim().parse().map_err(|_| Self::bad(key, format!("`{p}` is not an integer"))))
+                    .map(|p| {
+                        p.trim()
+                            .parse()
+                            .map_err(|_| Self::bad(key, format!("`{p}` is not an integer")))
+                    })
                     .collect()
             }
         }
@@ -177,10 +206,21 @@ impl OptionReader<'_> {
     /// Error on any option that no reader asked for.
     pub fn finish(&self, kind: &str) -> Result<()> {
         let used = self.used.lock().map(|u| u.clone()).unwrap_or_default();
-        let unknown: Vec<&String> = self.opts.options.keys().filter(|k| !used.contains(*k)).collect();
+        let unknown: Vec<&String> = self
+            .opts
+            .options
+            .keys()
+            .filter(|k| !used.contains(*k))
+            .collect();
         if let Some(k) = unknown.first() {
             let known: Vec<&str> = used.iter().map(|s| s.as_str()).collect();
-            return Err(Self::bad(k, format!("not an option of model `{kind}` (it reads: {})", known.join(", "))));
+            return Err(Self::bad(
+                k,
+                format!(
+                    "not an option of model `{kind}` (it reads: {})",
+                    known.join(", ")
+                ),
+            ));
         }
         Ok(())
     }

@@ -83,12 +83,22 @@ pub fn fit(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>> {
         }
     };
     if !(variance > 0.0 && variance <= 1.0) {
-        return Err(ModelError::BadOption { name: "variance".into(), msg: format!("must be in (0, 1], got {variance}") });
+        return Err(ModelError::BadOption {
+            name: "variance".into(),
+            msg: format!("must be in (0, 1], got {variance}"),
+        });
     }
-    let (prep, notes) = Preprocess::fit(&data.x, &data.names, &opts.log_cols, opts.log_offset, true)?;
+    let (prep, notes) =
+        Preprocess::fit(&data.x, &data.names, &opts.log_cols, opts.log_offset, true)?;
     let z = prep.transform(&data.x);
-    let comp = if components > 0 { Some(components) } else { None };
-    Ok(Box::new(Pca::fit_standardized(&z, prep, notes, comp, variance, score)?))
+    let comp = if components > 0 {
+        Some(components)
+    } else {
+        None
+    };
+    Ok(Box::new(Pca::fit_standardized(
+        &z, prep, notes, comp, variance, score,
+    )?))
 }
 
 pub fn load(p: &serde_json::Value) -> Result<Box<dyn Detector>> {
@@ -123,7 +133,13 @@ pub fn covariance(z: &Matrix) -> DMatrix<f64> {
             },
         );
     let denom = (z.rows.max(2) - 1) as f64;
-    DMatrix::from_fn(d, d, |a, b| if a <= b { acc[a * d + b] / denom } else { acc[b * d + a] / denom })
+    DMatrix::from_fn(d, d, |a, b| {
+        if a <= b {
+            acc[a * d + b] / denom
+        } else {
+            acc[b * d + a] / denom
+        }
+    })
 }
 
 impl Pca {
@@ -141,11 +157,16 @@ impl Pca {
         let mut order: Vec<usize> = (0..d).collect();
         order.sort_by(|&a, &b| eig.eigenvalues[b].total_cmp(&eig.eigenvalues[a]));
         let eigenvalues: Vec<f64> = order.iter().map(|&j| eig.eigenvalues[j].max(0.0)).collect();
-        let components: Vec<Vec<f64>> =
-            order.iter().map(|&j| (0..d).map(|i| eig.eigenvectors[(i, j)]).collect()).collect();
+        let components: Vec<Vec<f64>> = order
+            .iter()
+            .map(|&j| (0..d).map(|i| eig.eigenvectors[(i, j)]).collect())
+            .collect();
         let total: f64 = eigenvalues.iter().sum();
         if total.is_nan() || total <= 0.0 {
-            return Err(ModelError::Train { kind: KIND.into(), msg: "the data have no variance".into() });
+            return Err(ModelError::Train {
+                kind: KIND.into(),
+                msg: "the data have no variance".into(),
+            });
         }
         let evr: Vec<f64> = eigenvalues.iter().map(|l| l / total).collect();
         let kept = match n_components {
@@ -178,7 +199,15 @@ impl Pca {
             "pca: {kept} of {d} components kept ({:.1}% of the variance)",
             100.0 * evr[..kept].iter().sum::<f64>()
         ));
-        let p = PcaParams { prep, components, eigenvalues, explained_variance_ratio: evr, kept, score, notes };
+        let p = PcaParams {
+            prep,
+            components,
+            eigenvalues,
+            explained_variance_ratio: evr,
+            kept,
+            score,
+            notes,
+        };
         Pca::from_params(p)
     }
 
@@ -193,7 +222,11 @@ impl Pca {
         if !ok {
             return Err(ModelError::BadParams {
                 kind: KIND.into(),
-                msg: format!("{} components / {} eigenvalues for {d} features", p.components.len(), p.eigenvalues.len()),
+                msg: format!(
+                    "{} components / {} eigenvalues for {d} features",
+                    p.components.len(),
+                    p.eigenvalues.len()
+                ),
             });
         }
         Ok(Pca { p, kept_cols })
@@ -337,7 +370,10 @@ mod tests {
         let x = low_rank(3000);
         let mut noisy = x.clone();
         let mut rng = ChaCha8Rng::seed_from_u64(9);
-        noisy.data.iter_mut().for_each(|v| *v += rng.random::<f64>() - 0.5);
+        noisy
+            .data
+            .iter_mut()
+            .for_each(|v| *v += rng.random::<f64>() - 0.5);
         let p = fit_on(&noisy, None, PcaScore::Weighted);
         let s = p.score(&noisy).unwrap();
         let mean = s.iter().sum::<f64>() / s.len() as f64;

@@ -52,7 +52,11 @@ impl Preprocess {
         standardize: bool,
     ) -> crate::Result<(Preprocess, Vec<String>)> {
         if names.len() != x.cols {
-            return Err(crate::ModelError::Data(format!("{} names for {} columns", names.len(), x.cols)));
+            return Err(crate::ModelError::Data(format!(
+                "{} names for {} columns",
+                names.len(),
+                x.cols
+            )));
         }
         if !(log_offset.is_finite() && log_offset > 0.0) {
             return Err(crate::ModelError::BadOption {
@@ -65,7 +69,10 @@ impl Preprocess {
             if c != "*" && c != "all" && !names.contains(c) {
                 return Err(crate::ModelError::BadOption {
                     name: "log1p".into(),
-                    msg: format!("column `{c}` is not a numeric feature of the table (features: {})", names.join(", ")),
+                    msg: format!(
+                        "column `{c}` is not a numeric feature of the table (features: {})",
+                        names.join(", ")
+                    ),
                 });
             }
         }
@@ -132,7 +139,14 @@ impl Preprocess {
                 "every feature column is constant or empty on the training data; nothing to learn from".into(),
             ));
         }
-        Ok((Preprocess { columns, log_offset, standardize }, notes))
+        Ok((
+            Preprocess {
+                columns,
+                log_offset,
+                standardize,
+            },
+            notes,
+        ))
     }
 
     /// Number of raw input columns.
@@ -142,12 +156,21 @@ impl Preprocess {
 
     /// Indices (into the raw input) of the kept columns, in output order.
     pub fn kept(&self) -> Vec<usize> {
-        self.columns.iter().enumerate().filter(|(_, c)| c.keep).map(|(i, _)| i).collect()
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.keep)
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Names of the kept columns, in output order.
     pub fn kept_names(&self) -> Vec<String> {
-        self.columns.iter().filter(|c| c.keep).map(|c| c.name.clone()).collect()
+        self.columns
+            .iter()
+            .filter(|c| c.keep)
+            .map(|c| c.name.clone())
+            .collect()
     }
 
     /// Transform one raw value of column `j`.
@@ -176,18 +199,28 @@ impl Preprocess {
         let d = kept.len();
         let mut data = vec![0.0; x.rows * d];
         if d == 0 {
-            return Matrix { rows: x.rows, cols: 0, data };
+            return Matrix {
+                rows: x.rows,
+                cols: 0,
+                data,
+            };
         }
-        data.par_chunks_mut(d * 1024).enumerate().for_each(|(chunk, out)| {
-            let start = chunk * 1024;
-            for (r, o) in out.chunks_mut(d).enumerate() {
-                let raw = x.row(start + r);
-                for (k, &j) in kept.iter().enumerate() {
-                    o[k] = self.value(j, raw[j]);
+        data.par_chunks_mut(d * 1024)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                let start = chunk * 1024;
+                for (r, o) in out.chunks_mut(d).enumerate() {
+                    let raw = x.row(start + r);
+                    for (k, &j) in kept.iter().enumerate() {
+                        o[k] = self.value(j, raw[j]);
+                    }
                 }
-            }
-        });
-        Matrix { rows: x.rows, cols: d, data }
+            });
+        Matrix {
+            rows: x.rows,
+            cols: d,
+            data,
+        }
     }
 }
 
@@ -219,12 +252,33 @@ mod tests {
 
     #[test]
     fn fills_missing_drops_constant_and_standardises() {
-        let x = Matrix::new(4, 3, vec![1.0, 5.0, 0.0, 2.0, 5.0, f64::NAN, 3.0, 5.0, 10.0, f64::NAN, 5.0, 20.0]).unwrap();
+        let x = Matrix::new(
+            4,
+            3,
+            vec![
+                1.0,
+                5.0,
+                0.0,
+                2.0,
+                5.0,
+                f64::NAN,
+                3.0,
+                5.0,
+                10.0,
+                f64::NAN,
+                5.0,
+                20.0,
+            ],
+        )
+        .unwrap();
         let names = vec!["a".to_string(), "b".to_string(), "c".to_string()];
         let (p, notes) = Preprocess::fit(&x, &names, &["c".to_string()], 1.0, true).unwrap();
         assert_eq!(p.kept_names(), vec!["a", "c"]);
         assert!(notes.iter().any(|n| n.contains("`b` dropped")), "{notes:?}");
-        assert!(notes.iter().any(|n| n.contains("`a`: 1 missing")), "{notes:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("`a`: 1 missing")),
+            "{notes:?}"
+        );
         let t = p.transform(&x);
         assert_eq!((t.rows, t.cols), (4, 2));
         assert!(t.data.iter().all(|v| v.is_finite()));

@@ -14,7 +14,8 @@
 use crate::options::{OptionReader, TrainOptions};
 use crate::{Detector, ModelError, Result};
 use palisade_core::{
-    ColumnData, ColumnRole, ColumnStats, FeatureSchema, FeatureType, Matrix, ModelBody, Table, TrainingInfo,
+    ColumnData, ColumnRole, ColumnStats, FeatureSchema, FeatureType, Matrix, ModelBody, Table,
+    TrainingInfo,
 };
 
 pub const UNSUPERVISED_KINDS: &[&str] = &["iforest", "pca", "autoencoder", "ensemble"];
@@ -41,7 +42,9 @@ pub struct Model {
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Model").field("kind", &self.body.kind).finish()
+        f.debug_struct("Model")
+            .field("kind", &self.body.kind)
+            .finish()
     }
 }
 
@@ -67,7 +70,10 @@ pub fn train(kind: &str, table: &Table, opts: &TrainOptions) -> Result<Model> {
         )));
     }
     if table.nrows() < 2 {
-        return Err(ModelError::Data(format!("need at least 2 rows to train, the table has {}", table.nrows())));
+        return Err(ModelError::Data(format!(
+            "need at least 2 rows to train, the table has {}",
+            table.nrows()
+        )));
     }
     let x = table.numeric_matrix(&schema)?;
     let names: Vec<String> = schema.features.iter().map(|f| f.name.clone()).collect();
@@ -76,25 +82,39 @@ pub fn train(kind: &str, table: &Table, opts: &TrainOptions) -> Result<Model> {
         None => None,
     };
     if SUPERVISED_KINDS.contains(&kind) {
-        let n = labels.as_ref().map(|l| l.iter().filter(|v| !v.is_nan()).count()).unwrap_or(0);
+        let n = labels
+            .as_ref()
+            .map(|l| l.iter().filter(|v| !v.is_nan()).count())
+            .unwrap_or(0);
         if n == 0 {
             return Err(ModelError::BadOption {
                 name: "label-col".into(),
-                msg: format!("model `{kind}` is supervised and needs a label column with 0/1 values"),
+                msg: format!(
+                    "model `{kind}` is supervised and needs a label column with 0/1 values"
+                ),
             });
         }
     }
     let validation = match &opts.validation {
         Some(v) => {
-            let c = opts.label_col.as_deref().ok_or_else(|| ModelError::BadOption {
-                name: "valid".into(),
-                msg: "a validation table needs --label-col".into(),
-            })?;
+            let c = opts
+                .label_col
+                .as_deref()
+                .ok_or_else(|| ModelError::BadOption {
+                    name: "valid".into(),
+                    msg: "a validation table needs --label-col".into(),
+                })?;
             Some((matrix_for(&schema, v)?, label_values(v, c)?))
         }
         None => None,
     };
-    let data = TrainData { x, names, labels, validation, opts };
+    let data = TrainData {
+        x,
+        names,
+        labels,
+        validation,
+        opts,
+    };
     let detector = fit_detector(kind, &data)?;
 
     let train_scores = detector.score(&data.x)?;
@@ -103,20 +123,36 @@ pub fn train(kind: &str, table: &Table, opts: &TrainOptions) -> Result<Model> {
     let labelled = match (&data.validation, &data.labels) {
         (Some((vx, vl)), _) => Some((detector.score(vx)?, vl.clone())),
         // A supervised model's own holdout beats its (over-fitted) training scores.
-        (None, Some(_)) if detector.held_out().is_some() => detector
-            .held_out()
-            .map(|(s, l)| (s, l.into_iter().map(|b| if b { 1.0 } else { 0.0 }).collect())),
+        (None, Some(_)) if detector.held_out().is_some() => detector.held_out().map(|(s, l)| {
+            (
+                s,
+                l.into_iter().map(|b| if b { 1.0 } else { 0.0 }).collect(),
+            )
+        }),
         (None, Some(l)) => Some((train_scores.clone(), l.clone())),
         _ => None,
     };
     let labelled = labelled.map(|(s, l)| {
-        let pairs: Vec<(f64, bool)> = s.iter().zip(&l).filter(|(_, y)| !y.is_nan()).map(|(&s, &y)| (s, y > 0.5)).collect();
-        (pairs.iter().map(|p| p.0).collect::<Vec<_>>(), pairs.iter().map(|p| p.1).collect::<Vec<_>>())
+        let pairs: Vec<(f64, bool)> = s
+            .iter()
+            .zip(&l)
+            .filter(|(_, y)| !y.is_nan())
+            .map(|(&s, &y)| (s, y > 0.5))
+            .collect();
+        (
+            pairs.iter().map(|p| p.0).collect::<Vec<_>>(),
+            pairs.iter().map(|p| p.1).collect::<Vec<_>>(),
+        )
     });
-    let threshold =
-        crate::threshold::choose(&opts.threshold, &train_scores, labelled.as_ref().map(|(s, l)| (&s[..], &l[..])))?;
+    let threshold = crate::threshold::choose(
+        &opts.threshold,
+        &train_scores,
+        labelled.as_ref().map(|(s, l)| (&s[..], &l[..])),
+    )?;
 
-    let feature_stats = (0..data.x.cols).map(|j| ColumnStats::compute(&data.names[j], data.x.column(j))).collect();
+    let feature_stats = (0..data.x.cols)
+        .map(|j| ColumnStats::compute(&data.names[j], data.x.column(j)))
+        .collect();
     let now_us = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
@@ -181,7 +217,10 @@ pub fn load(body: &ModelBody) -> Result<Box<dyn Detector>> {
     if det.n_inputs() != expected {
         return Err(ModelError::BadParams {
             kind: body.kind.clone(),
-            msg: format!("parameters expect {} inputs, the schema lists {expected} numeric features", det.n_inputs()),
+            msg: format!(
+                "parameters expect {} inputs, the schema lists {expected} numeric features",
+                det.n_inputs()
+            ),
         });
     }
     Ok(det)
@@ -211,7 +250,12 @@ impl Model {
 }
 
 fn numeric_features(schema: &FeatureSchema) -> Vec<&str> {
-    schema.features.iter().filter(|f| f.dtype != FeatureType::Categorical).map(|f| f.name.as_str()).collect()
+    schema
+        .features
+        .iter()
+        .filter(|f| f.dtype != FeatureType::Categorical)
+        .map(|f| f.name.as_str())
+        .collect()
 }
 
 /// Build the input matrix for a model `schema` from `table`. Columns are found
@@ -256,18 +300,27 @@ pub fn matrix_for(schema: &FeatureSchema, table: &Table) -> Result<Matrix> {
         .map(|c| c.name.as_str())
         .collect();
     if !extra.is_empty() {
-        tracing::warn!("the table has feature columns the model does not use: {}", extra.join(", "));
+        tracing::warn!(
+            "the table has feature columns the model does not use: {}",
+            extra.join(", ")
+        );
     }
     Ok(table.numeric_matrix(schema)?)
 }
 
 /// Numeric features of `table` that a model may read, and what was left out.
-pub fn select_features(table: &Table, label_col: Option<&str>) -> Result<(FeatureSchema, Vec<String>)> {
+pub fn select_features(
+    table: &Table,
+    label_col: Option<&str>,
+) -> Result<(FeatureSchema, Vec<String>)> {
     let full = table.feature_schema();
     let mut left_out = Vec::new();
     if let Some(l) = label_col {
         if table.column(l).is_none() {
-            return Err(ModelError::BadOption { name: "label-col".into(), msg: format!("the table has no column `{l}`") });
+            return Err(ModelError::BadOption {
+                name: "label-col".into(),
+                msg: format!("the table has no column `{l}`"),
+            });
         }
     }
     let mut features = Vec::new();
@@ -296,7 +349,11 @@ pub fn select_features(table: &Table, label_col: Option<&str>) -> Result<(Featur
             left_out.push(format!("{} ({why})", c.name));
         }
     }
-    let schema = FeatureSchema { set: full.set, features, identity: full.identity };
+    let schema = FeatureSchema {
+        set: full.set,
+        features,
+        identity: full.identity,
+    };
     schema.validate()?;
     Ok((schema, left_out))
 }
@@ -306,32 +363,55 @@ pub fn select_features(table: &Table, label_col: Option<&str>) -> Result<(Featur
 /// `1/true/yes/malicious/anomaly/attack/outlier` positive, empty unlabelled;
 /// anything else is an error naming the value.
 pub fn label_values(table: &Table, col: &str) -> Result<Vec<f64>> {
-    let c = table
-        .column(col)
-        .ok_or_else(|| ModelError::BadOption { name: "label-col".into(), msg: format!("the table has no column `{col}`") })?;
+    let c = table.column(col).ok_or_else(|| ModelError::BadOption {
+        name: "label-col".into(),
+        msg: format!("the table has no column `{col}`"),
+    })?;
     match &c.data {
-        ColumnData::F64(v) => Ok(v.iter().map(|&x| if x.is_nan() { f64::NAN } else if x != 0.0 { 1.0 } else { 0.0 }).collect()),
-        ColumnData::Str(v) => v
+        ColumnData::F64(v) => Ok(v
             .iter()
-            .enumerate()
-            .map(|(i, s)| match s.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
-                None => Ok(f64::NAN),
-                Some(s) if s.is_empty() => Ok(f64::NAN),
-                Some(s) => match s.as_str() {
-                    "0" | "false" | "no" | "benign" | "normal" | "-" => Ok(0.0),
-                    "1" | "true" | "yes" | "malicious" | "anomaly" | "attack" | "outlier" => Ok(1.0),
-                    other => Err(ModelError::Data(format!(
-                        "label column `{col}`, row {}: `{other}` is not a 0/1 label",
-                        i + 1
-                    ))),
-                },
+            .map(|&x| {
+                if x.is_nan() {
+                    f64::NAN
+                } else if x != 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
             })
-            .collect(),
+            .collect()),
+        ColumnData::Str(v) => {
+            v.iter()
+                .enumerate()
+                .map(
+                    |(i, s)| match s.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+                        None => Ok(f64::NAN),
+                        Some(s) if s.is_empty() => Ok(f64::NAN),
+                        Some(s) => match s.as_str() {
+                            "0" | "false" | "no" | "benign" | "normal" | "-" => Ok(0.0),
+                            "1" | "true" | "yes" | "malicious" | "anomaly" | "attack"
+                            | "outlier" => Ok(1.0),
+                            other => Err(ModelError::Data(format!(
+                                "label column `{col}`, row {}: `{other}` is not a 0/1 label",
+                                i + 1
+                            ))),
+                        },
+                    },
+                )
+                .collect()
+        }
     }
 }
 
 /// Top-`k` explanations of every row, computed in parallel.
-pub fn explain_all(det: &dyn Detector, x: &Matrix, k: usize) -> Result<Vec<Vec<crate::Contribution>>> {
+pub fn explain_all(
+    det: &dyn Detector,
+    x: &Matrix,
+    k: usize,
+) -> Result<Vec<Vec<crate::Contribution>>> {
     use rayon::prelude::*;
-    (0..x.rows).into_par_iter().map(|i| det.explain(x, i, k)).collect()
+    (0..x.rows)
+        .into_par_iter()
+        .map(|i| det.explain(x, i, k))
+        .collect()
 }

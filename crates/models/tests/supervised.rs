@@ -137,8 +137,8 @@ fn tree_shap_contributions_add_up_to_the_margin() {
             let total = phi.iter().sum::<f64>() + base;
             // gbt: log-odds; rf: the vote share (its margin is the logit of it).
             let target = if k == "gbt" { margin[i] } else { sigmoid(margin[i]) };
-            assert!((total - target).abs() < 1e-6, "{k} row {i}: {total} vs {target}");
-            assert_eq!(phi[2].abs() <= phi.iter().map(|p| p.abs()).fold(0.0, f64::max), true);
+            // (rf's margin clips the vote share at 1e-6 from 0 and 1.)
+            assert!((total - target).abs() < 2e-6, "{k} row {i}: {total} vs {target}");
         }
     }
 }
@@ -296,19 +296,3 @@ fn nsl_kdd_subsample_held_out_auc() {
     }
 }
 
-#[test]
-fn zz_debug_platt() {
-    let (xtr, ytr) = toy(3000, 6, 0.2);
-    let (xte, yte) = toy(2000, 7, 0.2);
-    let spec = FitSpec { pos_weight: Some(4.0), ..FitSpec::default_for("gbt", 9) };
-    let m = Supervised::fit(&spec, &xtr, &ytr, &names(), None).unwrap();
-    let mt = m.trees.margin(&xte);
-    let mx = mt.iter().cloned().fold(f64::MIN, f64::max);
-    let mn = mt.iter().cloned().fold(f64::MAX, f64::min);
-    let raw: Vec<f64> = mt.iter().map(|&v| sigmoid(v)).collect();
-    let cal = m.predict(&xte);
-    let c2 = palisade_models::supervised::calibrate::Calibrator::fit(CalibrationMethod::Platt, &mt, &yte);
-    let my = yte.iter().sum::<f64>() / yte.len() as f64;
-    let mr = raw.iter().sum::<f64>() / raw.len() as f64;
-    panic!("on test: {c2:?} mean y {my} mean raw {mr}; {:?} {} margin range {mn}..{mx} raw {} cal {}", m.calibrator, m.calibration, log_loss(&raw, &yte), log_loss(&cal, &yte));
-}

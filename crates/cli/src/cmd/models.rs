@@ -141,7 +141,10 @@ fn mark_categorical(table: &mut Table, cols: &[String], path: &Path) -> Result<(
                 bail!("--categorical: `{name}` is an identity or label column and can never be a feature")
             }
             (_, ColumnData::Str(_)) => c.role = ColumnRole::Feature,
-            (_, ColumnData::F64(_)) => bail!("--categorical: `{name}` is numeric in {}; only text columns are coded", path.display()),
+            (_, ColumnData::F64(_)) => bail!(
+                "--categorical: `{name}` is numeric in {}; only text columns are coded",
+                path.display()
+            ),
         }
     }
     Ok(())
@@ -182,13 +185,19 @@ pub struct EvalArgs {
     pub json: bool,
 }
 
-fn read(path: &Path, label_col: Option<&str>, identity: &[String], exclude: &[String]) -> Result<Table> {
+fn read(
+    path: &Path,
+    label_col: Option<&str>,
+    identity: &[String],
+    exclude: &[String],
+) -> Result<Table> {
     let opts = ReadTableOptions {
         label_col: label_col.map(str::to_string),
         identity_cols: identity.to_vec(),
         exclude_cols: exclude.to_vec(),
     };
-    palisade_io::read_table(path, &opts).with_context(|| format!("reading table {}", path.display()))
+    palisade_io::read_table(path, &opts)
+        .with_context(|| format!("reading table {}", path.display()))
 }
 
 fn load_model(path: &Path) -> Result<Model> {
@@ -231,8 +240,12 @@ fn train_options(a: &TrainArgs) -> Result<TrainOptions> {
     set("pos_weight", a.pos_weight.clone().map(Into::into));
     set("calibration", a.calibration.clone().map(Into::into));
     for kv in &a.opt {
-        let (k, v) = kv.split_once('=').with_context(|| format!("--opt `{kv}`: expected KEY=VALUE"))?;
-        let v: serde_json::Value = v.parse().unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--opt `{kv}`: expected KEY=VALUE"))?;
+        let v: serde_json::Value = v
+            .parse()
+            .unwrap_or_else(|_| serde_json::Value::String(v.to_string()));
         o.options.insert(k.trim().replace('-', "_"), v);
     }
     if let Some(v) = &a.valid {
@@ -246,8 +259,10 @@ fn train_options(a: &TrainArgs) -> Result<TrainOptions> {
 /// A progress bar on a terminal (indicatif draws nothing when stderr is not one).
 fn progress_bar() -> (indicatif::ProgressBar, palisade_models::ProgressFn) {
     let bar = indicatif::ProgressBar::new(0);
-    let style = indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    let style = indicatif::ProgressStyle::with_template(
+        "{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed})",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
     bar.set_style(style);
     let b = bar.clone();
     let f: palisade_models::ProgressFn = Arc::new(move |p: &palisade_models::Progress| {
@@ -263,9 +278,18 @@ fn progress_bar() -> (indicatif::ProgressBar, palisade_models::ProgressFn) {
 
 pub fn run_train(args: TrainArgs) -> Result<()> {
     if !registry::KINDS.contains(&args.model.as_str()) {
-        bail!("unknown model kind `{}` (known: {})", args.model, registry::KINDS.join(", "));
+        bail!(
+            "unknown model kind `{}` (known: {})",
+            args.model,
+            registry::KINDS.join(", ")
+        );
     }
-    let mut table = read(&args.input, args.label_col.as_deref(), &args.identity_cols, &args.exclude)?;
+    let mut table = read(
+        &args.input,
+        args.label_col.as_deref(),
+        &args.identity_cols,
+        &args.exclude,
+    )?;
     if !args.categorical.is_empty() && !registry::SUPERVISED_KINDS.contains(&args.model.as_str()) {
         bail!("--categorical is for the supervised kinds (gbt, rf)");
     }
@@ -282,14 +306,26 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
         let cv = palisade_models::supervised::eval::cross_validate(&args.model, &table, &opts, k)
             .with_context(|| format!("{k}-fold cross-validation of `{}`", args.model))?;
         print_supervised_report(&format!("{k}-fold CV (out-of-fold, pooled)"), &cv.pooled);
-        eprintln!("per fold ROC-AUC: mean {:.4} ± {:.4}, PR-AUC mean {:.4}", cv.mean_roc_auc, cv.std_roc_auc, cv.mean_pr_auc);
+        eprintln!(
+            "per fold ROC-AUC: mean {:.4} ± {:.4}, PR-AUC mean {:.4}",
+            cv.mean_roc_auc, cv.std_roc_auc, cv.mean_pr_auc
+        );
     }
     let model = match (&args.time_col, &args.test_after) {
         (Some(col), Some(after)) => {
-            let (m, r) = palisade_models::supervised::eval::time_split(&args.model, &table, &opts, col, after)
-                .with_context(|| format!("time split of `{}` on `{col}` at {after}", args.model))?;
+            let (m, r) = palisade_models::supervised::eval::time_split(
+                &args.model,
+                &table,
+                &opts,
+                col,
+                after,
+            )
+            .with_context(|| format!("time split of `{}` on `{col}` at {after}", args.model))?;
             print_supervised_report(
-                &format!("time split: train {} rows before {after}, test {} rows at or after", r.train_rows, r.test_rows),
+                &format!(
+                    "time split: train {} rows before {after}, test {} rows at or after",
+                    r.train_rows, r.test_rows
+                ),
                 &r.report,
             );
             m
@@ -299,7 +335,8 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     };
     bar.finish_and_clear();
     let bytes = model.body.to_bytes()?;
-    palisade_io::atomic_write(&args.out, &bytes).with_context(|| format!("writing model {}", args.out.display()))?;
+    palisade_io::atomic_write(&args.out, &bytes)
+        .with_context(|| format!("writing model {}", args.out.display()))?;
 
     let b = &model.body;
     eprintln!(
@@ -325,7 +362,10 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
 
 /// A supervised evaluation (CV or time split) on stderr.
 fn print_supervised_report(what: &str, r: &EvalReport) {
-    eprintln!("{what}: {} positives, {} negatives", r.positives, r.negatives);
+    eprintln!(
+        "{what}: {} positives, {} negatives",
+        r.positives, r.negatives
+    );
     eprintln!(
         "  ROC-AUC {:.4}  PR-AUC {:.4}  TPR@FPR1% {:.4}  TPR@FPR0.1% {:.4}",
         r.roc_auc, r.pr_auc, r.tpr_at_fpr_1pct, r.tpr_at_fpr_0_1pct
@@ -348,7 +388,13 @@ fn print_supervised_report(what: &str, r: &EvalReport) {
 pub fn run_score(args: ScoreArgs) -> Result<()> {
     let model = load_model(&args.model)?;
     let table = read(&args.input, args.label_col.as_deref(), &[], &[])?;
-    let x = model.matrix(&table).with_context(|| format!("table {} against model {}", args.input.display(), args.model.display()))?;
+    let x = model.matrix(&table).with_context(|| {
+        format!(
+            "table {} against model {}",
+            args.input.display(),
+            args.model.display()
+        )
+    })?;
     let scores = model.detector.score(&x)?;
     let threshold = model.body.threshold.as_ref().map(|t| t.value);
 
@@ -360,29 +406,55 @@ pub fn run_score(args: ScoreArgs) -> Result<()> {
     }
     out.push("score", ColumnRole::Meta, ColumnData::F64(scores.clone()))?;
     if let Some(t) = threshold {
-        out.push("alert", ColumnRole::Meta, ColumnData::F64(scores.iter().map(|&s| f64::from(s >= t)).collect()))?;
+        out.push(
+            "alert",
+            ColumnRole::Meta,
+            ColumnData::F64(scores.iter().map(|&s| f64::from(s >= t)).collect()),
+        )?;
     }
     if args.explain > 0 {
         let ex = registry::explain_all(model.detector.as_ref(), &x, args.explain)?;
         for k in 0..args.explain {
-            let pick = |f: &dyn Fn(&palisade_models::Contribution) -> String| -> Vec<Option<String>> {
-                ex.iter().map(|row| row.get(k).map(f)).collect()
-            };
-            out.push(&format!("top{}_feature", k + 1), ColumnRole::Meta, ColumnData::Str(pick(&|c| c.feature.clone())))?;
-            let vals: Vec<f64> = ex.iter().map(|r| r.get(k).map(|c| c.value).unwrap_or(f64::NAN)).collect();
-            out.push(&format!("top{}_value", k + 1), ColumnRole::Meta, ColumnData::F64(vals))?;
-            let con: Vec<f64> = ex.iter().map(|r| r.get(k).map(|c| c.contribution).unwrap_or(f64::NAN)).collect();
-            out.push(&format!("top{}_contribution", k + 1), ColumnRole::Meta, ColumnData::F64(con))?;
+            let pick =
+                |f: &dyn Fn(&palisade_models::Contribution) -> String| -> Vec<Option<String>> {
+                    ex.iter().map(|row| row.get(k).map(f)).collect()
+                };
+            out.push(
+                &format!("top{}_feature", k + 1),
+                ColumnRole::Meta,
+                ColumnData::Str(pick(&|c| c.feature.clone())),
+            )?;
+            let vals: Vec<f64> = ex
+                .iter()
+                .map(|r| r.get(k).map(|c| c.value).unwrap_or(f64::NAN))
+                .collect();
+            out.push(
+                &format!("top{}_value", k + 1),
+                ColumnRole::Meta,
+                ColumnData::F64(vals),
+            )?;
+            let con: Vec<f64> = ex
+                .iter()
+                .map(|r| r.get(k).map(|c| c.contribution).unwrap_or(f64::NAN))
+                .collect();
+            out.push(
+                &format!("top{}_contribution", k + 1),
+                ColumnRole::Meta,
+                ColumnData::F64(con),
+            )?;
         }
     }
-    palisade_io::write_table(&args.out, &out).with_context(|| format!("writing scores {}", args.out.display()))?;
+    palisade_io::write_table(&args.out, &out)
+        .with_context(|| format!("writing scores {}", args.out.display()))?;
     let alerts = threshold.map(|t| scores.iter().filter(|&&s| s >= t).count());
     eprintln!(
         "scored {} rows with {} model {}{}",
         scores.len(),
         model.body.kind,
         args.model.display(),
-        alerts.map(|a| format!("; {a} at or above the threshold")).unwrap_or_default()
+        alerts
+            .map(|a| format!("; {a} at or above the threshold"))
+            .unwrap_or_default()
     );
     Ok(())
 }
@@ -390,7 +462,9 @@ pub fn run_score(args: ScoreArgs) -> Result<()> {
 pub fn run_eval(args: EvalArgs) -> Result<()> {
     let model = load_model(&args.model)?;
     let table = read(&args.input, Some(&args.label_col), &[], &[])?;
-    let scores = model.score_table(&table).with_context(|| format!("scoring {}", args.input.display()))?;
+    let scores = model
+        .score_table(&table)
+        .with_context(|| format!("scoring {}", args.input.display()))?;
     let labels: Vec<Option<bool>> = registry::label_values(&table, &args.label_col)?
         .into_iter()
         .map(|v| if v.is_nan() { None } else { Some(v > 0.5) })
@@ -398,7 +472,11 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     let threshold = model.body.threshold.as_ref().map(|t| t.value);
     let r = EvalReport::compute(&scores, &labels, threshold);
     if r.positives == 0 || r.negatives == 0 {
-        tracing::warn!("the labels hold {} positives and {} negatives; ranking metrics are undefined", r.positives, r.negatives);
+        tracing::warn!(
+            "the labels hold {} positives and {} negatives; ranking metrics are undefined",
+            r.positives,
+            r.negatives
+        );
     }
     if args.json {
         let mut v = serde_json::to_value(&r)?;
@@ -411,7 +489,14 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
         return Ok(());
     }
     println!("model      {} ({})", args.model.display(), model.body.kind);
-    println!("table      {} ({} rows, {} positives, {} negatives, {} unlabelled)", args.input.display(), r.rows, r.positives, r.negatives, r.unlabelled);
+    println!(
+        "table      {} ({} rows, {} positives, {} negatives, {} unlabelled)",
+        args.input.display(),
+        r.rows,
+        r.positives,
+        r.negatives,
+        r.unlabelled
+    );
     println!("ROC-AUC    {:.4}", r.roc_auc);
     println!("PR-AUC     {:.4}  (average precision)", r.pr_auc);
     println!("TPR@FPR1%  {:.4}", r.tpr_at_fpr_1pct);
@@ -422,7 +507,12 @@ pub fn run_eval(args: EvalArgs) -> Result<()> {
     if let (Some(t), Some(c)) = (r.threshold, r.confusion) {
         println!(
             "threshold  {t} ({}): tp {} fp {} tn {} fn {}  precision {:.4} recall {:.4} fpr {:.5}",
-            model.body.threshold.as_ref().map(|t| t.rule.as_str()).unwrap_or(""),
+            model
+                .body
+                .threshold
+                .as_ref()
+                .map(|t| t.rule.as_str())
+                .unwrap_or(""),
             c.tp,
             c.fp,
             c.tn,

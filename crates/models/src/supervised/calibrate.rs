@@ -95,12 +95,26 @@ impl Calibrator {
     }
 }
 
-/// Platt (1999) with his smoothed targets, fitted by Newton's method.
+/// Platt (1999) with his smoothed targets, fitted by Newton's method with a
+/// backtracking line search (a confident model's margins sit far out on the
+/// sigmoid, where plain Newton steps overshoot).
 fn fit_platt(s: &[f64], y: &[f64], npos: usize, nneg: usize) -> Calibrator {
     let hi = (npos as f64 + 1.0) / (npos as f64 + 2.0);
     let lo = 1.0 / (nneg as f64 + 2.0);
     let t: Vec<f64> = y.iter().map(|&v| if v > 0.5 { hi } else { lo }).collect();
+    let loss = |a: f64, b: f64| -> f64 {
+        s.iter()
+            .zip(&t)
+            .map(|(&si, &ti)| {
+                // log(1 + e^z) - t·z, computed stably.
+                let z = a * si + b;
+                let sp = if z > 0.0 { z + (-z).exp().ln_1p() } else { z.exp().ln_1p() };
+                sp - ti * z
+            })
+            .sum()
+    };
     let (mut a, mut b) = (1.0, 0.0);
+    let mut cur = loss(a, b);
     for _ in 0..100 {
         let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-12, 0.0, 1e-12);
         for (&si, &ti) in s.iter().zip(&t) {
@@ -119,11 +133,19 @@ fn fit_platt(s: &[f64], y: &[f64], npos: usize, nneg: usize) -> Calibrator {
         }
         let da = (hbb * ga - hab * gb) / det;
         let db = (haa * gb - hab * ga) / det;
-        // Damped step: the margin of a confident model can be far out on the sigmoid.
-        let step = 1.0f64.min(5.0 / (da.abs() + db.abs()).max(1e-12));
-        a -= step * da;
-        b -= step * db;
-        if (da.abs() + db.abs()) < 1e-9 {
+        let mut step = 1.0;
+        let mut improved = false;
+        for _ in 0..40 {
+            let (na, nb) = (a - step * da, b - step * db);
+            let l = loss(na, nb);
+            if l.is_finite() && l <= cur {
+                (a, b, cur) = (na, nb, l);
+                improved = true;
+                break;
+            }
+            step *= 0.5;
+        }
+        if !improved || (step * (da.abs() + db.abs())) < 1e-10 {
             break;
         }
     }
@@ -135,7 +157,12 @@ fn fit_platt(s: &[f64], y: &[f64], npos: usize, nneg: usize) -> Calibrator {
 }
 
 fn fit_isotonic(s: &[f64], y: &[f64]) -> Calibrator {
-    let mut pts: Vec<(f64, f64)> = s.iter().copied().zip(y.iter().copied()).filter(|(a, _)| !a.is_nan()).collect();
+    let mut pts: Vec<(f64, f64)> = s
+        .iter()
+        .copied()
+        .zip(y.iter().copied())
+        .filter(|(a, _)| !a.is_nan())
+        .collect();
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     // Blocks of (sum y, count, min x, max x), merged while they violate monotonicity.
     let mut blocks: Vec<(f64, f64, f64, f64)> = Vec::new();

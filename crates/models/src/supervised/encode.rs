@@ -56,7 +56,9 @@ impl CategoryCodes {
             if c.role != ColumnRole::Feature || Some(c.name.as_str()) == label_col {
                 continue;
             }
-            let ColumnData::Str(v) = &c.data else { continue };
+            let ColumnData::Str(v) = &c.data else {
+                continue;
+            };
             let mut counts: HashMap<&str, usize> = HashMap::new();
             for s in v.iter().flatten() {
                 let s = s.trim();
@@ -87,10 +89,17 @@ impl CategoryCodes {
     pub fn apply(&self, table: &Table) -> Result<Table, String> {
         let mut out = table.clone();
         for cc in &self.columns {
-            let Some(col) = out.column_mut(&cc.name) else { continue };
+            let Some(col) = out.column_mut(&cc.name) else {
+                continue;
+            };
             let codes = match &col.data {
                 ColumnData::Str(v) => {
-                    let index: HashMap<&str, usize> = cc.levels.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
+                    let index: HashMap<&str, usize> = cc
+                        .levels
+                        .iter()
+                        .enumerate()
+                        .map(|(i, s)| (s.as_str(), i))
+                        .collect();
                     v.iter().map(|s| cc.code(&index, s)).collect()
                 }
                 ColumnData::F64(_) => {
@@ -104,7 +113,9 @@ impl CategoryCodes {
         }
         if let Some(schema) = out.schema.as_mut() {
             for f in &mut schema.features {
-                if self.columns.iter().any(|c| c.name == f.name) && f.dtype == FeatureType::Categorical {
+                if self.columns.iter().any(|c| c.name == f.name)
+                    && f.dtype == FeatureType::Categorical
+                {
                     f.dtype = FeatureType::Int;
                 }
             }
@@ -140,22 +151,41 @@ mod tests {
     #[test]
     fn codes_by_frequency_unseen_is_rare_missing_is_nan() {
         let mut t = Table::new();
-        t.push("proto", ColumnRole::Feature, s(&[Some("udp"), Some("tcp"), Some("tcp"), None, Some("icmp")])).unwrap();
-        t.push("host", ColumnRole::Identity, s(&[Some("a"); 5])).unwrap();
-        t.push("label", ColumnRole::Feature, s(&[Some("1"); 5])).unwrap();
+        t.push(
+            "proto",
+            ColumnRole::Feature,
+            s(&[Some("udp"), Some("tcp"), Some("tcp"), None, Some("icmp")]),
+        )
+        .unwrap();
+        t.push("host", ColumnRole::Identity, s(&[Some("a"); 5]))
+            .unwrap();
+        t.push("label", ColumnRole::Feature, s(&[Some("1"); 5]))
+            .unwrap();
         let c = CategoryCodes::fit(&t, Some("label"));
-        assert_eq!(c.columns.len(), 1, "identity and label columns are not coded");
+        assert_eq!(
+            c.columns.len(),
+            1,
+            "identity and label columns are not coded"
+        );
         assert_eq!(c.columns[0].levels, vec!["tcp", "icmp", "udp"]);
         let mut t2 = Table::new();
-        t2.push("proto", ColumnRole::Feature, s(&[Some("tcp"), Some("gre"), None, Some(" udp ")])).unwrap();
+        t2.push(
+            "proto",
+            ColumnRole::Feature,
+            s(&[Some("tcp"), Some("gre"), None, Some(" udp ")]),
+        )
+        .unwrap();
         let e = c.apply(&t2).unwrap();
-        let ColumnData::F64(v) = &e.column("proto").unwrap().data else { panic!("not numeric") };
+        let ColumnData::F64(v) = &e.column("proto").unwrap().data else {
+            panic!("not numeric")
+        };
         assert_eq!(v[0], 0.0);
         assert_eq!(v[1], 3.0, "unseen value takes the rare code");
         assert!(v[2].is_nan());
         assert_eq!(v[3], 2.0);
         let mut t3 = Table::new();
-        t3.push("proto", ColumnRole::Feature, ColumnData::F64(vec![1.0])).unwrap();
+        t3.push("proto", ColumnRole::Feature, ColumnData::F64(vec![1.0]))
+            .unwrap();
         assert!(c.apply(&t3).unwrap_err().contains("proto"));
     }
 }

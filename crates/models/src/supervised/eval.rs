@@ -28,7 +28,10 @@ pub fn take_rows(table: &Table, idx: &[usize]) -> Table {
             },
         })
         .collect();
-    Table { columns, schema: table.schema.clone() }
+    Table {
+        columns,
+        schema: table.schema.clone(),
+    }
 }
 
 /// Fold (0..k) of each labelled row, classes spread evenly; `None` for unlabelled rows.
@@ -36,7 +39,9 @@ pub fn stratified_folds(labels: &[f64], k: usize, seed: u64) -> Vec<Option<usize
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xF01D);
     let mut out = vec![None; labels.len()];
     for class in [true, false] {
-        let mut idx: Vec<usize> = (0..labels.len()).filter(|&i| !labels[i].is_nan() && (labels[i] > 0.5) == class).collect();
+        let mut idx: Vec<usize> = (0..labels.len())
+            .filter(|&i| !labels[i].is_nan() && (labels[i] > 0.5) == class)
+            .collect();
         idx.shuffle(&mut rng);
         for (pos, i) in idx.into_iter().enumerate() {
             out[i] = Some(pos % k);
@@ -65,21 +70,34 @@ pub struct CvReport {
 }
 
 fn labels_of(table: &Table, opts: &TrainOptions) -> Result<Vec<f64>> {
-    let col = opts.label_col.as_deref().ok_or_else(|| ModelError::BadOption {
-        name: "label-col".into(),
-        msg: "evaluation needs a label column".into(),
-    })?;
+    let col = opts
+        .label_col
+        .as_deref()
+        .ok_or_else(|| ModelError::BadOption {
+            name: "label-col".into(),
+            msg: "evaluation needs a label column".into(),
+        })?;
     label_values(table, col)
 }
 
 fn to_opt(l: &[f64]) -> Vec<Option<bool>> {
-    l.iter().map(|&v| if v.is_nan() { None } else { Some(v > 0.5) }).collect()
+    l.iter()
+        .map(|&v| if v.is_nan() { None } else { Some(v > 0.5) })
+        .collect()
 }
 
 /// Stratified k-fold cross-validation of model `kind` on `table`.
-pub fn cross_validate(kind: &str, table: &Table, opts: &TrainOptions, k: usize) -> Result<CvReport> {
+pub fn cross_validate(
+    kind: &str,
+    table: &Table,
+    opts: &TrainOptions,
+    k: usize,
+) -> Result<CvReport> {
     if k < 2 {
-        return Err(ModelError::BadOption { name: "cv".into(), msg: format!("needs at least 2 folds, got {k}") });
+        return Err(ModelError::BadOption {
+            name: "cv".into(),
+            msg: format!("needs at least 2 folds, got {k}"),
+        });
     }
     let labels = labels_of(table, opts)?;
     let folds = stratified_folds(&labels, k, opts.seed);
@@ -88,15 +106,26 @@ pub fn cross_validate(kind: &str, table: &Table, opts: &TrainOptions, k: usize) 
     let mut confusion: Option<Confusion> = None;
     let mut results = Vec::new();
     for f in 0..k {
-        let tr: Vec<usize> = (0..labels.len()).filter(|&i| folds[i].is_some_and(|g| g != f)).collect();
+        let tr: Vec<usize> = (0..labels.len())
+            .filter(|&i| folds[i].is_some_and(|g| g != f))
+            .collect();
         let te: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] == Some(f)).collect();
         let model = train(kind, &take_rows(table, &tr), opts)?;
         let test = take_rows(table, &te);
         let scores = model.score_table(&test)?;
         let lab = to_opt(&te.iter().map(|&i| labels[i]).collect::<Vec<_>>());
-        let report = EvalReport::compute(&scores, &lab, model.body.threshold.as_ref().map(|t| t.value));
+        let report = EvalReport::compute(
+            &scores,
+            &lab,
+            model.body.threshold.as_ref().map(|t| t.value),
+        );
         if let Some(c) = &report.confusion {
-            let acc = confusion.get_or_insert(Confusion { tp: 0, fp: 0, tn: 0, fn_: 0 });
+            let acc = confusion.get_or_insert(Confusion {
+                tp: 0,
+                fp: 0,
+                tn: 0,
+                fn_: 0,
+            });
             acc.tp += c.tp;
             acc.fp += c.fp;
             acc.tn += c.tn;
@@ -105,7 +134,11 @@ pub fn cross_validate(kind: &str, table: &Table, opts: &TrainOptions, k: usize) 
         pooled_scores.extend(scores);
         pooled_labels.extend(lab);
         tracing::info!("cv fold {}/{k}: roc-auc {:.4}", f + 1, report.roc_auc);
-        results.push(FoldResult { fold: f, train_rows: tr.len(), report });
+        results.push(FoldResult {
+            fold: f,
+            train_rows: tr.len(),
+            report,
+        });
     }
     let mut pooled = EvalReport::compute(&pooled_scores, &pooled_labels, None);
     pooled.confusion = confusion;
@@ -113,7 +146,14 @@ pub fn cross_validate(kind: &str, table: &Table, opts: &TrainOptions, k: usize) 
     let mean = aucs.iter().sum::<f64>() / k as f64;
     let std = (aucs.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (k as f64 - 1.0)).sqrt();
     let mean_pr = results.iter().map(|r| r.report.pr_auc).sum::<f64>() / k as f64;
-    Ok(CvReport { k, folds: results, pooled, mean_roc_auc: mean, std_roc_auc: std, mean_pr_auc: mean_pr })
+    Ok(CvReport {
+        k,
+        folds: results,
+        pooled,
+        mean_roc_auc: mean,
+        std_roc_auc: std,
+        mean_pr_auc: mean_pr,
+    })
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -158,10 +198,12 @@ pub fn time_split(
         name: "test-after".into(),
         msg: format!("`{test_after}` is neither seconds since the epoch nor an RFC 3339 time"),
     })?;
-    let col = table.column(time_col).ok_or_else(|| ModelError::BadOption {
-        name: "time-col".into(),
-        msg: format!("the table has no column `{time_col}`"),
-    })?;
+    let col = table
+        .column(time_col)
+        .ok_or_else(|| ModelError::BadOption {
+            name: "time-col".into(),
+            msg: format!("the table has no column `{time_col}`"),
+        })?;
     let mut past = Vec::new();
     let mut future = Vec::new();
     let mut no_time = 0;
@@ -173,7 +215,9 @@ pub fn time_split(
         }
     }
     if no_time > 0 {
-        tracing::warn!("{no_time} rows have no readable `{time_col}` and are left out of the time split");
+        tracing::warn!(
+            "{no_time} rows have no readable `{time_col}` and are left out of the time split"
+        );
     }
     if past.is_empty() || future.is_empty() {
         return Err(ModelError::Data(format!(
@@ -186,7 +230,11 @@ pub fn time_split(
     let test = take_rows(table, &future);
     let scores = model.score_table(&test)?;
     let labels = labels_of(&test, opts)?;
-    let report = EvalReport::compute(&scores, &to_opt(&labels), model.body.threshold.as_ref().map(|x| x.value));
+    let report = EvalReport::compute(
+        &scores,
+        &to_opt(&labels),
+        model.body.threshold.as_ref().map(|x| x.value),
+    );
     let rep = TimeSplitReport {
         time_col: time_col.to_string(),
         test_after: t,

@@ -92,7 +92,11 @@ impl Node {
     /// The child a value goes to.
     #[inline]
     pub fn child(&self, x: f64) -> u32 {
-        let left = if x.is_nan() { self.missing_left } else { x <= self.threshold };
+        let left = if x.is_nan() {
+            self.missing_left
+        } else {
+            x <= self.threshold
+        };
         if left {
             self.left
         } else {
@@ -111,7 +115,9 @@ impl Tree {
         let mut i = 0usize;
         // A tree from a corrupt file could loop or point outside; bound the walk.
         for _ in 0..=self.nodes.len() {
-            let Some(n) = self.nodes.get(i) else { return f64::NAN };
+            let Some(n) = self.nodes.get(i) else {
+                return f64::NAN;
+            };
             if n.is_leaf() {
                 return n.value;
             }
@@ -131,7 +137,10 @@ impl Tree {
                 continue;
             }
             if n.feature as usize >= n_features {
-                return Err(format!("node {i} splits on feature {} of {n_features}", n.feature));
+                return Err(format!(
+                    "node {i} splits on feature {} of {n_features}",
+                    n.feature
+                ));
             }
             for c in [n.left, n.right] {
                 if (c as usize) <= i || c as usize >= self.nodes.len() {
@@ -166,7 +175,10 @@ fn feature_cuts(values: &mut Vec<f64>, max_bins: usize) -> Vec<f64> {
     uniq.dedup();
     if uniq.len() <= max_bins {
         // Few distinct values: cut half-way between neighbours (as exact split search would).
-        return uniq.windows(2).map(|w| w[0] + (w[1] - w[0]) / 2.0).collect();
+        return uniq
+            .windows(2)
+            .map(|w| w[0] + (w[1] - w[0]) / 2.0)
+            .collect();
     }
     let n = values.len();
     let mut cuts: Vec<f64> = (1..max_bins).map(|k| values[k * n / max_bins]).collect();
@@ -188,7 +200,13 @@ pub fn bin_matrix(x: &Matrix, max_bins: usize) -> Binned {
             let cuts = feature_cuts(&mut col, max_bins);
             let codes = raw
                 .iter()
-                .map(|&v| if v.is_nan() { MISSING } else { cuts.partition_point(|&c| c < v) as u8 })
+                .map(|&v| {
+                    if v.is_nan() {
+                        MISSING
+                    } else {
+                        cuts.partition_point(|&c| c < v) as u8
+                    }
+                })
                 .collect();
             (codes, cuts)
         })
@@ -277,7 +295,11 @@ impl Grower<'_> {
                 let r = r as usize;
                 let w = self.weight[r];
                 let c = codes[r];
-                let a = if c == MISSING { &mut miss } else { &mut self.hist[c as usize] };
+                let a = if c == MISSING {
+                    &mut miss
+                } else {
+                    &mut self.hist[c as usize]
+                };
                 if self.y[r] > 0.5 {
                     a.w1 += w;
                 } else {
@@ -285,7 +307,8 @@ impl Grower<'_> {
                 }
                 a.n += 1;
             }
-            let nonempty = self.hist[..nb].iter().filter(|a| a.n > 0).count() + usize::from(miss.n > 0);
+            let nonempty =
+                self.hist[..nb].iter().filter(|a| a.n > 0).count() + usize::from(miss.n > 0);
             if nonempty < 2 {
                 continue;
             }
@@ -304,7 +327,11 @@ impl Grower<'_> {
                 if self.hist[b].n == 0 && b + 1 < nb {
                     continue;
                 }
-                let right = Acc { w0: total_present.w0 - left.w0, w1: total_present.w1 - left.w1, n: total_present.n - left.n };
+                let right = Acc {
+                    w0: total_present.w0 - left.w0,
+                    w1: total_present.w1 - left.w1,
+                    n: total_present.n - left.n,
+                };
                 for miss_left in [false, true] {
                     if miss.n == 0 && miss_left {
                         continue;
@@ -321,8 +348,17 @@ impl Grower<'_> {
                     let gain = l.purity() + r.purity() - parent_purity;
                     if gain > 1e-12 && best.as_ref().is_none_or(|s| gain > s.gain) {
                         // Without NaN at this node, send future NaN to the heavier side.
-                        let ml = if miss.n == 0 { l.w() >= r.w() } else { miss_left };
-                        best = Some(Split { feature: f, bin: b, missing_left: ml, gain });
+                        let ml = if miss.n == 0 {
+                            l.w() >= r.w()
+                        } else {
+                            miss_left
+                        };
+                        best = Some(Split {
+                            feature: f,
+                            bin: b,
+                            missing_left: ml,
+                            gain,
+                        });
                     }
                 }
             }
@@ -334,7 +370,15 @@ impl Grower<'_> {
         let mut nodes: Vec<Node> = Vec::new();
         // (node index, start, end, depth) over a shared row buffer partitioned in place.
         let mut stack: Vec<(usize, usize, usize, usize)> = Vec::new();
-        nodes.push(Node { feature: LEAF, threshold: 0.0, missing_left: false, left: 0, right: 0, value: 0.0, cover: 0.0 });
+        nodes.push(Node {
+            feature: LEAF,
+            threshold: 0.0,
+            missing_left: false,
+            left: 0,
+            right: 0,
+            value: 0.0,
+            cover: 0.0,
+        });
         stack.push((0, 0, rows.len(), 0));
         while let Some((id, s, e, depth)) = stack.pop() {
             let acc = self.node_acc(&rows[s..e]);
@@ -346,7 +390,9 @@ impl Grower<'_> {
             if pure || !depth_ok || (acc.n as usize) < 2 * self.p.min_samples_leaf.max(1) {
                 continue;
             }
-            let Some(split) = self.best_split(&rows[s..e], &acc, rng) else { continue };
+            let Some(split) = self.best_split(&rows[s..e], &acc, rng) else {
+                continue;
+            };
             let codes = &self.binned.codes[split.feature];
             let goes_left = |r: u32| {
                 let c = codes[r as usize];
@@ -372,8 +418,24 @@ impl Grower<'_> {
             // JSON cannot hold an infinity.
             let threshold = cuts.get(split.bin).copied().unwrap_or(f64::MAX);
             let l = nodes.len();
-            nodes.push(Node { feature: LEAF, threshold: 0.0, missing_left: false, left: 0, right: 0, value: 0.0, cover: 0.0 });
-            nodes.push(Node { feature: LEAF, threshold: 0.0, missing_left: false, left: 0, right: 0, value: 0.0, cover: 0.0 });
+            nodes.push(Node {
+                feature: LEAF,
+                threshold: 0.0,
+                missing_left: false,
+                left: 0,
+                right: 0,
+                value: 0.0,
+                cover: 0.0,
+            });
+            nodes.push(Node {
+                feature: LEAF,
+                threshold: 0.0,
+                missing_left: false,
+                left: 0,
+                right: 0,
+                value: 0.0,
+                cover: 0.0,
+            });
             let n = &mut nodes[id];
             n.feature = split.feature as u32;
             n.threshold = threshold;
@@ -398,20 +460,38 @@ impl Forest {
             return Err("n_trees must be at least 1".into());
         }
         if !(p.pos_weight.is_finite() && p.pos_weight > 0.0) {
-            return Err(format!("pos_weight must be a positive number, got {}", p.pos_weight));
+            return Err(format!(
+                "pos_weight must be a positive number, got {}",
+                p.pos_weight
+            ));
         }
-        let pos: Vec<u32> = (0..x.rows as u32).filter(|&i| y[i as usize] > 0.5).collect();
-        let neg: Vec<u32> = (0..x.rows as u32).filter(|&i| y[i as usize] <= 0.5).collect();
+        let pos: Vec<u32> = (0..x.rows as u32)
+            .filter(|&i| y[i as usize] > 0.5)
+            .collect();
+        let neg: Vec<u32> = (0..x.rows as u32)
+            .filter(|&i| y[i as usize] <= 0.5)
+            .collect();
         if pos.is_empty() || neg.is_empty() {
-            return Err(format!("need both classes, got {} positive and {} negative rows", pos.len(), neg.len()));
+            return Err(format!(
+                "need both classes, got {} positive and {} negative rows",
+                pos.len(),
+                neg.len()
+            ));
         }
         let binned = bin_matrix(x, p.max_bins);
         let d = x.cols;
-        let mtry = p.mtry.unwrap_or_else(|| (d as f64).sqrt().ceil() as usize).clamp(1, d.max(1));
+        let mtry = p
+            .mtry
+            .unwrap_or_else(|| (d as f64).sqrt().ceil() as usize)
+            .clamp(1, d.max(1));
         let results: Vec<(Tree, Vec<f64>)> = (0..p.n_trees)
             .into_par_iter()
             .map(|t| {
-                let mut rng = ChaCha8Rng::seed_from_u64(p.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(t as u64));
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    p.seed
+                        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                        .wrapping_add(t as u64),
+                );
                 let mut counts = vec![0u32; x.rows];
                 if p.balanced_bootstrap {
                     let m = pos.len().min(neg.len());
@@ -430,7 +510,9 @@ impl Forest {
                     .zip(y)
                     .map(|(&c, &yy)| c as f64 * if yy > 0.5 { p.pos_weight } else { 1.0 })
                     .collect();
-                let rows: Vec<u32> = (0..x.rows as u32).filter(|&i| counts[i as usize] > 0).collect();
+                let rows: Vec<u32> = (0..x.rows as u32)
+                    .filter(|&i| counts[i as usize] > 0)
+                    .collect();
                 let mut g = Grower {
                     binned: &binned,
                     y,
@@ -454,7 +536,12 @@ impl Forest {
         if total > 0.0 {
             gain.iter_mut().for_each(|g| *g /= total);
         }
-        Ok(Forest { params: p.clone(), n_features: d, trees, gain_importance: gain })
+        Ok(Forest {
+            params: p.clone(),
+            n_features: d,
+            trees,
+            gain_importance: gain,
+        })
     }
 
     /// Mean of the trees' leaf values (a score in [0, 1]).
@@ -463,7 +550,8 @@ impl Forest {
             .into_par_iter()
             .map(|i| {
                 let row = x.row(i);
-                self.trees.iter().map(|t| t.predict_row(row)).sum::<f64>() / self.trees.len().max(1) as f64
+                self.trees.iter().map(|t| t.predict_row(row)).sum::<f64>()
+                    / self.trees.len().max(1) as f64
             })
             .collect()
     }
@@ -473,7 +561,8 @@ impl Forest {
             return Err("forest has no trees".into());
         }
         for (i, t) in self.trees.iter().enumerate() {
-            t.validate(self.n_features).map_err(|e| format!("tree {i}: {e}"))?;
+            t.validate(self.n_features)
+                .map_err(|e| format!("tree {i}: {e}"))?;
         }
         Ok(())
     }
@@ -502,7 +591,11 @@ mod tests {
         let v: Vec<f64> = (0..10_000).map(|i| (i % 1000) as f64).collect();
         let x = Matrix::new(v.len(), 1, v).unwrap();
         let b = bin_matrix(&x, 255);
-        assert!(b.cuts[0].len() < 255 && b.cuts[0].len() > 200, "{}", b.cuts[0].len());
+        assert!(
+            b.cuts[0].len() < 255 && b.cuts[0].len() > 200,
+            "{}",
+            b.cuts[0].len()
+        );
         assert!(b.codes[0].iter().all(|&c| c != MISSING));
     }
 }

@@ -66,14 +66,25 @@ fn col_major(x: &Matrix) -> Vec<f64> {
     out
 }
 
-pub fn fit(x: &Matrix, y: &[f64], p: &GbtParams, threads: Option<usize>) -> Result<GradientBooster, String> {
+pub fn fit(
+    x: &Matrix,
+    y: &[f64],
+    p: &GbtParams,
+    threads: Option<usize>,
+) -> Result<GradientBooster, String> {
     if y.len() != x.rows {
         return Err(format!("{} labels for {} rows", y.len(), x.rows));
     }
     if !(p.pos_weight.is_finite() && p.pos_weight > 0.0) {
-        return Err(format!("pos_weight must be a positive number, got {}", p.pos_weight));
+        return Err(format!(
+            "pos_weight must be a positive number, got {}",
+            p.pos_weight
+        ));
     }
-    let w: Vec<f64> = y.iter().map(|&v| if v > 0.5 { p.pos_weight } else { 1.0 }).collect();
+    let w: Vec<f64> = y
+        .iter()
+        .map(|&v| if v > 0.5 { p.pos_weight } else { 1.0 })
+        .collect();
     let mut b = GradientBooster::default()
         .set_iterations(p.iterations)
         .set_learning_rate(p.learning_rate)
@@ -88,7 +99,11 @@ pub fn fit(x: &Matrix, y: &[f64], p: &GbtParams, threads: Option<usize>) -> Resu
         .set_num_threads(threads)
         .set_parallel(threads != Some(1))
         .set_tiled_histograms(p.tiled);
-    b.grow_policy = if p.depthwise { GrowPolicy::DepthWise } else { GrowPolicy::LossGuide };
+    b.grow_policy = if p.depthwise {
+        GrowPolicy::DepthWise
+    } else {
+        GrowPolicy::LossGuide
+    };
     let data = col_major(x);
     let m = forust_ml::Matrix::new(&data, x.rows, x.cols);
     b.fit(&m, y, &w, None).map_err(|e| e.to_string())?;
@@ -121,5 +136,7 @@ pub fn contributions(b: &GradientBooster, x: &Matrix) -> (Vec<Vec<f64>>, Vec<f64
 /// Total split gain per feature, normalised to sum 1.
 pub fn gain_importance(b: &GradientBooster, n_features: usize) -> Vec<f64> {
     let m = b.calculate_feature_importance(ImportanceMethod::TotalGain, true);
-    (0..n_features).map(|j| m.get(&j).copied().unwrap_or(0.0) as f64).collect()
+    (0..n_features)
+        .map(|j| m.get(&j).copied().unwrap_or(0.0) as f64)
+        .collect()
 }

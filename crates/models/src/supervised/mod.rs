@@ -44,8 +44,13 @@ const CATEGORIES_KEY: &str = "categories";
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "algorithm", rename_all = "lowercase")]
 pub enum Trees {
-    Gbt { params: GbtParams, booster: Box<forust_ml::GradientBooster> },
-    Rf { forest: Forest },
+    Gbt {
+        params: GbtParams,
+        booster: Box<forust_ml::GradientBooster>,
+    },
+    Rf {
+        forest: Forest,
+    },
 }
 
 impl Trees {
@@ -83,7 +88,10 @@ pub struct FitSpec {
 impl FitSpec {
     /// Read the options of `kind` (`gbt` or `rf`).
     pub fn from_options(kind: &'static str, r: &OptionReader, seed: u64) -> Result<FitSpec> {
-        let bad = |name: &str, msg: String| ModelError::BadOption { name: name.into(), msg };
+        let bad = |name: &str, msg: String| ModelError::BadOption {
+            name: name.into(),
+            msg,
+        };
         let trees = r.usize("trees", 100)?;
         if trees == 0 {
             return Err(bad("trees", "must be at least 1".into()));
@@ -91,18 +99,25 @@ impl FitSpec {
         let pos_weight = match r.string("pos_weight", "1")?.trim() {
             "auto" | "balanced" => None,
             s => {
-                let v: f64 = s.parse().map_err(|_| bad("pos_weight", format!("`{s}` is not a number or `auto`")))?;
+                let v: f64 = s
+                    .parse()
+                    .map_err(|_| bad("pos_weight", format!("`{s}` is not a number or `auto`")))?;
                 if !(v.is_finite() && v > 0.0) {
                     return Err(bad("pos_weight", format!("must be positive, got {v}")));
                 }
                 Some(v)
             }
         };
-        let calibration: CalibrationMethod =
-            r.string("calibration", "platt")?.parse().map_err(|e: String| bad("calibration", e))?;
+        let calibration: CalibrationMethod = r
+            .string("calibration", "platt")?
+            .parse()
+            .map_err(|e: String| bad("calibration", e))?;
         let holdout = r.f64("holdout", 0.2)?;
         if !(0.0..0.9).contains(&holdout) {
-            return Err(bad("holdout", format!("must be in [0, 0.9), got {holdout}")));
+            return Err(bad(
+                "holdout",
+                format!("must be in [0, 0.9), got {holdout}"),
+            ));
         }
         let threads = r.usize("threads", 0)?;
         let max_bins = r.usize("max_bins", 255)?.clamp(2, 255);
@@ -130,7 +145,10 @@ impl FitSpec {
             };
             gbt.seed = seed;
             if !(gbt.learning_rate > 0.0 && gbt.subsample > 0.0 && gbt.subsample <= 1.0) {
-                return Err(bad("learning_rate/subsample", "must be positive (subsample at most 1)".into()));
+                return Err(bad(
+                    "learning_rate/subsample",
+                    "must be positive (subsample at most 1)".into(),
+                ));
             }
         } else {
             rf.n_trees = trees;
@@ -146,14 +164,29 @@ impl FitSpec {
             rf.max_bins = max_bins;
             rf.seed = seed;
         }
-        Ok(FitSpec { kind, gbt, rf, pos_weight, calibration, holdout, threads, seed })
+        Ok(FitSpec {
+            kind,
+            gbt,
+            rf,
+            pos_weight,
+            calibration,
+            holdout,
+            threads,
+            seed,
+        })
     }
 
     pub fn default_for(kind: &'static str, seed: u64) -> FitSpec {
         FitSpec {
             kind,
-            gbt: GbtParams { seed, ..Default::default() },
-            rf: ForestParams { seed, ..Default::default() },
+            gbt: GbtParams {
+                seed,
+                ..Default::default()
+            },
+            rf: ForestParams {
+                seed,
+                ..Default::default()
+            },
             pos_weight: Some(1.0),
             calibration: CalibrationMethod::Platt,
             holdout: 0.2,
@@ -166,7 +199,10 @@ impl FitSpec {
         rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
             .build()
-            .map_err(|e| ModelError::Train { kind: self.kind.into(), msg: format!("thread pool: {e}") })
+            .map_err(|e| ModelError::Train {
+                kind: self.kind.into(),
+                msg: format!("thread pool: {e}"),
+            })
     }
 
     /// Fit trees on labelled rows only (`y` ∈ {0,1}).
@@ -181,15 +217,30 @@ impl FitSpec {
         }
         let pw = self.pos_weight.unwrap_or(nneg as f64 / npos as f64);
         let x = sanitize(x);
-        let err = |msg: String| ModelError::Train { kind: self.kind.into(), msg };
+        let err = |msg: String| ModelError::Train {
+            kind: self.kind.into(),
+            msg,
+        };
         if self.kind == "gbt" {
-            let p = GbtParams { pos_weight: pw, ..self.gbt.clone() };
+            let p = GbtParams {
+                pos_weight: pw,
+                ..self.gbt.clone()
+            };
             let threads = (self.threads > 0).then_some(self.threads);
             let booster = gbt::fit(&x, y, &p, threads).map_err(err)?;
-            Ok(Trees::Gbt { params: p, booster: Box::new(booster) })
+            Ok(Trees::Gbt {
+                params: p,
+                booster: Box::new(booster),
+            })
         } else {
-            let p = ForestParams { pos_weight: pw, ..self.rf.clone() };
-            let forest = self.pool()?.install(|| Forest::fit(&x, y, &p)).map_err(err)?;
+            let p = ForestParams {
+                pos_weight: pw,
+                ..self.rf.clone()
+            };
+            let forest = self
+                .pool()?
+                .install(|| Forest::fit(&x, y, &p))
+                .map_err(err)?;
             Ok(Trees::Rf { forest })
         }
     }
@@ -200,8 +251,22 @@ pub fn sanitize(x: &Matrix) -> Matrix {
     if x.data.iter().all(|v| !v.is_infinite()) {
         return x.clone();
     }
-    let data = x.data.iter().map(|&v| if v.is_infinite() { v.signum() * f64::MAX } else { v }).collect();
-    Matrix { rows: x.rows, cols: x.cols, data }
+    let data = x
+        .data
+        .iter()
+        .map(|&v| {
+            if v.is_infinite() {
+                v.signum() * f64::MAX
+            } else {
+                v
+            }
+        })
+        .collect();
+    Matrix {
+        rows: x.rows,
+        cols: x.cols,
+        data,
+    }
 }
 
 /// Global importance of each feature.
@@ -259,7 +324,8 @@ const PERMUTATION_ROWS: usize = 5000;
 /// Drop of ROC-AUC when each column is shuffled (one seeded permutation).
 pub fn permutation_importance(trees: &Trees, x: &Matrix, y: &[f64], seed: u64) -> Vec<f64> {
     if x.rows > PERMUTATION_ROWS {
-        let (_, keep) = stratified_holdout(y, PERMUTATION_ROWS as f64 / x.rows as f64, seed ^ 0x9E37);
+        let (_, keep) =
+            stratified_holdout(y, PERMUTATION_ROWS as f64 / x.rows as f64, seed ^ 0x9E37);
         let ys: Vec<f64> = keep.iter().map(|&i| y[i]).collect();
         return permutation_importance(trees, &x.select_rows(&keep), &ys, seed);
     }
@@ -290,12 +356,19 @@ impl Supervised {
         valid: Option<(&Matrix, &[f64])>,
     ) -> Result<Supervised> {
         if labels.len() != x.rows {
-            return Err(ModelError::Data(format!("{} labels for {} rows", labels.len(), x.rows)));
+            return Err(ModelError::Data(format!(
+                "{} labels for {} rows",
+                labels.len(),
+                x.rows
+            )));
         }
         let labelled: Vec<usize> = (0..x.rows).filter(|&i| !labels[i].is_nan()).collect();
         let mut notes = Vec::new();
         if labelled.len() < x.rows {
-            notes.push(format!("{} unlabelled training rows left out", x.rows - labelled.len()));
+            notes.push(format!(
+                "{} unlabelled training rows left out",
+                x.rows - labelled.len()
+            ));
         }
         let xl = x.select_rows(&labelled);
         let yl: Vec<f64> = labelled.iter().map(|&i| labels[i]).collect();
@@ -307,18 +380,35 @@ impl Supervised {
                         vx.cols, x.cols
                     )));
                 }
-                let keep: Vec<usize> = (0..vx.rows).filter(|&i| vy.get(i).is_some_and(|v| !v.is_nan())).collect();
+                let keep: Vec<usize> = (0..vx.rows)
+                    .filter(|&i| vy.get(i).is_some_and(|v| !v.is_nan()))
+                    .collect();
                 let vyl: Vec<f64> = keep.iter().map(|&i| vy[i]).collect();
-                (xl, yl, vx.select_rows(&keep), vyl, "the validation table".to_string())
+                (
+                    xl,
+                    yl,
+                    vx.select_rows(&keep),
+                    vyl,
+                    "the validation table".to_string(),
+                )
             }
             None if spec.holdout > 0.0 => {
                 let (fi, hi) = stratified_holdout(&yl, spec.holdout, spec.seed);
                 let yf = fi.iter().map(|&i| yl[i]).collect();
                 let yh = hi.iter().map(|&i| yl[i]).collect();
-                let how = format!("a stratified {:.0}% holdout of the training rows", spec.holdout * 100.0);
+                let how = format!(
+                    "a stratified {:.0}% holdout of the training rows",
+                    spec.holdout * 100.0
+                );
                 (xl.select_rows(&fi), yf, xl.select_rows(&hi), yh, how)
             }
-            None => (xl, yl, Matrix::zeros(0, x.cols), Vec::new(), "no held-out rows".to_string()),
+            None => (
+                xl,
+                yl,
+                Matrix::zeros(0, x.cols),
+                Vec::new(),
+                "no held-out rows".to_string(),
+            ),
         };
         let trees = spec.fit_trees(&x_fit, &y_fit)?;
         let x_cal = sanitize(&x_cal);
@@ -330,12 +420,16 @@ impl Supervised {
             }
             _ => format!("{:?} on {} rows of {how}", spec.calibration, y_cal.len()).to_lowercase(),
         };
-        notes.push(format!("trained on {} rows; calibration: {calibration}", y_fit.len()));
+        notes.push(format!(
+            "trained on {} rows; calibration: {calibration}",
+            y_fit.len()
+        ));
         let gain = trees.gain_importance(x.cols);
         let perm = if y_cal.is_empty() {
             vec![f64::NAN; x.cols]
         } else {
-            spec.pool()?.install(|| permutation_importance(&trees, &x_cal, &y_cal, spec.seed))
+            spec.pool()?
+                .install(|| permutation_importance(&trees, &x_cal, &y_cal, spec.seed))
         };
         let importance = names
             .iter()
@@ -346,8 +440,12 @@ impl Supervised {
                 permutation: perm.get(j).copied().unwrap_or(f64::NAN),
             })
             .collect();
-        let held_out = (!y_cal.is_empty())
-            .then(|| (m_cal.iter().map(|&m| calibrator.apply(m)).collect(), y_cal.iter().map(|&v| v > 0.5).collect()));
+        let held_out = (!y_cal.is_empty()).then(|| {
+            (
+                m_cal.iter().map(|&m| calibrator.apply(m)).collect(),
+                y_cal.iter().map(|&v| v > 0.5).collect(),
+            )
+        });
         Ok(Supervised {
             kind: spec.kind.to_string(),
             names: names.to_vec(),
@@ -363,16 +461,27 @@ impl Supervised {
 
     /// Calibrated probability of the positive class per row.
     pub fn predict(&self, x: &Matrix) -> Vec<f64> {
-        self.trees.margin(&sanitize(x)).into_iter().map(|m| self.calibrator.apply(m)).collect()
+        self.trees
+            .margin(&sanitize(x))
+            .into_iter()
+            .map(|m| self.calibrator.apply(m))
+            .collect()
     }
 
     /// TreeSHAP values of one row (gbt: log-odds; rf: probability) and the base value.
     pub fn shap_row(&self, row: &[f64]) -> (Vec<f64>, f64) {
-        let x = sanitize(&Matrix { rows: 1, cols: row.len(), data: row.to_vec() });
+        let x = sanitize(&Matrix {
+            rows: 1,
+            cols: row.len(),
+            data: row.to_vec(),
+        });
         match &self.trees {
             Trees::Gbt { booster, .. } => {
                 let (mut c, b) = gbt::contributions(booster, &x);
-                (c.pop().unwrap_or_default(), b.first().copied().unwrap_or(0.0))
+                (
+                    c.pop().unwrap_or_default(),
+                    b.first().copied().unwrap_or(0.0),
+                )
             }
             Trees::Rf { forest } => {
                 let mut phi = vec![0.0; row.len()];
@@ -389,12 +498,19 @@ impl Supervised {
     }
 
     fn validate(&self) -> Result<()> {
-        let bad = |msg: String| ModelError::BadParams { kind: self.kind.clone(), msg };
+        let bad = |msg: String| ModelError::BadParams {
+            kind: self.kind.clone(),
+            msg,
+        };
         match &self.trees {
             Trees::Rf { forest } => {
                 forest.validate().map_err(bad)?;
                 if forest.n_features != self.names.len() {
-                    return Err(bad(format!("forest has {} inputs, {} names", forest.n_features, self.names.len())));
+                    return Err(bad(format!(
+                        "forest has {} inputs, {} names",
+                        forest.n_features,
+                        self.names.len()
+                    )));
                 }
             }
             Trees::Gbt { booster, .. } => {
@@ -431,7 +547,11 @@ impl Detector for Supervised {
             .iter()
             .zip(x.row(row))
             .zip(phi)
-            .map(|((n, &v), p)| Contribution { feature: n.clone(), value: v, contribution: p })
+            .map(|((n, &v), p)| Contribution {
+                feature: n.clone(),
+                value: v,
+                contribution: p,
+            })
             .collect();
         Ok(top_k(c, k))
     }
@@ -454,10 +574,12 @@ fn train_kind(kind: &'static str, data: &TrainData, r: &OptionReader) -> Result<
     let spec = FitSpec::from_options(kind, r, data.opts.seed)?;
     let categories = match r.string(CATEGORIES_KEY, "")?.as_str() {
         "" => None,
-        s => Some(serde_json::from_str::<CategoryCodes>(s).map_err(|e| ModelError::BadOption {
-            name: CATEGORIES_KEY.into(),
-            msg: format!("internal category codes do not parse: {e}"),
-        })?),
+        s => Some(
+            serde_json::from_str::<CategoryCodes>(s).map_err(|e| ModelError::BadOption {
+                name: CATEGORIES_KEY.into(),
+                msg: format!("internal category codes do not parse: {e}"),
+            })?,
+        ),
     };
     let labels = data.labels.as_ref().ok_or_else(|| ModelError::BadOption {
         name: "label-col".into(),
@@ -482,7 +604,10 @@ pub fn train_rf(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>>
 fn load_kind(kind: &str, p: &serde_json::Value) -> Result<Box<dyn Detector>> {
     let m: Supervised = crate::from_json(kind, p)?;
     if m.kind != kind {
-        return Err(ModelError::BadParams { kind: kind.into(), msg: format!("parameters are of kind `{}`", m.kind) });
+        return Err(ModelError::BadParams {
+            kind: kind.into(),
+            msg: format!("parameters are of kind `{}`", m.kind),
+        });
     }
     m.validate()?;
     Ok(Box::new(m))
@@ -499,7 +624,11 @@ pub fn load_rf(p: &serde_json::Value) -> Result<Box<dyn Detector>> {
 /// Registry hook before training: for `gbt`/`rf`, code the text feature
 /// columns of `table` (and of the validation table) and hand the codes to
 /// the trainer. `None` when nothing needs coding.
-pub fn prepare_training(kind: &str, table: &Table, opts: &TrainOptions) -> Result<Option<(Table, TrainOptions)>> {
+pub fn prepare_training(
+    kind: &str,
+    table: &Table,
+    opts: &TrainOptions,
+) -> Result<Option<(Table, TrainOptions)>> {
     if !crate::SUPERVISED_KINDS.contains(&kind) {
         return Ok(None);
     }
@@ -510,10 +639,15 @@ pub fn prepare_training(kind: &str, table: &Table, opts: &TrainOptions) -> Resul
     let enc = codes.apply(table).map_err(ModelError::Data)?;
     let mut o = opts.clone();
     if let Some(v) = &opts.validation {
-        o.validation = Some(codes.apply(v).map_err(|e| ModelError::Data(format!("validation table: {e}")))?);
+        o.validation = Some(
+            codes
+                .apply(v)
+                .map_err(|e| ModelError::Data(format!("validation table: {e}")))?,
+        );
     }
     let json = serde_json::to_string(&codes).map_err(|e| ModelError::Data(e.to_string()))?;
-    o.options.insert(CATEGORIES_KEY.into(), serde_json::Value::String(json));
+    o.options
+        .insert(CATEGORIES_KEY.into(), serde_json::Value::String(json));
     Ok(Some((enc, o)))
 }
 
@@ -522,7 +656,9 @@ pub fn prepare_scoring(body: &ModelBody, table: &Table) -> Result<Option<Table>>
     if !crate::SUPERVISED_KINDS.contains(&body.kind.as_str()) {
         return Ok(None);
     }
-    let Some(c) = body.params.get(CATEGORIES_KEY).filter(|v| !v.is_null()) else { return Ok(None) };
+    let Some(c) = body.params.get(CATEGORIES_KEY).filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
     let codes: CategoryCodes = crate::from_json(&body.kind, c)?;
     Ok(Some(codes.apply(table).map_err(ModelError::Data)?))
 }

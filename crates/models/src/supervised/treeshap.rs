@@ -16,9 +16,19 @@ struct PathElement {
     pweight: f64,
 }
 
-fn extend_path(path: &mut [PathElement], unique_depth: usize, zero_fraction: f64, one_fraction: f64, feature: i64) {
-    path[unique_depth] =
-        PathElement { feature, zero_fraction, one_fraction, pweight: if unique_depth == 0 { 1.0 } else { 0.0 } };
+fn extend_path(
+    path: &mut [PathElement],
+    unique_depth: usize,
+    zero_fraction: f64,
+    one_fraction: f64,
+    feature: i64,
+) {
+    path[unique_depth] = PathElement {
+        feature,
+        zero_fraction,
+        one_fraction,
+        pweight: if unique_depth == 0 { 1.0 } else { 0.0 },
+    };
     let ud = unique_depth as f64;
     for i in (0..unique_depth).rev() {
         path[i + 1].pweight += one_fraction * path[i].pweight * (i as f64 + 1.0) / (ud + 1.0);
@@ -57,7 +67,8 @@ fn unwound_path_sum(path: &[PathElement], unique_depth: usize, path_index: usize
         if one_fraction != 0.0 {
             let tmp = next_one_portion * (ud + 1.0) / ((i as f64 + 1.0) * one_fraction);
             total += tmp;
-            next_one_portion = path[i].pweight - tmp * zero_fraction * ((ud - i as f64) / (ud + 1.0));
+            next_one_portion =
+                path[i].pweight - tmp * zero_fraction * ((ud - i as f64) / (ud + 1.0));
         } else if zero_fraction != 0.0 {
             total += (path[i].pweight / zero_fraction) / ((ud - i as f64) / (ud + 1.0));
         }
@@ -77,11 +88,19 @@ fn recurse(
     parent_one_fraction: f64,
     parent_feature: i64,
 ) {
-    let Some(n) = tree.nodes.get(node) else { return };
+    let Some(n) = tree.nodes.get(node) else {
+        return;
+    };
     let mut path = Vec::with_capacity(unique_depth + 2);
     path.extend_from_slice(&parent_path[..unique_depth.min(parent_path.len())]);
     path.resize(unique_depth + 2, PathElement::default());
-    extend_path(&mut path, unique_depth, parent_zero_fraction, parent_one_fraction, parent_feature);
+    extend_path(
+        &mut path,
+        unique_depth,
+        parent_zero_fraction,
+        parent_one_fraction,
+        parent_feature,
+    );
     if n.is_leaf() {
         for i in 1..=unique_depth {
             let w = unwound_path_sum(&path, unique_depth, i);
@@ -95,8 +114,14 @@ fn recurse(
     let f = n.feature as usize;
     let xv = x.get(f).copied().unwrap_or(f64::NAN);
     let hot = n.child(xv) as usize;
-    let cold = if hot == n.left as usize { n.right as usize } else { n.left as usize };
-    let (Some(h), Some(c)) = (tree.nodes.get(hot), tree.nodes.get(cold)) else { return };
+    let cold = if hot == n.left as usize {
+        n.right as usize
+    } else {
+        n.left as usize
+    };
+    let (Some(h), Some(c)) = (tree.nodes.get(hot), tree.nodes.get(cold)) else {
+        return;
+    };
     let w = n.cover.max(f64::MIN_POSITIVE);
     let hot_zero = h.cover / w;
     let cold_zero = c.cover / w;
@@ -108,8 +133,28 @@ fn recurse(
         unwind_path(&mut path, unique_depth, pi);
         unique_depth -= 1;
     }
-    recurse(tree, x, phi, hot, unique_depth + 1, &path, hot_zero * incoming_zero, incoming_one, f as i64);
-    recurse(tree, x, phi, cold, unique_depth + 1, &path, cold_zero * incoming_zero, 0.0, f as i64);
+    recurse(
+        tree,
+        x,
+        phi,
+        hot,
+        unique_depth + 1,
+        &path,
+        hot_zero * incoming_zero,
+        incoming_one,
+        f as i64,
+    );
+    recurse(
+        tree,
+        x,
+        phi,
+        cold,
+        unique_depth + 1,
+        &path,
+        cold_zero * incoming_zero,
+        0.0,
+        f as i64,
+    );
 }
 
 /// Add the tree's SHAP values for row `x` into `phi` (one slot per feature).
@@ -137,20 +182,44 @@ mod tests {
         let mut data = Vec::new();
         let mut y = Vec::new();
         for _ in 0..n {
-            let row: Vec<f64> =
-                (0..d).map(|j| if j == 4 && rng.random::<f64>() < 0.3 { f64::NAN } else { rng.random::<f64>() }).collect();
-            let label = if row[0] + 0.5 * row[1] + if row[4].is_nan() { 0.3 } else { 0.0 } > 0.8 { 1.0 } else { 0.0 };
+            let row: Vec<f64> = (0..d)
+                .map(|j| {
+                    if j == 4 && rng.random::<f64>() < 0.3 {
+                        f64::NAN
+                    } else {
+                        rng.random::<f64>()
+                    }
+                })
+                .collect();
+            let label = if row[0] + 0.5 * row[1] + if row[4].is_nan() { 0.3 } else { 0.0 } > 0.8 {
+                1.0
+            } else {
+                0.0
+            };
             y.push(label);
             data.extend(row);
         }
         let x = Matrix::new(n, d, data).unwrap();
-        let f = Forest::fit(&x, &y, &ForestParams { n_trees: 5, max_depth: Some(6), ..Default::default() }).unwrap();
+        let f = Forest::fit(
+            &x,
+            &y,
+            &ForestParams {
+                n_trees: 5,
+                max_depth: Some(6),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         for i in 0..20 {
             for t in &f.trees {
                 let mut phi = vec![0.0; d];
                 tree_shap(t, x.row(i), &mut phi);
                 let sum: f64 = phi.iter().sum::<f64>() + expected_value(t);
-                assert!((sum - t.predict_row(x.row(i))).abs() < 1e-9, "row {i}: {sum} vs {}", t.predict_row(x.row(i)));
+                assert!(
+                    (sum - t.predict_row(x.row(i))).abs() < 1e-9,
+                    "row {i}: {sum} vs {}",
+                    t.predict_row(x.row(i))
+                );
             }
         }
         // Feature 3 carries no signal: its attribution is small next to feature 0's.
