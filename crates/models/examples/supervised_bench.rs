@@ -44,13 +44,49 @@ use std::time::Instant;
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const NSL_COLUMNS: [&str; 43] = [
-    "duration", "protocol_type", "service", "flag", "src_bytes", "dst_bytes", "land", "wrong_fragment", "urgent", "hot",
-    "num_failed_logins", "logged_in", "num_compromised", "root_shell", "su_attempted", "num_root",
-    "num_file_creations", "num_shells", "num_access_files", "num_outbound_cmds", "is_host_login", "is_guest_login",
-    "count", "srv_count", "serror_rate", "srv_serror_rate", "rerror_rate", "srv_rerror_rate", "same_srv_rate",
-    "diff_srv_rate", "srv_diff_host_rate", "dst_host_count", "dst_host_srv_count", "dst_host_same_srv_rate",
-    "dst_host_diff_srv_rate", "dst_host_same_src_port_rate", "dst_host_srv_diff_host_rate", "dst_host_serror_rate",
-    "dst_host_srv_serror_rate", "dst_host_rerror_rate", "dst_host_srv_rerror_rate", "attack", "difficulty",
+    "duration",
+    "protocol_type",
+    "service",
+    "flag",
+    "src_bytes",
+    "dst_bytes",
+    "land",
+    "wrong_fragment",
+    "urgent",
+    "hot",
+    "num_failed_logins",
+    "logged_in",
+    "num_compromised",
+    "root_shell",
+    "su_attempted",
+    "num_root",
+    "num_file_creations",
+    "num_shells",
+    "num_access_files",
+    "num_outbound_cmds",
+    "is_host_login",
+    "is_guest_login",
+    "count",
+    "srv_count",
+    "serror_rate",
+    "srv_serror_rate",
+    "rerror_rate",
+    "srv_rerror_rate",
+    "same_srv_rate",
+    "diff_srv_rate",
+    "srv_diff_host_rate",
+    "dst_host_count",
+    "dst_host_srv_count",
+    "dst_host_same_srv_rate",
+    "dst_host_diff_srv_rate",
+    "dst_host_same_src_port_rate",
+    "dst_host_srv_diff_host_rate",
+    "dst_host_serror_rate",
+    "dst_host_srv_serror_rate",
+    "dst_host_rerror_rate",
+    "dst_host_srv_rerror_rate",
+    "attack",
+    "difficulty",
 ];
 const NSL_CATEGORICAL: [&str; 3] = ["protocol_type", "service", "flag"];
 
@@ -62,14 +98,29 @@ fn num(s: &str) -> f64 {
 fn nsl_kdd(data: &Path) -> Res<(Table, Table)> {
     let path = data.join("nsl-kdd/KDDTrain+_20Percent.txt");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let rows: Vec<Vec<&str>> = text.lines().filter(|l| !l.trim().is_empty()).map(|l| l.trim_end().split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.trim_end().split(',').collect())
+        .collect();
     for (i, r) in rows.iter().enumerate() {
         if r.len() != 43 {
-            return Err(format!("{}: line {}: {} fields, expected 43", path.display(), i + 1, r.len()).into());
+            return Err(format!(
+                "{}: line {}: {} fields, expected 43",
+                path.display(),
+                i + 1,
+                r.len()
+            )
+            .into());
         }
     }
     let split = |test: bool| -> Res<Table> {
-        let sel: Vec<&Vec<&str>> = rows.iter().enumerate().filter(|(i, _)| (i % 10 >= 7) == test).map(|(_, r)| r).collect();
+        let sel: Vec<&Vec<&str>> = rows
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| (i % 10 >= 7) == test)
+            .map(|(_, r)| r)
+            .collect();
         let mut t = Table::new();
         for (j, name) in NSL_COLUMNS.iter().enumerate().take(41) {
             let data = if NSL_CATEGORICAL.contains(name) {
@@ -79,7 +130,10 @@ fn nsl_kdd(data: &Path) -> Res<(Table, Table)> {
             };
             t.push(name, ColumnRole::Feature, data)?;
         }
-        let y = sel.iter().map(|r| if r[41].trim() == "normal" { 0.0 } else { 1.0 }).collect();
+        let y = sel
+            .iter()
+            .map(|r| if r[41].trim() == "normal" { 0.0 } else { 1.0 })
+            .collect();
         t.push("label", ColumnRole::Label, ColumnData::F64(y))?;
         Ok(t)
     };
@@ -101,11 +155,18 @@ fn zeek_conn(path: &Path) -> Res<Table> {
         }
         rows.push(line.split('\t').map(|s| s.to_string()).collect());
     }
-    let idx = |n: &str| fields.iter().position(|f| f == n).ok_or_else(|| format!("{}: no field `{n}`", path.display()));
+    let idx = |n: &str| {
+        fields
+            .iter()
+            .position(|f| f == n)
+            .ok_or_else(|| format!("{}: no field `{n}`", path.display()))
+    };
     let label_i = idx("label")?;
     let rows: Vec<Vec<String>> = rows
         .into_iter()
-        .filter(|r| r.len() == fields.len() && matches!(r[label_i].as_str(), "Benign" | "Malicious"))
+        .filter(|r| {
+            r.len() == fields.len() && matches!(r[label_i].as_str(), "Benign" | "Malicious")
+        })
         .collect();
     let mut t = Table::new();
     let cell = |r: &Vec<String>, i: usize| -> Option<String> {
@@ -133,26 +194,50 @@ fn zeek_conn(path: &Path) -> Res<Table> {
         let data = match kind {
             's' => ColumnData::Str(rows.iter().map(|r| cell(r, i)).collect()),
             'b' => ColumnData::F64(
-                rows.iter().map(|r| match r[i].as_str() { "T" => 1.0, "F" => 0.0, _ => f64::NAN }).collect(),
+                rows.iter()
+                    .map(|r| match r[i].as_str() {
+                        "T" => 1.0,
+                        "F" => 0.0,
+                        _ => f64::NAN,
+                    })
+                    .collect(),
             ),
-            _ => ColumnData::F64(rows.iter().map(|r| cell(r, i).map(|v| num(&v)).unwrap_or(f64::NAN)).collect()),
+            _ => ColumnData::F64(
+                rows.iter()
+                    .map(|r| cell(r, i).map(|v| num(&v)).unwrap_or(f64::NAN))
+                    .collect(),
+            ),
         };
         t.push(name, ColumnRole::Feature, data)?;
     }
     let ts = idx("ts")?;
-    t.push("ts", ColumnRole::Meta, ColumnData::F64(rows.iter().map(|r| num(&r[ts])).collect()))?;
+    t.push(
+        "ts",
+        ColumnRole::Meta,
+        ColumnData::F64(rows.iter().map(|r| num(&r[ts])).collect()),
+    )?;
     for id in ["id.orig_h", "id.resp_h"] {
         let i = idx(id)?;
-        t.push(id, ColumnRole::Identity, ColumnData::Str(rows.iter().map(|r| cell(r, i)).collect()))?;
+        t.push(
+            id,
+            ColumnRole::Identity,
+            ColumnData::Str(rows.iter().map(|r| cell(r, i)).collect()),
+        )?;
     }
-    let y = rows.iter().map(|r| if r[label_i] == "Malicious" { 1.0 } else { 0.0 }).collect();
+    let y = rows
+        .iter()
+        .map(|r| if r[label_i] == "Malicious" { 1.0 } else { 0.0 })
+        .collect();
     t.push("label", ColumnRole::Label, ColumnData::F64(y))?;
     Ok(t)
 }
 
 fn zeek(data: &Path) -> Res<(Table, Table)> {
     let d = data.join("zeek-stratosphere-labeled");
-    Ok((zeek_conn(&d.join("008-zeek-mixed/data/conn.log.labeled"))?, zeek_conn(&d.join("010-zeek-mixed/data/conn.log.labeled"))?))
+    Ok((
+        zeek_conn(&d.join("008-zeek-mixed/data/conn.log.labeled"))?,
+        zeek_conn(&d.join("010-zeek-mixed/data/conn.log.labeled"))?,
+    ))
 }
 
 fn url_table(path: &Path) -> Res<Table> {
@@ -163,7 +248,9 @@ fn url_table(path: &Path) -> Res<Table> {
     for (i, rec) in rd.records().enumerate() {
         let rec = rec.map_err(|e| format!("{}: record {}: {e}", path.display(), i + 1))?;
         let (Some(u), Some(l)) = (rec.get(0), rec.get(1)) else {
-            return Err(format!("{}: record {}: expected input,label", path.display(), i + 1).into());
+            return Err(
+                format!("{}: record {}: expected input,label", path.display(), i + 1).into(),
+            );
         };
         urls.push(u.trim().to_string());
         y.push(match l.trim() {
@@ -180,12 +267,18 @@ fn url_table(path: &Path) -> Res<Table> {
 
 fn url(data: &Path) -> Res<(Table, Table)> {
     let d = data.join("url-phishcrawl");
-    Ok((url_table(&d.join("train.csv"))?, url_table(&d.join("dev.csv"))?))
+    Ok((
+        url_table(&d.join("train.csv"))?,
+        url_table(&d.join("dev.csv"))?,
+    ))
 }
 
 fn proc_kb(key: &str) -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines().find(|l| l.starts_with(key)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok())
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
 }
 
 fn reset_peak() {
@@ -210,10 +303,23 @@ fn dump(dir: &Path, name: &str, names: &[String], x: &palisade_core::Matrix, y: 
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
-    let arg = |k: &str, d: &str| args.iter().position(|a| a == k).and_then(|i| args.get(i + 1)).cloned().unwrap_or(d.to_string());
-    let data = PathBuf::from(arg("--data", concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data")));
+    let arg = |k: &str, d: &str| {
+        args.iter()
+            .position(|a| a == k)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+            .unwrap_or(d.to_string())
+    };
+    let data = PathBuf::from(arg(
+        "--data",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data"),
+    ));
     let threads: usize = arg("--threads", "1").parse()?;
-    let dump_dir = args.iter().position(|a| a == "--dump").and_then(|i| args.get(i + 1)).map(PathBuf::from);
+    let dump_dir = args
+        .iter()
+        .position(|a| a == "--dump")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
     let datasets = arg("--datasets", "nsl-kdd,zeek,url");
     let models = arg("--models", "gbt,rf");
     println!("| dataset | model | path | train rows | test rows | ROC-AUC | PR-AUC | TPR@1% | TPR@0.1% | fit s | peak RSS MB | confusion (tp fp tn fn) |");
@@ -269,7 +375,11 @@ fn main() -> Res<()> {
             let fit_s = t0.elapsed().as_secs_f64();
             let s = model.score_table(&test)?;
             let r = EvalReport::compute(&s, &lab, model.body.threshold.as_ref().map(|t| t.value));
-            let c = r.confusion.as_ref().map(|c| format!("{} {} {} {}", c.tp, c.fp, c.tn, c.fn_)).unwrap_or_default();
+            let c = r
+                .confusion
+                .as_ref()
+                .map(|c| format!("{} {} {} {}", c.tp, c.fp, c.tn, c.fn_))
+                .unwrap_or_default();
             println!(
                 "| {ds} | {kind} | palisade train | {} | {} | {:.4} | {:.4} | {:.3} | {:.3} | {:.2} | | {c} |",
                 train.nrows(),

@@ -28,7 +28,11 @@ fn toy(n: usize, seed: u64, noise: f64) -> (Matrix, Vec<f64>) {
     let mut y = Vec::new();
     while y.len() < n {
         let (a, b, c): (f64, f64, f64) = (rng.random(), rng.random(), rng.random());
-        let d = if rng.random::<f64>() < 0.2 { f64::NAN } else { a };
+        let d = if rng.random::<f64>() < 0.2 {
+            f64::NAN
+        } else {
+            a
+        };
         let mut label = if a + b > 1.0 { 1.0 } else { 0.0 };
         if rng.random::<f64>() < noise {
             label = 1.0 - label;
@@ -40,7 +44,10 @@ fn toy(n: usize, seed: u64, noise: f64) -> (Matrix, Vec<f64>) {
 }
 
 fn names() -> Vec<String> {
-    ["x0", "x1", "noise", "x0_gappy"].iter().map(|s| s.to_string()).collect()
+    ["x0", "x1", "noise", "x0_gappy"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn labels(y: &[f64]) -> Vec<bool> {
@@ -58,7 +65,11 @@ fn separable(n: usize, seed: u64) -> (Matrix, Vec<f64>) {
         if (a - 0.5).abs() < 0.05 || (b - 0.3).abs() < 0.05 {
             continue;
         }
-        let d = if rng.random::<f64>() < 0.2 { f64::NAN } else { a };
+        let d = if rng.random::<f64>() < 0.2 {
+            f64::NAN
+        } else {
+            a
+        };
         data.extend([a, b, c, d]);
         y.push(if a > 0.5 && b > 0.3 { 1.0 } else { 0.0 });
     }
@@ -74,7 +85,11 @@ fn separable_toy_problem_is_learned_perfectly() {
         let m = Supervised::fit(&spec, &xtr, &ytr, &names(), None).unwrap();
         let p = m.predict(&xte);
         assert_eq!(roc_auc(&p, &labels(&yte)), 1.0, "{k}");
-        let wrong = p.iter().zip(&yte).filter(|(&p, &y)| (p >= 0.5) != (y > 0.5)).count();
+        let wrong = p
+            .iter()
+            .zip(&yte)
+            .filter(|(&p, &y)| (p >= 0.5) != (y > 0.5))
+            .count();
         assert_eq!(wrong, 0, "{k}: {wrong} held-out rows misclassified at 0.5");
     }
 }
@@ -100,7 +115,12 @@ fn positive_weight_raises_scores_monotonically() {
             let flagged = p.iter().filter(|&&v| v >= 0.5).count() as f64 / p.len() as f64;
             means.push((p.iter().sum::<f64>() / p.len() as f64, flagged));
         }
-        assert!(means.windows(2).all(|w| w[1].0 > w[0].0 && w[1].1 >= w[0].1), "{k}: {means:?}");
+        assert!(
+            means
+                .windows(2)
+                .all(|w| w[1].0 > w[0].0 && w[1].1 >= w[0].1),
+            "{k}: {means:?}"
+        );
         assert!(means[2].1 > means[0].1 + 0.1, "{k}: {means:?}");
     }
 }
@@ -109,17 +129,32 @@ fn positive_weight_raises_scores_monotonically() {
 fn calibration_improves_held_out_log_loss() {
     let (xtr, ytr) = toy(3000, 6, 0.2);
     let (xte, yte) = toy(2000, 7, 0.2);
-    for (k, method) in [("gbt", CalibrationMethod::Platt), ("rf", CalibrationMethod::Platt), ("rf", CalibrationMethod::Isotonic)] {
+    for (k, method) in [
+        ("gbt", CalibrationMethod::Platt),
+        ("rf", CalibrationMethod::Platt),
+        ("rf", CalibrationMethod::Isotonic),
+    ] {
         // A positive weight of 4 leaves the raw scores far too high.
-        let spec = FitSpec { pos_weight: Some(4.0), calibration: method, ..FitSpec::default_for(kind(k), 9) };
+        let spec = FitSpec {
+            pos_weight: Some(4.0),
+            calibration: method,
+            ..FitSpec::default_for(kind(k), 9)
+        };
         let m = Supervised::fit(&spec, &xtr, &ytr, &names(), None).unwrap();
         let raw: Vec<f64> = m.trees.margin(&xte).into_iter().map(sigmoid).collect();
         let cal = m.predict(&xte);
         let (a, b) = (log_loss(&raw, &yte), log_loss(&cal, &yte));
-        assert!(b < a - 0.005, "{k} {method:?}: raw {a:.4} calibrated {b:.4}");
+        assert!(
+            b < a - 0.005,
+            "{k} {method:?}: raw {a:.4} calibrated {b:.4}"
+        );
         // Platt keeps the ranking exactly; isotonic's flat blocks tie scores and may cost a little AUC.
         let (ar, ac) = (roc_auc(&raw, &labels(&yte)), roc_auc(&cal, &labels(&yte)));
-        let slack = if method == CalibrationMethod::Platt { 1e-9 } else { 0.03 };
+        let slack = if method == CalibrationMethod::Platt {
+            1e-9
+        } else {
+            0.03
+        };
         assert!(ac >= ar - slack, "{k} {method:?}: auc {ar} -> {ac}");
     }
 }
@@ -129,16 +164,26 @@ fn tree_shap_contributions_add_up_to_the_margin() {
     let (xtr, ytr) = toy(800, 12, 0.1);
     let (xte, _) = toy(50, 13, 0.1);
     for k in KINDS {
-        let spec = FitSpec { calibration: CalibrationMethod::None, ..FitSpec::default_for(kind(k), 3) };
+        let spec = FitSpec {
+            calibration: CalibrationMethod::None,
+            ..FitSpec::default_for(kind(k), 3)
+        };
         let m = Supervised::fit(&spec, &xtr, &ytr, &names(), None).unwrap();
         let margin = m.trees.margin(&xte);
         for i in 0..xte.rows {
             let (phi, base) = m.shap_row(xte.row(i));
             let total = phi.iter().sum::<f64>() + base;
             // gbt: log-odds; rf: the vote share (its margin is the logit of it).
-            let target = if k == "gbt" { margin[i] } else { sigmoid(margin[i]) };
+            let target = if k == "gbt" {
+                margin[i]
+            } else {
+                sigmoid(margin[i])
+            };
             // (rf's margin clips the vote share at 1e-6 from 0 and 1.)
-            assert!((total - target).abs() < 2e-6, "{k} row {i}: {total} vs {target}");
+            assert!(
+                (total - target).abs() < 2e-6,
+                "{k} row {i}: {total} vs {target}"
+            );
         }
     }
 }
@@ -152,13 +197,22 @@ fn strs(v: Vec<Option<&str>>) -> ColumnData {
 fn mixed_table(n: usize, seed: u64) -> Table {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let protos = ["tcp", "udp", "icmp", "gre"];
-    let (mut proto, mut size, mut noise, mut ip, mut y, mut ts) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut proto, mut size, mut noise, mut ip, mut y, mut ts) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
     for i in 0..n {
         // "gre" is rare (never in small training sets) and benign.
-        let p = protos[if rng.random::<f64>() < 0.02 { 3 } else { rng.random_range(0..3) }];
+        let p = protos[if rng.random::<f64>() < 0.02 {
+            3
+        } else {
+            rng.random_range(0..3)
+        }];
         let missing = rng.random::<f64>() < 0.15;
         let s: f64 = rng.random::<f64>() * 1000.0;
-        proto.push(if rng.random::<f64>() < 0.05 { None } else { Some(p) });
+        proto.push(if rng.random::<f64>() < 0.05 {
+            None
+        } else {
+            Some(p)
+        });
         size.push(if missing { f64::NAN } else { s });
         noise.push(rng.random::<f64>());
         ip.push(Some(format!("10.0.0.{}", i % 250)));
@@ -166,12 +220,16 @@ fn mixed_table(n: usize, seed: u64) -> Table {
         ts.push(1_700_000_000.0 + i as f64);
     }
     let mut t = Table::new();
-    t.push("src_ip", ColumnRole::Identity, ColumnData::Str(ip)).unwrap();
+    t.push("src_ip", ColumnRole::Identity, ColumnData::Str(ip))
+        .unwrap();
     t.push("proto", ColumnRole::Feature, strs(proto)).unwrap();
-    t.push("size", ColumnRole::Feature, ColumnData::F64(size)).unwrap();
-    t.push("noise", ColumnRole::Feature, ColumnData::F64(noise)).unwrap();
+    t.push("size", ColumnRole::Feature, ColumnData::F64(size))
+        .unwrap();
+    t.push("noise", ColumnRole::Feature, ColumnData::F64(noise))
+        .unwrap();
     t.push("ts", ColumnRole::Meta, ColumnData::F64(ts)).unwrap();
-    t.push("label", ColumnRole::Label, ColumnData::F64(y)).unwrap();
+    t.push("label", ColumnRole::Label, ColumnData::F64(y))
+        .unwrap();
     t
 }
 
@@ -197,19 +255,40 @@ fn categorical_and_missing_values_are_learned_and_explained() {
         let m = palisade_models::train(k, &train, &opts()).unwrap();
         // The text column is an input (coded), never dropped; identity never is.
         let feats = m.body.schema.feature_names();
-        assert!(feats.contains(&"proto") && !feats.contains(&"src_ip"), "{k}: {feats:?}");
-        assert!(m.body.training.notes.iter().any(|n| n.contains("categorical `proto`")), "{k}");
+        assert!(
+            feats.contains(&"proto") && !feats.contains(&"src_ip"),
+            "{k}: {feats:?}"
+        );
+        assert!(
+            m.body
+                .training
+                .notes
+                .iter()
+                .any(|n| n.contains("categorical `proto`")),
+            "{k}"
+        );
         let s = m.score_table(&test).unwrap();
         let auc = roc_auc(&s, &table_labels(&test));
         assert!(auc > 0.99, "{k}: held-out auc {auc}");
         // Permutation importance: both signals matter, the noise column does not.
         let imp = m.body.params["importance"].as_array().unwrap();
-        let perm = |f: &str| imp.iter().find(|i| i["feature"] == f).unwrap()["permutation"].as_f64().unwrap();
-        assert!(perm("proto") > 0.05 && perm("size") > 0.05 && perm("noise") < 0.01, "{k}: {imp:?}");
+        let perm = |f: &str| {
+            imp.iter().find(|i| i["feature"] == f).unwrap()["permutation"]
+                .as_f64()
+                .unwrap()
+        };
+        assert!(
+            perm("proto") > 0.05 && perm("size") > 0.05 && perm("noise") < 0.01,
+            "{k}: {imp:?}"
+        );
         // An icmp row with a present size is explained by proto first.
         let x = m.matrix(&test).unwrap();
-        let ColumnData::Str(pv) = &test.column("proto").unwrap().data else { unreachable!() };
-        let row = (0..test.nrows()).find(|&i| pv[i].as_deref() == Some("icmp") && !x.get(i, 1).is_nan()).unwrap();
+        let ColumnData::Str(pv) = &test.column("proto").unwrap().data else {
+            unreachable!()
+        };
+        let row = (0..test.nrows())
+            .find(|&i| pv[i].as_deref() == Some("icmp") && !x.get(i, 1).is_nan())
+            .unwrap();
         let ex = m.detector.explain(&x, row, 2).unwrap();
         assert_eq!(ex[0].feature, "proto", "{k}: {ex:?}");
         assert!(ex[0].contribution > 0.0);
@@ -225,13 +304,25 @@ fn model_files_round_trip_and_reject_corruption() {
         let bytes = m.body.to_bytes().unwrap();
         let back = Model::from_bytes(&bytes).unwrap();
         assert_eq!(back.body, m.body);
-        assert_eq!(back.score_table(&test).unwrap(), m.score_table(&test).unwrap(), "{k}");
+        assert_eq!(
+            back.score_table(&test).unwrap(),
+            m.score_table(&test).unwrap(),
+            "{k}"
+        );
         let x = back.matrix(&test).unwrap();
-        assert_eq!(back.detector.explain(&x, 3, 3).unwrap(), m.detector.explain(&x, 3, 3).unwrap());
+        assert_eq!(
+            back.detector.explain(&x, 3, 3).unwrap(),
+            m.detector.explain(&x, 3, 3).unwrap()
+        );
         assert!(Model::from_bytes(&bytes[..bytes.len() - 10]).is_err());
         // A text column that became numeric is an error naming it, not a crash.
         let mut bad = test.clone();
-        bad.push("proto", ColumnRole::Feature, ColumnData::F64(vec![1.0; test.nrows()])).unwrap();
+        bad.push(
+            "proto",
+            ColumnRole::Feature,
+            ColumnData::F64(vec![1.0; test.nrows()]),
+        )
+        .unwrap();
         let e = back.score_table(&bad).unwrap_err().to_string();
         assert!(e.contains("proto"), "{e}");
     }
@@ -243,9 +334,17 @@ fn threshold_is_chosen_on_held_out_rows() {
     let m = palisade_models::train("rf", &train, &opts()).unwrap();
     let t = m.body.threshold.clone().unwrap();
     // 20 % holdout of ~1000 rows: about 200 labelled rows, not the 1000 training rows.
-    let negs = t.rule.split_whitespace().find_map(|w| w.parse::<usize>().ok()).unwrap();
+    let negs = t
+        .rule
+        .split_whitespace()
+        .find_map(|w| w.parse::<usize>().ok())
+        .unwrap();
     let total_neg = table_labels(&train).iter().filter(|&&b| !b).count();
-    assert!(negs < total_neg / 3, "{} (of {total_neg} negatives)", t.rule);
+    assert!(
+        negs < total_neg / 3,
+        "{} (of {total_neg} negatives)",
+        t.rule
+    );
 }
 
 #[test]
@@ -254,39 +353,72 @@ fn cross_validation_and_time_split_evaluate_unseen_rows() {
     let cv = cross_validate("gbt", &t, &opts(), 3).unwrap();
     assert_eq!(cv.folds.len(), 3);
     assert_eq!(cv.pooled.positives + cv.pooled.negatives, 900);
-    assert!(cv.folds.iter().all(|f| (598..=602).contains(&f.train_rows) && f.report.roc_auc > 0.98), "{cv:?}");
+    assert!(
+        cv.folds
+            .iter()
+            .all(|f| (598..=602).contains(&f.train_rows) && f.report.roc_auc > 0.98),
+        "{cv:?}"
+    );
     let c = cv.pooled.confusion.as_ref().unwrap();
     assert_eq!(c.tp + c.fp + c.tn + c.fn_, 900);
     let (m, r) = time_split("rf", &t, &opts(), "ts", "1700000600").unwrap();
     assert_eq!((r.train_rows, r.test_rows), (600, 300));
     assert_eq!(m.body.training.rows, 600);
     assert!(r.report.roc_auc > 0.98, "{:?}", r.report);
-    assert!(time_split("rf", &t, &opts(), "ts", "1600000000").is_err(), "an empty past is an error");
+    assert!(
+        time_split("rf", &t, &opts(), "ts", "1600000000").is_err(),
+        "an empty past is an error"
+    );
 }
 
 /// NSL-KDD (real data, read from ../shared/data): train on a 3,000-row subsample
 /// of the `i % 10 < 7` rows, evaluate on every `i % 10 >= 7` row.
 #[test]
 fn nsl_kdd_subsample_held_out_auc() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/nsl-kdd/KDDTrain+_20Percent.txt");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/nsl-kdd/KDDTrain+_20Percent.txt");
     let text = std::fs::read_to_string(&path).unwrap();
-    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.trim_end().split(',').collect()).collect();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.trim_end().split(',').collect())
+        .collect();
     let build = |sel: Vec<&Vec<&str>>| {
         let mut t = Table::new();
         for j in 0..41 {
             let data = if (1..=3).contains(&j) {
                 ColumnData::Str(sel.iter().map(|r| Some(r[j].to_string())).collect())
             } else {
-                ColumnData::F64(sel.iter().map(|r| r[j].parse().unwrap_or(f64::NAN)).collect())
+                ColumnData::F64(
+                    sel.iter()
+                        .map(|r| r[j].parse().unwrap_or(f64::NAN))
+                        .collect(),
+                )
             };
             t.push(&format!("c{j}"), ColumnRole::Feature, data).unwrap();
         }
-        t.push("label", ColumnRole::Label, ColumnData::F64(sel.iter().map(|r| f64::from(r[41] != "normal")).collect()))
-            .unwrap();
+        t.push(
+            "label",
+            ColumnRole::Label,
+            ColumnData::F64(sel.iter().map(|r| f64::from(r[41] != "normal")).collect()),
+        )
+        .unwrap();
         t
     };
-    let train = build(rows.iter().enumerate().filter(|(i, _)| i % 10 < 7).map(|(_, r)| r).take(3000).collect());
-    let test = build(rows.iter().enumerate().filter(|(i, _)| i % 10 >= 7).map(|(_, r)| r).collect());
+    let train = build(
+        rows.iter()
+            .enumerate()
+            .filter(|(i, _)| i % 10 < 7)
+            .map(|(_, r)| r)
+            .take(3000)
+            .collect(),
+    );
+    let test = build(
+        rows.iter()
+            .enumerate()
+            .filter(|(i, _)| i % 10 >= 7)
+            .map(|(_, r)| r)
+            .collect(),
+    );
     assert!(test.nrows() > 7000);
     for k in KINDS {
         let m = palisade_models::train(k, &train, &opts()).unwrap();
@@ -295,4 +427,3 @@ fn nsl_kdd_subsample_held_out_auc() {
         assert!(auc > 0.98, "{k}: held-out NSL-KDD auc {auc}");
     }
 }
-

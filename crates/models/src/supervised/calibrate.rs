@@ -108,7 +108,11 @@ fn fit_platt(s: &[f64], y: &[f64], npos: usize, nneg: usize) -> Calibrator {
             .map(|(&si, &ti)| {
                 // log(1 + e^z) - t·z, computed stably.
                 let z = a * si + b;
-                let sp = if z > 0.0 { z + (-z).exp().ln_1p() } else { z.exp().ln_1p() };
+                let sp = if z > 0.0 {
+                    z + (-z).exp().ln_1p()
+                } else {
+                    z.exp().ln_1p()
+                };
                 sp - ti * z
             })
             .sum()
