@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 mod cmd;
 
 #[derive(Parser)]
-#[command(name = "palisade", version, about = "Security logs in, explained detections out.")]
+#[command(
+    name = "palisade",
+    version,
+    about = "Security logs in, explained detections out."
+)]
 struct Cli {
     /// More logging (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -26,7 +30,7 @@ enum Command {
     /// Threat-intelligence feed tools (`intel stats`).
     Intel(cmd::intel::IntelArgs),
     /// Train a model on a feature table.
-    Train(cmd::models::TrainArgs),
+    Train(Box<cmd::models::TrainArgs>),
     /// Score a table with a trained model.
     Score(cmd::models::ScoreArgs),
     /// Evaluate a trained model on a labelled table.
@@ -46,14 +50,17 @@ fn main() -> std::process::ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 
     let result = match cli.command {
         Command::Ingest(a) => cmd::ingest::run(a),
         Command::Features(a) => cmd::features::run(a),
         Command::Label(a) => cmd::intel::run_label(a),
         Command::Intel(a) => cmd::intel::run_intel(a),
-        Command::Train(a) => cmd::models::run_train(a),
+        Command::Train(a) => cmd::models::run_train(*a),
         Command::Score(a) => cmd::models::run_score(a),
         Command::Eval(a) => cmd::models::run_eval(a),
         Command::Run(a) => cmd::run::run(a),

@@ -288,14 +288,14 @@ fn reset_peak() {
 fn dump(dir: &Path, name: &str, names: &[String], x: &palisade_core::Matrix, y: &[f64]) -> Res<()> {
     std::fs::create_dir_all(dir)?;
     let mut s = names.join(",") + ",label\n";
-    for i in 0..x.rows {
+    for (i, yi) in y.iter().enumerate().take(x.rows) {
         for v in x.row(i) {
             if !v.is_nan() {
                 s.push_str(&format!("{v}"));
             }
             s.push(',');
         }
-        s.push_str(&format!("{}\n", y[i]));
+        s.push_str(&format!("{yi}\n"));
     }
     std::fs::write(dir.join(name), s)?;
     Ok(())

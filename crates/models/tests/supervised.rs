@@ -170,15 +170,11 @@ fn tree_shap_contributions_add_up_to_the_margin() {
         };
         let m = Supervised::fit(&spec, &xtr, &ytr, &names(), None).unwrap();
         let margin = m.trees.margin(&xte);
-        for i in 0..xte.rows {
+        for (i, &m_i) in margin.iter().enumerate().take(xte.rows) {
             let (phi, base) = m.shap_row(xte.row(i));
             let total = phi.iter().sum::<f64>() + base;
             // gbt: log-odds; rf: the vote share (its margin is the logit of it).
-            let target = if k == "gbt" {
-                margin[i]
-            } else {
-                sigmoid(margin[i])
-            };
+            let target = if k == "gbt" { m_i } else { sigmoid(m_i) };
             // (rf's margin clips the vote share at 1e-6 from 0 and 1.)
             assert!(
                 (total - target).abs() < 2e-6,

@@ -43,7 +43,8 @@ pub fn run(args: GateArgs) -> anyhow::Result<()> {
             Ok(())
         }
         GateCommand::Serve(a) => {
-            palisade_gate::server::run_blocking(&a.config, a.listen.as_deref(), a.threads).map_err(anyhow::Error::msg)
+            palisade_gate::server::run_blocking(&a.config, a.listen.as_deref(), a.threads)
+                .map_err(anyhow::Error::msg)
         }
     }
 }
