@@ -85,18 +85,7 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<Self, IoError> {
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !dir.exists() {
-            std::fs::create_dir_all(&dir).map_err(|e| IoError::io(&dir, e))?;
-        }
-        let tmp = tempfile::Builder::new()
-            .prefix(".palisade-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| IoError::io(path, e))?;
+        let tmp = temp_beside(path)?;
         Ok(AtomicFile {
             path: path.to_path_buf(),
             writer: std::io::BufWriter::with_capacity(1 << 16, tmp),
@@ -117,14 +106,33 @@ impl AtomicFile {
             .writer
             .into_inner()
             .map_err(|e| IoError::io(&path, e.into_error()))?;
-        set_readable_mode(tmp.as_file(), &path)?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| IoError::io(&path, e))?;
-        tmp.persist(&path)
-            .map_err(|e| IoError::io(&path, e.error))?;
-        Ok(())
+        persist(tmp, &path)
     }
+}
+
+/// A temporary file in the directory of `path` (created if needed), so the
+/// final rename stays on one file system and is atomic.
+pub(crate) fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile, IoError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(|e| IoError::io(&dir, e))?;
+    }
+    tempfile::Builder::new()
+        .prefix(".palisade-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| IoError::io(path, e))
+}
+
+/// Make the temporary file readable, flush it to disk and rename it over `path`.
+pub(crate) fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), IoError> {
+    set_readable_mode(tmp.as_file(), path)?;
+    tmp.as_file().sync_all().map_err(|e| IoError::io(path, e))?;
+    tmp.persist(path).map_err(|e| IoError::io(path, e.error))?;
+    Ok(())
 }
 
 /// Temporary files are created 0600; outputs are meant to be read by other

@@ -72,18 +72,7 @@ impl PqWriter {
             .set_compression(Compression::SNAPPY)
             .set_key_value_metadata(if kv.is_empty() { None } else { Some(kv) })
             .build();
-        let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !dir.exists() {
-            std::fs::create_dir_all(&dir).map_err(|e| IoError::io(&dir, e))?;
-        }
-        let tmp = tempfile::Builder::new()
-            .prefix(".palisade-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| IoError::io(path, e))?;
+        let tmp = crate::temp_beside(path)?;
         let writer = SerializedFileWriter::new(
             BufWriter::with_capacity(1 << 16, tmp),
             Arc::new(schema),
@@ -147,13 +136,7 @@ impl PqWriter {
         let tmp = buf
             .into_inner()
             .map_err(|e| IoError::io(&path, e.into_error()))?;
-        crate::set_readable_mode(tmp.as_file(), &path)?;
-        tmp.as_file()
-            .sync_all()
-            .map_err(|e| IoError::io(&path, e))?;
-        tmp.persist(&path)
-            .map_err(|e| IoError::io(&path, e.error))?;
-        Ok(())
+        crate::persist(tmp, &path)
     }
 }
 
