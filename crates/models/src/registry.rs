@@ -388,11 +388,19 @@ pub fn label_values(table: &Table, col: &str) -> Result<Vec<f64>> {
                         None => Ok(f64::NAN),
                         Some(s) if s.is_empty() => Ok(f64::NAN),
                         Some(s) => match s.as_str() {
-                            "0" | "false" | "no" | "benign" | "normal" | "-" => Ok(0.0),
+                            // The words the labelled datasets security teams use
+                            // (Stratosphere, PhishCrawl, ThreatFox, DGA and tunnelling sets).
+                            "0" | "false" | "no" | "benign" | "normal" | "legit" | "legitimate"
+                            | "good" | "clean" | "plain" | "-" => Ok(0.0),
                             "1" | "true" | "yes" | "malicious" | "anomaly" | "attack"
-                            | "outlier" => Ok(1.0),
+                            | "outlier" | "bad" | "phishing" | "dga" | "tunneling" | "malware" => {
+                                Ok(1.0)
+                            }
                             other => Err(ModelError::Data(format!(
-                                "label column `{col}`, row {}: `{other}` is not a 0/1 label",
+                                "label column `{col}`, row {}: `{other}` is not a 0/1 label \
+                                 (numbers: 0 = benign, other = malicious; words: benign, normal, \
+                                 legit, plain, false / malicious, attack, phishing, dga, \
+                                 tunneling, true)",
                                 i + 1
                             ))),
                         },
@@ -414,4 +422,34 @@ pub fn explain_all(
         .into_par_iter()
         .map(|i| det.explain(x, i, k))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_core::ColumnRole;
+
+    fn text_labels(values: &[&str]) -> Table {
+        let mut t = Table::new();
+        t.push(
+            "label",
+            ColumnRole::Label,
+            ColumnData::Str(values.iter().map(|s| Some(s.to_string())).collect()),
+        )
+        .unwrap();
+        t
+    }
+
+    #[test]
+    fn dataset_label_words_map_to_0_and_1() {
+        let t = text_labels(&["legit", "Malicious", "dga", "plain", "tunneling", "Benign"]);
+        assert_eq!(
+            label_values(&t, "label").unwrap(),
+            vec![0.0, 1.0, 1.0, 0.0, 1.0, 0.0]
+        );
+        let err = label_values(&text_labels(&["legit", "maybe"]), "label")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("row 2") && err.contains("maybe"), "{err}");
+    }
 }
