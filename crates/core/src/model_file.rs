@@ -83,7 +83,15 @@ impl ModelBody {
             checksum: format!("sha256:{}", hex::encode(Sha256::digest(&compact))),
             model,
         };
-        serde_json::to_vec(&env).map_err(|e| CoreError::ModelFile(e.to_string()))
+        let bytes = serde_json::to_vec(&env).map_err(|e| CoreError::ModelFile(e.to_string()))?;
+        // Never write a file that cannot be loaded (e.g. a NaN serialised as
+        // null where a number is required): read it back before it leaves here.
+        Self::from_bytes(&bytes).map_err(|e| {
+            CoreError::ModelFile(format!(
+                "refusing to write a model that would not load back: {e}"
+            ))
+        })?;
+        Ok(bytes)
     }
 
     /// Parse and check a model file: format, version, checksum, schema.
@@ -141,6 +149,14 @@ mod tests {
             }),
             training: TrainingInfo::default(),
         }
+    }
+
+    #[test]
+    fn nan_statistics_survive_the_file() {
+        let mut b = body();
+        b.training.feature_stats = vec![ColumnStats::compute("a", [f64::NAN])];
+        let back = ModelBody::from_bytes(&b.to_bytes().unwrap()).unwrap();
+        assert!(back.training.feature_stats[0].mean.is_nan());
     }
 
     #[test]

@@ -8,12 +8,32 @@ pub struct ColumnStats {
     pub name: String,
     pub count: usize,
     pub missing: usize,
+    // A column with no values has NaN statistics; JSON writes NaN as null, so
+    // null must read back as NaN (else such a model file could not be loaded).
+    #[serde(deserialize_with = "f64_or_nan")]
     pub mean: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub std: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub min: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
     pub max: f64,
     /// Quantiles at 1, 5, 25, 50, 75, 95, 99 %.
+    #[serde(deserialize_with = "vec_f64_or_nan")]
     pub quantiles: Vec<f64>,
+}
+
+/// Deserialize a number, reading `null` (how JSON writes NaN) as NaN.
+pub fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+/// As [`f64_or_nan`], for a list.
+pub fn vec_f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    Ok(Vec::<Option<f64>>::deserialize(d)?
+        .into_iter()
+        .map(|x| x.unwrap_or(f64::NAN))
+        .collect())
 }
 
 pub const STAT_QUANTILES: [f64; 7] = [0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99];
@@ -77,6 +97,15 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn all_missing_column_round_trips_through_json() {
+        let s = ColumnStats::compute("x", [f64::NAN, f64::NAN]);
+        let text = serde_json::to_string(&s).unwrap();
+        let back: ColumnStats = serde_json::from_str(&text).unwrap();
+        assert_eq!(back.missing, 2);
+        assert!(back.mean.is_nan() && back.min.is_nan() && back.median().is_nan());
+    }
+
     #[test]
     fn stats_skip_nan() {
         let s = ColumnStats::compute("x", [1.0, 2.0, f64::NAN, 3.0]);
