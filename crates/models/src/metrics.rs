@@ -68,15 +68,17 @@ pub fn average_precision(scores: &[f64], labels: &[bool]) -> f64 {
     if pos == 0 {
         return f64::NAN;
     }
-    let (mut tp, mut fp, mut ap) = (0usize, 0usize, 0.0);
+    // Σ p·precision, divided once at the end: a perfect ranking then sums
+    // integers times 1.0 and gives exactly 1 (per-term division drifted above 1).
+    let (mut tp, mut fp, mut weighted) = (0usize, 0usize, 0.0);
     for (p, n) in groups {
         tp += p;
         fp += n;
         if p > 0 {
-            ap += (p as f64 / pos as f64) * (tp as f64 / (tp + fp) as f64);
+            weighted += p as f64 * (tp as f64 / (tp + fp) as f64);
         }
     }
-    ap
+    weighted / pos as f64
 }
 
 /// Highest true-positive rate reachable with a false-positive rate ≤ `max_fpr`
@@ -218,6 +220,17 @@ mod tests {
             0.5
         );
         assert!(roc_auc(&[1.0, 2.0], &[true, true]).is_nan());
+    }
+
+    #[test]
+    fn perfect_ranking_has_average_precision_exactly_one() {
+        // 3,600 positives above 3,534 negatives: per-term division used to give 1.0000000000000135.
+        let mut scores = vec![1.0; 3600];
+        scores.extend(vec![0.0; 3534]);
+        let labels: Vec<bool> = (0..scores.len()).map(|i| i < 3600).collect();
+        assert_eq!(average_precision(&scores, &labels), 1.0);
+        let distinct: Vec<f64> = (0..scores.len()).map(|i| -(i as f64)).collect();
+        assert_eq!(average_precision(&distinct, &labels), 1.0);
     }
 
     #[test]
