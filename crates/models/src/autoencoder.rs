@@ -19,7 +19,7 @@
 use crate::options::OptionReader;
 use crate::preprocess::Preprocess;
 use crate::registry::TrainData;
-use crate::{check_inputs, check_row, top_k, Contribution, Detector, ModelError, Result};
+use crate::{check_inputs, check_row, Contribution, Detector, ModelError, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Module, Optimizer};
 use palisade_core::Matrix;
@@ -408,20 +408,13 @@ impl Detector for Autoencoder {
         self.p.prep.row_into(raw, &mut z);
         let input: Vec<f32> = z.iter().map(|&v| v as f32).collect();
         let out = self.reconstruct(input.clone(), 1, z.len())?;
-        let c = input
-            .iter()
-            .zip(&out)
-            .enumerate()
-            .map(|(j, (a, b))| {
-                let raw_j = self.kept_cols[j];
-                Contribution {
-                    feature: self.p.prep.columns[raw_j].name.clone(),
-                    value: raw[raw_j],
-                    contribution: ((a - b) as f64).powi(2),
-                }
-            })
-            .collect();
-        Ok(top_k(c, k))
+        // Compare in f64 on the network's own (f32) values, as before.
+        let z32: Vec<f64> = input.iter().map(|&v| f64::from(v)).collect();
+        let recon: Vec<f64> = out.iter().map(|&v| f64::from(v)).collect();
+        Ok(self
+            .p
+            .prep
+            .reconstruction_contributions(&self.kept_cols, raw, &z32, &recon, k))
     }
 
     fn to_params(&self) -> Result<serde_json::Value> {

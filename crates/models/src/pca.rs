@@ -31,7 +31,7 @@
 use crate::options::OptionReader;
 use crate::preprocess::Preprocess;
 use crate::registry::TrainData;
-use crate::{check_inputs, check_row, top_k, Contribution, Detector, ModelError, Result};
+use crate::{check_inputs, check_row, Contribution, Detector, ModelError, Result};
 use nalgebra::{DMatrix, SymmetricEigen};
 use palisade_core::Matrix;
 use rayon::prelude::*;
@@ -291,20 +291,10 @@ impl Detector for Pca {
             let y: f64 = c.iter().zip(&z).map(|(a, b)| a * b).sum();
             recon.iter_mut().zip(c).for_each(|(r, v)| *r += y * v);
         }
-        let contrib = z
-            .iter()
-            .zip(&recon)
-            .enumerate()
-            .map(|(j, (a, b))| {
-                let raw_j = self.kept_cols[j];
-                Contribution {
-                    feature: self.p.prep.columns[raw_j].name.clone(),
-                    value: raw[raw_j],
-                    contribution: (a - b) * (a - b),
-                }
-            })
-            .collect();
-        Ok(top_k(contrib, k))
+        Ok(self
+            .p
+            .prep
+            .reconstruction_contributions(&self.kept_cols, raw, &z, &recon, k))
     }
 
     fn to_params(&self) -> Result<serde_json::Value> {

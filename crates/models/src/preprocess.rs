@@ -173,6 +173,31 @@ impl Preprocess {
             .collect()
     }
 
+    /// Per-feature reconstruction error as explanations (PCA and the
+    /// autoencoder): `z` is the transformed row, `recon` its reconstruction,
+    /// both over the kept columns (`kept_cols`, from [`Preprocess::kept`]);
+    /// values are reported in the raw row's units.
+    pub fn reconstruction_contributions(
+        &self,
+        kept_cols: &[usize],
+        raw: &[f64],
+        z: &[f64],
+        recon: &[f64],
+        k: usize,
+    ) -> Vec<crate::Contribution> {
+        let c = z
+            .iter()
+            .zip(recon)
+            .zip(kept_cols)
+            .map(|((a, b), &raw_j)| crate::Contribution {
+                feature: self.columns[raw_j].name.clone(),
+                value: raw[raw_j],
+                contribution: (a - b) * (a - b),
+            })
+            .collect();
+        crate::top_k(c, k)
+    }
+
     /// Transform one raw value of column `j`.
     #[inline]
     pub fn value(&self, j: usize, v: f64) -> f64 {
