@@ -3,7 +3,8 @@
 //! (the same without the last two). Hand-parsed: no regex on the hot path.
 
 use crate::util::{
-    days_from_civil, digits, fill_url, month_abbrev, parse_ip, parse_u16, parse_u64, put, put_opt,
+    dash, days_from_civil, digits, fill_url, month_abbrev, parse_ip, parse_u16, parse_u64, put,
+    put_opt,
 };
 use crate::{LineError, LineReader, Parsed, Reason};
 use palisade_core::Event;
@@ -69,14 +70,6 @@ pub(crate) fn clf_time(t: &str) -> Option<i64> {
     }
     let days = days_from_civil(year, mon, day)?;
     Some((days * 86_400 + secs - off) * 1_000_000)
-}
-
-fn dash(s: &str) -> Option<&str> {
-    if s == "-" || s.is_empty() {
-        None
-    } else {
-        Some(s)
-    }
 }
 
 impl LineReader for Apache {

@@ -3,7 +3,9 @@
 //! (optionally followed by quoted referrer and user agent, as common
 //! `logformat` extensions add). Hand-split on spaces: this is a hot path.
 
-use crate::util::{fill_url, millis_to_ns, parse_ip, parse_u16, parse_u64, port_of, put, put_opt};
+use crate::util::{
+    dash, fill_url, millis_to_ns, parse_ip, parse_u16, parse_u64, port_of, put, put_opt,
+};
 use crate::{LineError, LineReader, Parsed, Reason};
 use palisade_core::Event;
 
@@ -35,14 +37,6 @@ fn next_quoted<'a>(s: &mut &'a str) -> Option<&'a str> {
     let end = memchr::memchr(b'"', body.as_bytes())?;
     *s = &body[end + 1..];
     Some(&body[..end])
-}
-
-fn dash(s: &str) -> Option<&str> {
-    if s == "-" || s.is_empty() {
-        None
-    } else {
-        Some(s)
-    }
 }
 
 impl LineReader for Squid {

@@ -6,6 +6,15 @@
 
 use std::net::IpAddr;
 
+/// `-` or empty (how access logs write "no value") as `None`.
+pub fn dash(s: &str) -> Option<&str> {
+    if s == "-" || s.is_empty() {
+        None
+    } else {
+        Some(s)
+    }
+}
+
 /// Set a string field, reusing its allocation when it already holds one.
 #[inline]
 pub fn put(dst: &mut Option<String>, s: &str) {

@@ -4,7 +4,7 @@
 //! many proxies that follow them.
 
 use crate::util::{
-    date_time_to_us, fill_url, millis_to_ns, parse_ip, parse_u16, parse_u64, put, put_opt,
+    dash, date_time_to_us, fill_url, millis_to_ns, parse_ip, parse_u16, parse_u64, put, put_opt,
 };
 use crate::{LineError, LineReader, Parsed, Reason};
 use palisade_core::Event;
@@ -105,14 +105,6 @@ fn split_fields(line: &str, out: &mut Vec<(usize, usize)>) -> Result<(), LineErr
         }
     }
     Ok(())
-}
-
-fn dash(s: &str) -> Option<&str> {
-    if s == "-" || s.is_empty() {
-        None
-    } else {
-        Some(s)
-    }
 }
 
 impl LineReader for W3c {
