@@ -3,6 +3,7 @@
 //! `RAYON_NUM_THREADS=1 cargo run --release -p palisade-models --example iforest_speed`.
 
 use palisade_core::Matrix;
+use palisade_models::iforest::Kernel;
 use palisade_models::{fit_detector, TrainData, TrainOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -45,6 +46,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let s = det.score(&x)?;
         best = best.min(t1.elapsed().as_secs_f64());
         assert_eq!(s.len(), n);
+    }
+    // The scoring kernels side by side on the same forest (the same numbers).
+    let forest = palisade_models::iforest::IsolationForest::fit_matrix(
+        &x,
+        100,
+        256,
+        0,
+        palisade_models::preprocess::Preprocess::fit(
+            &x,
+            &(0..d).map(|j| format!("f{j}")).collect::<Vec<_>>(),
+            &[],
+            1.0,
+            false,
+        )?
+        .0,
+        Vec::new(),
+        |_| {},
+    )?;
+    let mut reference: Option<Vec<f64>> = None;
+    for k in Kernel::available() {
+        let mut best_k = f64::INFINITY;
+        let mut h = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            h = forest.mean_path_lengths_with(k, &x);
+            best_k = best_k.min(t.elapsed().as_secs_f64());
+        }
+        match &reference {
+            None => reference = Some(h),
+            Some(r) => assert_eq!(r, &h, "kernel {} differs", k.name()),
+        }
+        println!(
+            "iforest kernel {:>6}: score {best_k:.3}s = {:.0} rows/s",
+            k.name(),
+            n as f64 / best_k
+        );
     }
     let t2 = Instant::now();
     let pca = fit_detector("pca", &td)?;

@@ -26,6 +26,8 @@
 //! the node's training rows, in trees where the row is isolated early, count
 //! most. Credits are averaged over trees.
 
+pub use crate::iforest_walk::Kernel;
+use crate::iforest_walk::{FlatForest, BLOCK};
 use crate::options::OptionReader;
 use crate::preprocess::Preprocess;
 use crate::registry::TrainData;
@@ -80,24 +82,14 @@ pub struct IForestParams {
     pub notes: Vec<String>,
 }
 
-/// One internal node of the scoring layout: 8 bytes, split and feature together.
-#[derive(Debug, Clone, Copy)]
-#[repr(C)]
-struct Node {
-    split: f32,
-    feature: u32,
-}
-
 pub struct IsolationForest {
     p: IForestParams,
     /// c(ψ), the normaliser of the score.
     c_psi: f64,
     /// Features of the preprocessed input, mapped back to raw columns.
     kept: Vec<usize>,
-    /// All trees' internal nodes, tree after tree (scoring layout).
-    nodes: Vec<Node>,
-    /// All trees' bottom slots (path lengths), tree after tree.
-    leaves: Vec<f32>,
+    /// All trees in the scoring layout.
+    flat: FlatForest,
 }
 
 /// Options: `trees` (100), `sample_size` (256).
@@ -212,67 +204,68 @@ impl IsolationForest {
                 )));
             }
         }
-        let kept = p.prep.kept();
-        let mut nodes = Vec::with_capacity(p.trees.len() * n_internal);
-        let mut leaves = Vec::with_capacity(p.trees.len() * n_leaf);
-        for t in &p.trees {
-            nodes.extend(t.feature.iter().zip(&t.split).map(|(&f, &s)| Node {
-                split: s as f32,
-                feature: f,
-            }));
-            leaves.extend(t.leaf.iter().map(|&v| v as f32));
+        if width == 0 || width * BLOCK >= i32::MAX as usize {
+            return Err(bad(format!("{width} input features cannot be scored")));
         }
+        let kept = p.prep.kept();
+        let flat = FlatForest::new(
+            p.trees
+                .iter()
+                .flat_map(|t| t.feature.iter().copied())
+                .collect(),
+            // f64::MAX (padding) becomes +inf: every finite value goes left.
+            p.trees
+                .iter()
+                .flat_map(|t| t.split.iter().map(|&s| s as f32))
+                .collect(),
+            p.trees
+                .iter()
+                .flat_map(|t| t.leaf.iter().map(|&v| v as f32))
+                .collect(),
+            p.depth,
+            p.trees.len(),
+            width,
+        );
         Ok(IsolationForest {
             c_psi: c_factor(p.sample_size),
             kept,
             p,
-            nodes,
-            leaves,
+            flat,
         })
     }
 
     /// Mean path length E[h(x)] of every row of a *raw* matrix (the caller
-    /// has checked its width).
-    ///
-    /// Blocks of 64 rows are preprocessed into an f32 buffer (5 KB for 20
-    /// features: stays in L1), then every tree walks the whole block one level
-    /// at a time: 64 independent dependency chains the CPU overlaps.
+    /// has checked its width), with the fastest kernel this CPU runs.
     pub fn mean_path_lengths(&self, x: &Matrix) -> Vec<f64> {
-        const BLOCK: usize = 64;
+        self.mean_path_lengths_with(Kernel::best(), x)
+    }
+
+    /// As `mean_path_lengths`, with a chosen kernel (every kernel gives the
+    /// same result; benchmarks compare them).
+    ///
+    /// Blocks of 64 rows are preprocessed into a column-major f32 buffer
+    /// (5 KB for 20 features: stays in L1), then every tree walks the whole
+    /// block (see `iforest_walk`); blocks are spread over the rayon threads.
+    pub fn mean_path_lengths_with(&self, kernel: Kernel, x: &Matrix) -> Vec<f64> {
         let d = self.kept.len();
-        let depth = self.p.depth;
-        let ni = (1usize << depth) - 1;
-        let nl = 1usize << depth;
         let nt = self.p.trees.len();
         let mut out = vec![0.0f64; x.rows];
         out.par_chunks_mut(BLOCK).enumerate().for_each_init(
             || (vec![0f32; BLOCK * d], Vec::with_capacity(d)),
             |(buf, tmp), (b, acc)| {
                 let n = acc.len();
+                // Column-major (feature f of row r at f·BLOCK + r): the
+                // kernels read a root feature for 16 rows in one load.
                 for r in 0..n {
                     self.p.prep.row_into(x.row(b * BLOCK + r), tmp);
-                    for (o, &v) in buf[r * d..(r + 1) * d].iter_mut().zip(tmp.iter()) {
-                        *o = v as f32;
+                    for (f, &v) in tmp.iter().enumerate() {
+                        buf[f * BLOCK + r] = v as f32;
                     }
                 }
+                // A short last block: the unused rows keep old values; their
+                // sums are ignored.
                 let mut sums = [0f32; BLOCK];
-                for t in 0..nt {
-                    let nodes = &self.nodes[t * ni..(t + 1) * ni];
-                    let leaves = &self.leaves[t * nl..(t + 1) * nl];
-                    // Level by level over the whole block: the rows are
-                    // independent, so the CPU overlaps many of them.
-                    let mut idx = [0u32; BLOCK];
-                    for _ in 0..depth {
-                        for (r, ix) in idx.iter_mut().enumerate().take(n) {
-                            let node = nodes[*ix as usize];
-                            let v = buf[r * d + node.feature as usize];
-                            *ix = 2 * *ix + 1 + u32::from(v > node.split);
-                        }
-                    }
-                    for (sum, &ix) in sums.iter_mut().zip(idx.iter()).take(n) {
-                        *sum += leaves[ix as usize - ni];
-                    }
-                }
+                self.flat.sum_paths(kernel, buf, &mut sums);
                 for (a, s) in acc.iter_mut().zip(sums.iter()) {
                     *a = *s as f64 / nt as f64;
                 }

@@ -17,6 +17,7 @@
 pub mod autoencoder;
 pub mod ensemble;
 pub mod iforest;
+mod iforest_walk;
 pub mod metrics;
 pub mod options;
 pub mod pca;
