@@ -41,7 +41,7 @@ for part in "${parts[@]}"; do
   outliers)
     echo "== Outlier quality (ROC-AUC / AP, mean of 5 seeds) =="
     "$ex/odds_quality" --only http,smtp,shuttle --seeds 5 | tee "$out/palisade-outliers.txt"
-    "$py" "$refs/ref_outliers.py" --only http,smtp,shuttle --methods iforest,pca 2>&1 | tee "$out/reference-outliers.txt"
+    "$py" "$refs/ref_outliers.py" --only http,smtp,shuttle --methods iforest,pca,autoencoder 2>&1 | tee "$out/reference-outliers.txt"
     ;;
   supervised)
     echo "== Supervised quality and fit time on identical rows (1 thread each) =="

@@ -18,7 +18,8 @@ mod tables;
 
 pub use events::{read_events, EventFormat, EventWriter};
 pub use tables::{
-    read_table, write_table, write_table_as, ReadTableOptions, TableFormat, IDENTITY_COLUMN_NAMES,
+    read_table, write_table, write_table_as, ReadTableOptions, TableFormat, DEFAULT_LABEL_COLUMN,
+    IDENTITY_COLUMN_NAMES,
 };
 
 use std::io::Write;
@@ -28,10 +29,12 @@ use std::path::{Path, PathBuf};
 /// column where there is one.
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
-    #[error("{path}: {source}")]
+    // `cause`, not `source`: the message already carries the OS error, and a
+    // `source` would make `{:#}` chains print it twice.
+    #[error("{path}: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: line {line}: {message}")]
     Line {
@@ -49,7 +52,7 @@ impl IoError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
         IoError::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         }
     }
     pub(crate) fn format(path: &Path, message: impl Into<String>) -> Self {

@@ -62,9 +62,13 @@ pub const IDENTITY_COLUMN_NAMES: &[&str] = &[
 ];
 
 /// How to read a table that carries no schema of its own.
+/// The label column when none is named.
+pub const DEFAULT_LABEL_COLUMN: &str = "label";
+
 #[derive(Debug, Clone, Default)]
 pub struct ReadTableOptions {
-    /// The label column: given role `Label` (never a feature).
+    /// The label column: given role `Label` (never a feature). `None`: a
+    /// column named [`DEFAULT_LABEL_COLUMN`], if there is one.
     pub label_col: Option<String>,
     /// More columns to treat as identity (never features).
     pub identity_cols: Vec<String>,
@@ -118,8 +122,12 @@ fn assign_roles(table: &mut Table, opts: &ReadTableOptions) {
         .chain(opts.identity_cols.iter().map(|s| s.as_str()))
         .collect();
     let has_schema = table.schema.is_some();
+    // Without an explicit label column, one named `label` is the label: it
+    // must never become a feature by accident (label leakage), and `eval`
+    // looks for that name by default.
+    let label = opts.label_col.as_deref().unwrap_or(DEFAULT_LABEL_COLUMN);
     for c in &mut table.columns {
-        if opts.label_col.as_deref() == Some(c.name.as_str()) {
+        if c.name == label {
             c.role = ColumnRole::Label;
             continue;
         }

@@ -54,12 +54,11 @@ fn shuttle_subsample_auc_above_floor() {
         eprintln!("shuttle/5 {kind}: AUC {auc:.4} AP {ap:.4}");
         assert!(auc > floor, "{kind}: AUC {auc} below {floor}");
     }
-    let o = TrainOptions::new(0).with("epochs", 10);
-    let m = palisade_models::train("autoencoder", &t, &o).unwrap();
+    // Default options (dropout 0.2, PyOD's budget): 0.986 ± 0.004 over 5 seeds
+    // on the full data, PyOD's AutoEncoder 0.958. The floor catches a broken
+    // network or a regression of the defaults, not seed noise.
+    let m = palisade_models::train("autoencoder", &t, &TrainOptions::new(0)).unwrap();
     let auc = roc_auc(&m.score_table(&t).unwrap(), &labels);
     eprintln!("shuttle/5 autoencoder: AUC {auc:.4}");
-    // The autoencoder is the weakest here: 0.86 ± 0.08 over 5 seeds on the full
-    // data (PyOD's torch AutoEncoder could not be run as a reference); 0.82 on
-    // this subsample with seed 0. The floor catches a broken network only.
-    assert!(auc > 0.7, "autoencoder: AUC {auc}");
+    assert!(auc > 0.9, "autoencoder: AUC {auc}");
 }

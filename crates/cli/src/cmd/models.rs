@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use palisade_core::{ColumnData, ColumnRole, Table};
-use palisade_io::ReadTableOptions;
+use palisade_io::{ReadTableOptions, DEFAULT_LABEL_COLUMN};
 use palisade_models::metrics::EvalReport;
 use palisade_models::{registry, Model, ThresholdRule, TrainOptions};
 use std::path::{Path, PathBuf};
@@ -30,7 +30,8 @@ pub struct TrainArgs {
     /// Model file to write (JSON, atomically).
     #[arg(long, value_name = "MODEL")]
     pub out: PathBuf,
-    /// Label column (0/1): never a feature; used by target-FPR thresholds and supervised models.
+    /// Label column (0/1): never a feature; used by target-FPR thresholds and supervised models
+    /// [default: a column named `label`, if there is one].
     #[arg(long)]
     pub label_col: Option<String>,
     /// More identity columns (never features), comma-separated.
@@ -165,7 +166,8 @@ pub struct ScoreArgs {
     /// Add the top K contributing features of every row.
     #[arg(long, value_name = "K", default_value_t = 0)]
     pub explain: usize,
-    /// Label column to carry into the output (never a feature).
+    /// Label column to carry into the output (never a feature)
+    /// [default: a column named `label`, if there is one].
     #[arg(long)]
     pub label_col: Option<String>,
 }
@@ -295,6 +297,11 @@ pub fn run_train(args: TrainArgs) -> Result<()> {
     }
     mark_categorical(&mut table, &args.categorical, &args.input)?;
     let mut opts = train_options(&args)?;
+    if opts.label_col.is_none() && table.column(DEFAULT_LABEL_COLUMN).is_some() {
+        // the reader already made it the label; the models use it too
+        // (target-FPR thresholds, supervised kinds).
+        opts.label_col = Some(DEFAULT_LABEL_COLUMN.to_string());
+    }
     let (bar, progress) = progress_bar();
     opts.progress = Some(progress);
     let started = std::time::Instant::now();

@@ -1,0 +1,248 @@
+//! `palisade features …` and `palisade train / score / eval` end to end, as a
+//! user's script calls them: the commands, flags and output fields named in
+//! the features and outlier-detection issues.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn palisade() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ingest/tests/fixtures")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    palisade().args(args).output().expect("run palisade")
+}
+
+fn ok(args: &[&str]) -> String {
+    let o = run(args);
+    assert!(
+        o.status.success(),
+        "palisade {args:?} failed:\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A CSV file as a header and rows of cells (no quoting in what we read).
+fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).expect("read csv");
+    let mut lines = text.lines();
+    let header = lines
+        .next()
+        .expect("header")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let rows = lines
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    (header, rows)
+}
+
+fn cell<'a>(header: &[String], row: &'a [String], name: &str) -> &'a str {
+    let j = header
+        .iter()
+        .position(|h| h == name)
+        .unwrap_or_else(|| panic!("no column {name} in {header:?}"));
+    &row[j]
+}
+
+fn num(header: &[String], row: &[String], name: &str) -> f64 {
+    cell(header, row, name)
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number"))
+}
+
+#[test]
+fn features_list_json_documents_both_published_sets() {
+    let out = ok(&["features", "list", "--json"]);
+    let list: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let list = list.as_array().expect("an array");
+    let in_set = |set: &str| -> Vec<&serde_json::Value> {
+        list.iter().filter(|f| f["set"] == set).collect()
+    };
+    // Siddiqui et al.: 23 per-host counts; Franc et al.: 28 + 7 beyond the paper.
+    assert_eq!(in_set("host").len(), 23);
+    assert_eq!(in_set("request").len(), 35);
+    for f in list {
+        let d = f["description"].as_str().unwrap_or_default();
+        assert!(d.len() > 20, "{} has no real definition", f["name"]);
+    }
+    // every per-request and per-host feature names the event fields it reads
+    for f in in_set("request").into_iter().chain(in_set("host")) {
+        assert!(f["reads"].as_array().is_some_and(|r| !r.is_empty()), "{f}");
+    }
+    for name in [
+        "SuccessfulLogonRDPPortCount",
+        "NtlmCount",
+        "DistinctSourceIPCount",
+    ] {
+        assert!(in_set("host").iter().any(|f| f["name"] == name), "{name}");
+    }
+    // Identity fields never become features.
+    for f in list {
+        let n = f["name"].as_str().unwrap_or_default();
+        assert!(!["source.ip", "url.domain", "user_agent.original"].contains(&n));
+    }
+}
+
+#[test]
+fn features_request_on_a_url_column_carries_the_label_and_computes_values() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("urls.csv");
+    std::fs::write(
+        &input,
+        "url,label\nhttp://example.com/a1b2,0\nhttps://192.168.1.1/login.php?user=admin&pw=x&go=1,1\n",
+    )
+    .expect("write");
+    let out = dir.path().join("features.csv");
+    ok(&[
+        "features",
+        "request",
+        "--in",
+        input.to_str().unwrap_or_default(),
+        "--column",
+        "url",
+        "--out",
+        out.to_str().unwrap_or_default(),
+    ]);
+    let (h, rows) = read_csv(&out);
+    assert_eq!(rows.len(), 2);
+    assert!(h.iter().any(|c| c == "label"));
+    // A URL column gives the URL-only part of the request set: no
+    // transaction features are made up for it.
+    assert!(!h.iter().any(|c| c == "http_status" || c == "bytes_up"));
+    // "example.com/a1b2": 16 bytes, 2 digits
+    assert!((num(&h, &rows[0], "digit_ratio") - 2.0 / 16.0).abs() < 1e-9);
+    assert_eq!(num(&h, &rows[0], "url_length"), 16.0);
+    assert_eq!(num(&h, &rows[0], "sld_is_ip"), 0.0);
+    assert_eq!(num(&h, &rows[1], "sld_is_ip"), 1.0);
+    // '&' twice and '=' three times: several key=value parameters
+    assert_eq!(num(&h, &rows[1], "has_amp_eq_repetition"), 1.0);
+    assert_eq!(num(&h, &rows[0], "has_amp_eq_repetition"), 0.0);
+    assert_eq!(cell(&h, &rows[1], "label"), "1");
+}
+
+#[test]
+fn features_host_on_windows_events_counts_logons_and_connections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("hosts.csv");
+    ok(&[
+        "features",
+        "host",
+        "--in",
+        fixture("otrf_covenant_excerpt.jsonl")
+            .to_str()
+            .unwrap_or_default(),
+        "--format",
+        "windows-json",
+        "--out",
+        out.to_str().unwrap_or_default(),
+    ]);
+    let (h, rows) = read_csv(&out);
+    assert!(!rows.is_empty());
+    for id in ["entity", "window_start", "window_end"] {
+        assert!(h.iter().any(|c| c == id), "identity column {id}");
+    }
+    // The excerpt: two 4624 logons, three 5156 allowed and one 5157 blocked
+    // connections, on its hosts; every count is a whole number ≥ 0.
+    let total = |name: &str| -> f64 { rows.iter().map(|r| num(&h, r, name)).sum() };
+    let logons: f64 = h
+        .iter()
+        .filter(|c| c.starts_with("SuccessfulLogonType"))
+        .map(|c| total(c))
+        .sum();
+    assert_eq!(logons, 2.0);
+    assert!(total("DistinctDestinationIPCount") >= 1.0);
+}
+
+#[test]
+fn train_score_eval_round_trip_with_explanations_and_json_metrics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table = dir.path().join("t.csv");
+    // An interface test, not an accuracy claim: a dense blob and 10 far
+    // points, labelled; an identity column that must not become a feature.
+    let mut csv = String::from("host,a,b,c,label\n");
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..600 {
+        let mut r = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % 1000) as f64 / 1000.0
+        };
+        let far = i % 60 == 7;
+        let k = if far { 8.0 } else { 0.0 };
+        csv.push_str(&format!(
+            "h{i},{},{},{},{}\n",
+            r() + k,
+            r() - k,
+            r(),
+            u8::from(far)
+        ));
+    }
+    std::fs::write(&table, csv).expect("write");
+    let t = table.to_str().unwrap_or_default();
+    for kind in ["iforest", "pca", "autoencoder", "ensemble"] {
+        let model = dir.path().join(format!("{kind}.json"));
+        let m = model.to_str().unwrap_or_default();
+        let o = run(&[
+            "train", "--model", kind, "--in", t, "--out", m, "--seed", "3",
+        ]);
+        assert!(
+            o.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // says which columns were left out; the `label` column is the label
+        // without --label-col (never a feature)
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("host"), "{kind}: {err}");
+        assert!(err.contains("label (label)"), "{kind}: {err}");
+        let scores = dir.path().join(format!("{kind}.scores.csv"));
+        ok(&[
+            "score",
+            "--model",
+            m,
+            "--in",
+            t,
+            "--out",
+            scores.to_str().unwrap_or_default(),
+            "--explain",
+            "2",
+        ]);
+        let (h, rows) = read_csv(&scores);
+        assert_eq!(rows.len(), 600);
+        let top1 = cell(&h, &rows[7], "top1_feature");
+        assert!(
+            ["a", "b"].contains(&top1),
+            "{kind}: far point explained by {top1}"
+        );
+        let json = ok(&["eval", "--model", m, "--in", t, "--json"]);
+        let v: serde_json::Value = serde_json::from_str(&json).expect("eval JSON");
+        let auc = v["roc_auc"].as_f64().expect("roc_auc");
+        assert!(v["pr_auc"].as_f64().is_some());
+        assert!(auc > 0.95, "{kind}: {auc}");
+    }
+    // A table without a feature the model was trained on: a clear error.
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "host,a,b,label\nh1,0.1,0.2,0\n").expect("write");
+    let o = run(&[
+        "score",
+        "--model",
+        dir.path().join("iforest.json").to_str().unwrap_or_default(),
+        "--in",
+        bad.to_str().unwrap_or_default(),
+        "--out",
+        dir.path().join("x.csv").to_str().unwrap_or_default(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains('c'), "{err}");
+}
