@@ -5,13 +5,17 @@ use crate::challenge::{self, ChallengeError, SeenSet, Signer};
 use crate::clock::{Clock, MonotonicClock, SystemClock};
 use crate::gcra::Quota;
 use crate::policy::{ip_prefix, ChallengeKind, FailureMode, KeyKind, LimitSpec, Policy, StoreKind};
-use crate::risk::{LinearScorer, RequestFeatures, RequestView, RiskScorer};
+use crate::risk::{CiWords, FeatureMask, LinearScorer, RequestFeatures, RequestView, RiskScorer};
 use crate::store::{AnyStore, MemoryStore, RedisConfig, RedisStore, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// What `metrics::counter!` would attach to the limit-check counter.
+static METRICS_META: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 /// Path of the challenge pages served by the gate.
 pub const CHALLENGE_PATH: &str = "/.palisade/challenge";
@@ -122,6 +126,66 @@ pub enum GateError {
 struct Limiter {
     spec: LimitSpec,
     store: AnyStore,
+    /// The name as a metrics label: cloning it is a reference count, not an
+    /// allocation per request.
+    label: Arc<str>,
+    /// `palisade_gate_limit_checks_total{limiter, result}` keys, built once:
+    /// the macro would build (allocate, hash) a key per request. Only the
+    /// keys are cached, not counter handles, so a recorder installed after
+    /// the gate was built still receives them.
+    checks_allowed: metrics::Key,
+    checks_denied: metrics::Key,
+    /// IP overrides keyed by network (the policy keys them by the network's
+    /// text), so an IP request is looked up without formatting its key.
+    ip_overrides: HashMap<ipnet::IpNet, Quota>,
+}
+
+/// A limiter key, built without allocating: an IP key is the masked prefix
+/// (text only for Redis, whose keys are shared with other instances and
+/// tools), a user or token key borrows the subject's string.
+#[derive(Debug, Clone, Copy)]
+enum LimitKey<'a> {
+    Ip(ipnet::IpNet),
+    Text(&'a str),
+}
+
+/// Longest memory-store IP key: tag, family, prefix length, 16 address bytes.
+const IP_KEY_LEN: usize = 19;
+
+impl LimitKey<'_> {
+    /// The memory store's key bytes. An IP key starts with 0xFF, a byte that
+    /// never occurs in UTF-8, so it can never equal a text key.
+    fn with_bytes<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match self {
+            LimitKey::Text(t) => f(t.as_bytes()),
+            LimitKey::Ip(net) => {
+                let mut b = [0u8; IP_KEY_LEN];
+                b[0] = 0xFF;
+                b[2] = net.prefix_len();
+                let len = match net.network() {
+                    IpAddr::V4(a) => {
+                        b[1] = 4;
+                        b[3..7].copy_from_slice(&a.octets());
+                        7
+                    }
+                    IpAddr::V6(a) => {
+                        b[1] = 6;
+                        b[3..19].copy_from_slice(&a.octets());
+                        IP_KEY_LEN
+                    }
+                };
+                f(&b[..len])
+            }
+        }
+    }
+
+    /// The key as text (Redis keys, and the overrides of text keys).
+    fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            LimitKey::Text(t) => std::borrow::Cow::Borrowed(t),
+            LimitKey::Ip(net) => std::borrow::Cow::Owned(net.to_string()),
+        }
+    }
 }
 
 impl Limiter {
@@ -207,23 +271,25 @@ pub struct Gate {
     pub policy: Policy,
     limiters: Vec<Limiter>,
     scorer: Arc<dyn RiskScorer>,
+    /// The request features the scorer reads; only those are computed.
+    needs: FeatureMask,
+    /// Times `decide` for its histogram (the TSC clock: cheaper than `Instant`).
+    timer: quanta::Clock,
     signer: Signer,
     seen: Arc<SeenSet>,
     redis: Option<Arc<RedisStore>>,
     clock: Arc<dyn Clock>,
     wall: Arc<dyn Clock>,
     /// User-agent list matchers (case-insensitive, one pass per request).
-    allow_ua: Option<aho_corasick::AhoCorasick>,
-    deny_ua: Option<aho_corasick::AhoCorasick>,
+    allow_ua: Option<CiWords>,
+    deny_ua: Option<CiWords>,
 }
 
-fn ua_matcher(words: &[String]) -> Result<Option<aho_corasick::AhoCorasick>, GateError> {
+fn ua_matcher(words: &[String]) -> Result<Option<CiWords>, GateError> {
     if words.is_empty() {
         return Ok(None);
     }
-    aho_corasick::AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(words)
+    CiWords::new(words)
         .map(Some)
         .map_err(|e| GateError::Policy(format!("user-agent list: {e}")))
 }
@@ -258,9 +324,39 @@ impl Gate {
                         .ok_or_else(|| GateError::Policy("redis store without [redis]".into()))?,
                 ),
             };
+            let ip_overrides = if spec.key == KeyKind::Ip {
+                // The policy stores IP overrides as normalised network text.
+                spec.overrides
+                    .iter()
+                    .map(|(k, q)| {
+                        k.parse::<ipnet::IpNet>().map(|n| (n, *q)).map_err(|_| {
+                            GateError::Policy(format!(
+                                "limit `{}`: override `{k}` is not a network",
+                                spec.name
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?
+            } else {
+                HashMap::new()
+            };
+            let label: Arc<str> = Arc::from(spec.name.as_str());
+            let checks = |result: &'static str| {
+                metrics::Key::from_parts(
+                    "palisade_gate_limit_checks_total",
+                    vec![
+                        metrics::Label::new("limiter", label.clone()),
+                        metrics::Label::new("result", result),
+                    ],
+                )
+            };
             limiters.push(Limiter {
+                checks_allowed: checks("allowed"),
+                checks_denied: checks("denied"),
+                label,
                 spec: spec.clone(),
                 store,
+                ip_overrides,
             });
         }
         let r = &policy.file.risk;
@@ -285,7 +381,9 @@ impl Gate {
             redis,
             policy,
             limiters,
+            needs: scorer.needs(),
             scorer,
+            timer: quanta::Clock::new(),
             clock,
             wall,
         })
@@ -293,6 +391,7 @@ impl Gate {
 
     /// Replace the risk scorer (tests, embedding).
     pub fn set_scorer(&mut self, s: Arc<dyn RiskScorer>) {
+        self.needs = s.needs();
         self.scorer = s;
     }
 
@@ -306,8 +405,7 @@ impl Gate {
 
     /// The IP limiter key and challenge binding unit for an address.
     pub fn ip_key(&self, ip: IpAddr) -> String {
-        let id = &self.policy.file.identity;
-        ip_prefix(ip, id.ipv4_prefix, id.ipv6_prefix).to_string()
+        self.ip_net(ip).to_string()
     }
 
     /// The client binding of tokens and passes.
@@ -422,25 +520,72 @@ impl Gate {
         })
     }
 
-    fn limit_key(&self, kind: KeyKind, s: &Subject) -> Option<String> {
+    fn ip_net(&self, ip: IpAddr) -> ipnet::IpNet {
+        let id = &self.policy.file.identity;
+        ip_prefix(ip, id.ipv4_prefix, id.ipv6_prefix)
+    }
+
+    fn limit_key<'s>(&self, kind: KeyKind, s: &'s Subject) -> Option<LimitKey<'s>> {
         match kind {
-            KeyKind::Ip => s.ip.map(|ip| self.ip_key(ip)),
-            KeyKind::User => s.user.clone(),
-            KeyKind::Token => s.token.clone(),
+            KeyKind::Ip => s.ip.map(|ip| LimitKey::Ip(self.ip_net(ip))),
+            KeyKind::User => s.user.as_deref().map(LimitKey::Text),
+            KeyKind::Token => s.token.as_deref().map(LimitKey::Text),
         }
     }
 
-    fn quota_for(spec: &LimitSpec, key: &str) -> Quota {
-        spec.overrides.get(key).copied().unwrap_or(spec.quota)
+    fn quota_for(l: &Limiter, key: &LimitKey<'_>) -> Quota {
+        // Both maps are usually empty, and an empty map returns before hashing.
+        match key {
+            LimitKey::Ip(net) => l.ip_overrides.get(net),
+            LimitKey::Text(t) => l.spec.overrides.get(*t),
+        }
+        .copied()
+        .unwrap_or(l.spec.quota)
+    }
+
+    /// One limiter's store step. The memory store is called directly (no
+    /// future, no key text); Redis gets the key's text.
+    async fn check_store(
+        l: &Limiter,
+        key: &LimitKey<'_>,
+        q: Quota,
+        now: u64,
+    ) -> Result<crate::gcra::Outcome, StoreError> {
+        match &l.store {
+            AnyStore::Memory(m) => key
+                .with_bytes(|b| m.check(b, q, 1, now))
+                .ok_or(StoreError::Full),
+            // Boxed: the Redis future is large, and inline it would make
+            // every decision's future (moved on each call) that large too.
+            AnyStore::Redis(r) => Box::pin(r.check(&l.spec.name, &key.text(), q, 1, now)).await,
+        }
     }
 
     /// Decide on one request.
     pub async fn decide(&self, s: &Subject) -> Decision {
-        let started = std::time::Instant::now();
+        let started = self.timer.raw();
         let d = self.decide_inner(s).await;
-        metrics::counter!("palisade_gate_decisions_total", "decision" => d.decision.as_str())
-            .increment(1);
-        metrics::histogram!("palisade_gate_decide_seconds").record(started.elapsed().as_secs_f64());
+        // Literal labels: the metric key is a static, not built per request.
+        match d.decision {
+            Verdict::Allow => {
+                metrics::counter!("palisade_gate_decisions_total", "decision" => "allow")
+                    .increment(1)
+            }
+            Verdict::Challenge => {
+                metrics::counter!("palisade_gate_decisions_total", "decision" => "challenge")
+                    .increment(1)
+            }
+            Verdict::Deny => {
+                metrics::counter!("palisade_gate_decisions_total", "decision" => "deny")
+                    .increment(1)
+            }
+            Verdict::RateLimited => {
+                metrics::counter!("palisade_gate_decisions_total", "decision" => "rate_limited")
+                    .increment(1)
+            }
+        }
+        let ns = self.timer.delta_as_nanos(started, self.timer.raw());
+        metrics::histogram!("palisade_gate_decide_seconds").record(ns as f64 * 1e-9);
         d
     }
 
@@ -467,24 +612,14 @@ impl Gate {
             }
         }
         if let Some(ua) = s.user_agent.as_deref() {
-            if let Some(i) = self
-                .allow_ua
-                .as_ref()
-                .and_then(|a| a.find(ua))
-                .map(|m| m.pattern().as_usize())
-            {
+            if let Some(i) = self.allow_ua.as_ref().and_then(|a| a.find(ua)) {
                 d.reasons.push(format!(
                     "allow list: user agent contains `{}`",
                     p.allow_uas[i]
                 ));
                 return d;
             }
-            if let Some(i) = self
-                .deny_ua
-                .as_ref()
-                .and_then(|a| a.find(ua))
-                .map(|m| m.pattern().as_usize())
-            {
+            if let Some(i) = self.deny_ua.as_ref().and_then(|a| a.find(ua)) {
                 d.decision = Verdict::Deny;
                 d.reasons.push(format!(
                     "deny list: user agent contains `{}`",
@@ -495,6 +630,7 @@ impl Gate {
         }
 
         // Rate limits.
+        d.limits.reserve(self.limiters.len());
         let now = self.clock.now_ns();
         let mut pressure = 0f32;
         let mut exceeded = false;
@@ -507,7 +643,7 @@ impl Gate {
             let Some(key) = self.limit_key(l.spec.key, s) else {
                 continue;
             };
-            let q = Self::quota_for(&l.spec, &key);
+            let q = Self::quota_for(l, &key);
             let mut rep = LimitReport {
                 name: l.spec.name.clone(),
                 key_kind: l.spec.key,
@@ -517,7 +653,7 @@ impl Gate {
                 allowed: true,
                 store_error: None,
             };
-            match l.store.check(&l.spec.name, &key, q, 1, now).await {
+            match Self::check_store(l, &key, q, now).await {
                 Ok(o) => {
                     rep.allowed = o.allowed;
                     rep.remaining = o.remaining;
@@ -529,11 +665,16 @@ impl Gate {
                         d.reasons
                             .push(format!("rate limit `{}` exceeded", l.spec.name));
                     }
-                    metrics::counter!("palisade_gate_limit_checks_total", "limiter" => l.spec.name.clone(), "result" => if o.allowed { "allowed" } else { "denied" }).increment(1);
+                    let key = if o.allowed {
+                        &l.checks_allowed
+                    } else {
+                        &l.checks_denied
+                    };
+                    metrics::with_recorder(|r| r.register_counter(key, &METRICS_META)).increment(1);
                 }
                 Err(e) => {
                     let mode = l.spec.on_store_error;
-                    metrics::counter!("palisade_gate_store_errors_total", "limiter" => l.spec.name.clone(), "store" => l.store.kind(), "mode" => match mode { FailureMode::Open => "open", FailureMode::Closed => "closed" }).increment(1);
+                    metrics::counter!("palisade_gate_store_errors_total", "limiter" => l.label.clone(), "store" => l.store.kind(), "mode" => match mode { FailureMode::Open => "open", FailureMode::Closed => "closed" }).increment(1);
                     tracing::debug!(limiter = %l.spec.name, error = %e, "limiter store failed");
                     rep.store_error = Some(e.to_string());
                     if mode == FailureMode::Closed {
@@ -565,14 +706,14 @@ impl Gate {
         }
 
         // Risk, challenge, pass.
-        let wall = self.wall_s();
-        // The binding is a SHA-256: computed only when a pass is presented or
-        // a challenge issued, not on every request.
+        // The binding is a SHA-256 and the wall clock a syscall-class read:
+        // both only when a pass is presented or a challenge issued, not on
+        // every request.
         let bind = || self.bind(s.ip, s.user_agent.as_deref());
         d.pass = s
             .pass
             .as_deref()
-            .is_some_and(|ps| self.signer.check_pass(ps, wall, &bind()));
+            .is_some_and(|ps| self.signer.check_pass(ps, self.wall_s(), &bind()));
         let r = &p.file.risk;
         if r.enabled {
             let view = RequestView {
@@ -587,7 +728,7 @@ impl Gate {
                 limit_pressure: pressure,
                 limit_exceeded: exceeded,
             };
-            let f = RequestFeatures::from_view(&view);
+            let f = RequestFeatures::from_view_masked(&view, self.needs);
             let score = self.scorer.score(&f, &view);
             if !score.is_finite() {
                 // A scorer failure must not deny or challenge everyone; the
@@ -785,15 +926,19 @@ impl Gate {
                     .parse::<IpAddr>()
                     .or_else(|_| key.parse::<ipnet::IpNet>().map(|n| n.addr()))
                     .map_err(|_| GateError::BadInput("key", format!("`{key}` is not an IP")))?;
-                self.ip_key(ip)
+                LimitKey::Ip(self.ip_net(ip))
             }
-            _ => key.to_string(),
+            _ => LimitKey::Text(key),
         };
-        let q = Self::quota_for(&l.spec, &key);
-        let (remaining, reset) = l
-            .store
-            .peek(&l.spec.name, &key, q, self.clock.now_ns())
-            .await?;
+        let q = Self::quota_for(l, &key);
+        let now = self.clock.now_ns();
+        let (remaining, reset) = match &l.store {
+            AnyStore::Memory(m) => {
+                let (r, reset, _) = key.with_bytes(|b| m.peek(b, q, now));
+                (r, reset)
+            }
+            AnyStore::Redis(r) => r.peek(&l.spec.name, &key.text(), q, now).await?,
+        };
         Ok(LimitReport {
             name: l.spec.name.clone(),
             key_kind: l.spec.key,
@@ -891,4 +1036,100 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.trim_matches('"'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::FakeClock;
+
+    fn gate(extra: &str) -> Gate {
+        let text = format!(
+            r#"
+[identity]
+ipv6_prefix = 64
+[risk]
+enabled = false
+[[limit]]
+name = "ip"
+key = "ip"
+rate = "1/m"
+burst = 2
+[limit.overrides]
+"10.9.9.9" = {{ rate = "10/m", burst = 4 }}
+"2001:db8:1::/64" = {{ rate = "10/m", burst = 3 }}
+{extra}
+"#
+        );
+        let p = Policy::parse(&text, "t").unwrap();
+        Gate::with_clocks(
+            p,
+            &Stores::default(),
+            Arc::new(FakeClock::new(1_000_000_000)),
+            Arc::new(FakeClock::new(1_700_000_000_000_000_000)),
+        )
+        .unwrap()
+    }
+
+    fn from(ip: &str) -> Subject {
+        Subject {
+            ip: Some(ip.parse().unwrap()),
+            method: "GET".into(),
+            path: "/".into(),
+            ..Default::default()
+        }
+    }
+
+    async fn allowed_in_a_row(g: &Gate, ip: &str) -> usize {
+        let mut n = 0;
+        while g.decide(&from(ip)).await.decision == Verdict::Allow {
+            n += 1;
+            assert!(n < 100);
+        }
+        n
+    }
+
+    /// IP keys are binary in the memory store: the configured prefix is the
+    /// unit, overrides (keyed by network text in the policy) still apply,
+    /// and `inspect` (text in, like the API) sees the same state.
+    #[tokio::test]
+    async fn ip_keys_prefixes_overrides_and_inspect() {
+        let g = gate("");
+        assert_eq!(allowed_in_a_row(&g, "10.0.0.1").await, 2);
+        // A /32 for v4: the neighbour has its own burst.
+        assert_eq!(allowed_in_a_row(&g, "10.0.0.2").await, 2);
+        // Override by address (normalised to 10.9.9.9/32 by the policy).
+        assert_eq!(allowed_in_a_row(&g, "10.9.9.9").await, 4);
+        // v6: the whole /64 is one key, with its override.
+        assert_eq!(allowed_in_a_row(&g, "2001:db8:1::1").await, 3);
+        assert_eq!(
+            g.decide(&from("2001:db8:1::ffff")).await.decision,
+            Verdict::RateLimited
+        );
+        // Another /64 has the default quota.
+        assert_eq!(allowed_in_a_row(&g, "2001:db8:2::1").await, 2);
+        let r = g.inspect("ip", "2001:db8:1::42").await.unwrap();
+        assert_eq!((r.limit, r.remaining), (3, 0));
+        let r = g.inspect("ip", "10.0.0.3").await.unwrap();
+        assert_eq!((r.limit, r.remaining), (2, 2));
+        let r = g.inspect("ip", "10.9.9.9/32").await.unwrap();
+        assert_eq!((r.limit, r.remaining), (4, 0));
+    }
+
+    #[test]
+    fn ip_key_bytes_never_equal_text_keys() {
+        let v4 = LimitKey::Ip("10.0.0.0/8".parse().unwrap());
+        let v6 = LimitKey::Ip("2001:db8::/64".parse().unwrap());
+        let b4 = v4.with_bytes(|b| b.to_vec());
+        let b6 = v6.with_bytes(|b| b.to_vec());
+        assert_eq!(b4, [0xFF, 4, 8, 10, 0, 0, 0]);
+        assert_eq!(b6.len(), IP_KEY_LEN);
+        assert_eq!(&b6[..3], &[0xFF, 6, 64]);
+        assert!(std::str::from_utf8(&b4).is_err() && std::str::from_utf8(&b6).is_err());
+        // Same network, different prefix length: different keys.
+        let b4_16 = LimitKey::Ip("10.0.0.0/16".parse().unwrap()).with_bytes(|b| b.to_vec());
+        assert_ne!(b4, b4_16);
+        assert_eq!(v4.text(), "10.0.0.0/8");
+        assert_eq!(LimitKey::Text("bob").with_bytes(|b| b.to_vec()), b"bob");
+    }
 }

@@ -41,7 +41,7 @@ pub use imp::ModelScorer;
 
 #[cfg(feature = "model")]
 mod imp {
-    use crate::risk::{RequestFeatures, RequestView, RiskScorer, FEATURE_NAMES};
+    use crate::risk::{FeatureMask, RequestFeatures, RequestView, RiskScorer, FEATURE_NAMES};
     use palisade_core::{FeatureType, Matrix};
     use palisade_features::request::N_URL;
     use palisade_features::{url_defs, UrlFeaturizer};
@@ -63,6 +63,8 @@ mod imp {
 
     thread_local! {
         static URL_FEAT: RefCell<UrlFeaturizer> = RefCell::new(UrlFeaturizer::new());
+        /// The URL text handed to the featurizer, reused across requests.
+        static URL_TEXT: RefCell<String> = const { RefCell::new(String::new()) };
     }
 
     impl ModelScorer {
@@ -109,13 +111,19 @@ mod imp {
         fn score(&self, f: &RequestFeatures, req: &RequestView<'_>) -> f32 {
             let mut url = [f64::NAN; N_URL];
             if self.need_url {
-                let text = match req.host {
-                    Some(h) if req.query.is_empty() => format!("{h}{}", req.path),
-                    Some(h) => format!("{h}{}?{}", req.path, req.query),
-                    None if req.query.is_empty() => req.path.to_string(),
-                    None => format!("{}?{}", req.path, req.query),
-                };
-                URL_FEAT.with(|u| u.borrow_mut().url_row(&text, &mut url));
+                // host + path [+ ? query], built in a per-thread buffer
+                // instead of a new String per request.
+                URL_TEXT.with(|t| {
+                    let mut text = t.borrow_mut();
+                    text.clear();
+                    text.push_str(req.host.unwrap_or(""));
+                    text.push_str(req.path);
+                    if !req.query.is_empty() {
+                        text.push('?');
+                        text.push_str(req.query);
+                    }
+                    URL_FEAT.with(|u| u.borrow_mut().url_row(&text, &mut url));
+                });
             }
             let row: Vec<f64> = self
                 .cols
@@ -139,6 +147,14 @@ mod imp {
 
         fn name(&self) -> &str {
             &self.name
+        }
+
+        /// Only the gate features the model's schema names.
+        fn needs(&self) -> FeatureMask {
+            self.cols.iter().fold(FeatureMask::NONE, |m, c| match *c {
+                Src::Gate(i) => m.with(i),
+                Src::Url(_) => m,
+            })
         }
     }
 }
