@@ -8,6 +8,7 @@
 //! e.g. 0x20 encoding), but it is for the public-suffix lookup.
 
 use crate::lexical::{lexical_specs, Histogram, LEX_COUNT};
+use crate::scan::{Scanner, MAX_FUSED};
 use crate::table_util::IdCols;
 use crate::urlparts::{is_ip_literal, lower_host, psl_facts};
 use palisade_core::{Event, FeatureDef, FeatureType, Table};
@@ -25,6 +26,8 @@ const READS: &[&str] = &[
 /// Reusable state for domain features.
 #[derive(Default)]
 pub struct DomainFeaturizer {
+    scan: Scanner,
+    /// The plain passes, for names longer than the scanner takes.
     hist: Histogram,
 }
 
@@ -37,7 +40,13 @@ impl DomainFeaturizer {
     pub fn row(&mut self, name: &str, out: &mut [f64; N_DOMAIN]) {
         let n = name.strip_suffix('.').unwrap_or(name);
         let b = n.as_bytes();
-        let lex = self.hist.lex(b);
+        // the name's lexical stats and its entropy share one pass
+        let (lex, entropy) = if b.len() <= MAX_FUSED {
+            let (lex, ent) = self.scan.scan(b, [Some(b), None, None]);
+            (lex, ent[0])
+        } else {
+            (self.hist.lex(b), self.hist.entropy(b))
+        };
         out[..LEX_COUNT].copy_from_slice(&lex.features());
         let k = LEX_COUNT;
         let len = b.len();
@@ -62,7 +71,7 @@ impl DomainFeaturizer {
         out[k] = len as f64;
         out[k + 1] = labels as f64;
         out[k + 2] = longest as f64;
-        out[k + 3] = self.hist.entropy(b);
+        out[k + 3] = entropy;
         out[k + 4] = ratio(lex.consonants);
         out[k + 5] = ratio(lex.vowels);
         let ip = is_ip_literal(n);
@@ -180,4 +189,84 @@ pub fn domain_features_table(names: &[&str]) -> Table {
         names.iter().map(|n| Some(n.to_string())).collect(),
     );
     table_of(names.iter().map(|n| Some(*n)).collect(), ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The straightforward row (separate lexical and entropy passes) the fast
+    /// one must match exactly.
+    fn reference_row(hist: &mut Histogram, name: &str, out: &mut [f64; N_DOMAIN]) {
+        let n = name.strip_suffix('.').unwrap_or(name);
+        let b = n.as_bytes();
+        let lex = hist.lex(b);
+        out[..LEX_COUNT].copy_from_slice(&lex.features());
+        let k = LEX_COUNT;
+        let len = b.len();
+        let (labels, longest) = if len == 0 {
+            (0usize, 0usize)
+        } else {
+            b.split(|&c| c == b'.')
+                .fold((0, 0), |(n, l), x| (n + 1, l.max(x.len())))
+        };
+        let ratio = |a: u32| {
+            if len == 0 {
+                f64::NAN
+            } else {
+                a as f64 / len as f64
+            }
+        };
+        out[k] = len as f64;
+        out[k + 1] = labels as f64;
+        out[k + 2] = longest as f64;
+        out[k + 3] = hist.entropy(b);
+        out[k + 4] = ratio(lex.consonants);
+        out[k + 5] = ratio(lex.vowels);
+        let ip = is_ip_literal(n);
+        let (sub, tld) = if ip || len == 0 {
+            (f64::NAN, f64::NAN)
+        } else {
+            let mut buf = [0u8; 256];
+            match lower_host(n, &mut buf) {
+                Some(h) => psl_facts(h),
+                None => (f64::NAN, f64::NAN),
+            }
+        };
+        out[k + 6] = sub;
+        out[k + 7] = tld;
+        out[k + 8] = if len == 0 { f64::NAN } else { ip as u8 as f64 };
+    }
+
+    #[test]
+    fn fast_row_matches_reference() {
+        let mut names: Vec<String> = crate::test_data::dev_urls()
+            .iter()
+            .chain(
+                crate::test_data::EDGE_URLS
+                    .iter()
+                    .map(|u| u.to_string())
+                    .collect::<Vec<_>>()
+                    .iter(),
+            )
+            .flat_map(|u| {
+                let p = crate::urlparts::split_url(u);
+                [p.host.to_string(), p.rest.to_string()]
+            })
+            .collect();
+        names.extend(["", ".", "a..b.", "xn--bcher-kva.example", "10.0.0.1"].map(String::from));
+        names.push("ab.".repeat(MAX_FUSED / 3 + 1));
+        let mut fz = DomainFeaturizer::new();
+        let mut hist = Histogram::default();
+        let (mut got, mut want) = ([0.0; N_DOMAIN], [0.0; N_DOMAIN]);
+        for n in &names {
+            fz.row(n, &mut got);
+            reference_row(&mut hist, n, &mut want);
+            let same = got
+                .iter()
+                .zip(&want)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+            assert!(same, "{n:?}\n got {got:?}\nwant {want:?}");
+        }
+    }
 }

@@ -87,8 +87,8 @@ const fn build_table() -> [u8; 256] {
 pub(crate) static CLASS: [u8; 256] = build_table();
 
 /// `c * log2(c)` for small counts, so entropy needs no `log2` per symbol.
-const PLOG_N: usize = 4096;
-static PLOG: std::sync::LazyLock<Box<[f64]>> = std::sync::LazyLock::new(|| {
+pub(crate) const PLOG_N: usize = 4096;
+pub(crate) static PLOG: std::sync::LazyLock<Box<[f64]>> = std::sync::LazyLock::new(|| {
     (0..PLOG_N)
         .map(|c| {
             if c == 0 {

@@ -17,7 +17,10 @@ pub mod domain;
 pub mod entity;
 pub mod lexical;
 pub mod request;
+mod scan;
 mod table_util;
+#[cfg(test)]
+mod test_data;
 pub mod urlparts;
 
 pub use domain::{

@@ -22,35 +22,50 @@ pub struct UrlParts<'a> {
 /// host, all path.
 pub fn split_url(s: &str) -> UrlParts<'_> {
     let b = s.as_bytes();
+    // The scheme, if any, is the run of scheme bytes at the start followed by
+    // `://`: ':' is not a scheme byte, so no earlier `://` can exist.
     let mut scheme = None;
     let mut rest = s;
-    if let Some(pos) = memchr_seq(b, b"://") {
-        let cand = &b[..pos];
-        if !cand.is_empty()
-            && cand[0].is_ascii_alphabetic()
-            && cand
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
-        {
-            scheme = Some(&s[..pos]);
-            rest = &s[pos + 3..];
+    // `http://` and `https://` (any case) first: nearly every URL has one
+    let http = b.len() >= 7 && b[..4].eq_ignore_ascii_case(b"http");
+    if http && b[4..7] == *b"://" {
+        return split_rest(Some(&s[..4]), &s[7..]);
+    }
+    if http && b.len() >= 8 && (b[4] | 0x20) == b's' && b[5..8] == *b"://" {
+        return split_rest(Some(&s[..5]), &s[8..]);
+    }
+    if b.first().is_some_and(u8::is_ascii_alphabetic) {
+        let n = b
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-')))
+            .unwrap_or(b.len());
+        if b[n..].starts_with(b"://") {
+            scheme = Some(&s[..n]);
+            rest = &s[n + 3..];
         }
     }
+    split_rest(scheme, rest)
+}
+
+/// The rest of [`split_url`] once the scheme is known.
+#[inline]
+fn split_rest<'a>(scheme: Option<&'a str>, rest: &'a str) -> UrlParts<'a> {
     let rb = rest.as_bytes();
     // authority ends at the first '/', '?' or '#'
-    let auth_end = rb
-        .iter()
-        .position(|&c| c == b'/' || c == b'?' || c == b'#')
-        .unwrap_or(rb.len());
-    let authority = &rest[..auth_end];
-    let host = host_of_authority(authority);
-    let tail = &rest[auth_end..];
-    let tb = tail.as_bytes();
-    let frag = tb.iter().position(|&c| c == b'#').unwrap_or(tb.len());
-    let before_frag = &tail[..frag];
-    let (path, query) = match before_frag.find('?') {
-        Some(q) => (&before_frag[..q], Some(&before_frag[q + 1..])),
-        None => (before_frag, None),
+    let auth_end = find3(rb, [b'/', b'?', b'#']);
+    let host = host_of_authority(&rest[..auth_end]);
+    // the path runs to the first '?' or '#'; the query from that '?' to the next '#'
+    let tail = &rb[auth_end..];
+    let path_end = find3(tail, [b'?', b'#', b'#']);
+    let path = &rest[auth_end..auth_end + path_end];
+    let query = match tail.get(path_end) {
+        Some(b'?') => {
+            let q = &tail[path_end + 1..];
+            let q_end = find3(q, [b'#'; 3]);
+            let start = auth_end + path_end + 1;
+            Some(&rest[start..start + q_end])
+        }
+        _ => None,
     };
     UrlParts {
         scheme,
@@ -61,29 +76,210 @@ pub fn split_url(s: &str) -> UrlParts<'_> {
     }
 }
 
-/// Host of an authority: drop `user:pass@`, then `:port` (keeping `[v6]`).
-pub fn host_of_authority(a: &str) -> &str {
-    let a = match a.rfind('@') {
-        Some(i) => &a[i + 1..],
-        None => a,
-    };
-    if a.starts_with('[') {
-        return match a.find(']') {
-            Some(i) => &a[..=i],
-            None => a,
-        };
+/// Index of the first byte of `s` equal to one of `set`, or `s.len()`.
+#[inline]
+pub(crate) fn find3(s: &[u8], set: [u8; 3]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        find3_sse2(s, set)
     }
-    match a.rfind(':') {
-        // only strip when what follows is a port number (not a bare IPv6)
-        Some(i) if a[..i].find(':').is_none() && a[i + 1..].bytes().all(|c| c.is_ascii_digit()) => {
-            &a[..i]
-        }
-        _ => a,
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        find3_plain(s, set)
     }
 }
 
-fn memchr_seq(h: &[u8], n: &[u8]) -> Option<usize> {
-    h.windows(n.len()).position(|w| w == n)
+/// The byte-at-a-time [`find3`]: the portable version and the reference.
+#[inline]
+pub(crate) fn find3_plain(s: &[u8], set: [u8; 3]) -> usize {
+    s.iter().position(|c| set.contains(c)).unwrap_or(s.len())
+}
+
+/// [`find3`] 16 bytes per step with SSE2 (part of the x86-64 baseline).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[allow(unused_unsafe)] // the intrinsics are safe to call from Rust 1.87 on
+fn find3_sse2(s: &[u8], set: [u8; 3]) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    let hits = |b: &[u8; 16]| -> u32 {
+        // SAFETY: `b` is 16 readable bytes and `_mm_loadu_si128` has no
+        // alignment requirement; SSE2 is enabled on every x86-64 target.
+        unsafe {
+            let x = _mm_loadu_si128(b.as_ptr().cast::<__m128i>());
+            let e = |c: u8| _mm_cmpeq_epi8(x, _mm_set1_epi8(c as i8));
+            _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(e(set[0]), e(set[1])), e(set[2]))) as u32
+        }
+    };
+    if s.len() < 16 {
+        return find3_plain(s, set);
+    }
+    let blocks = s.chunks_exact(16);
+    let tail = blocks.remainder().len();
+    for (j, b) in blocks.enumerate() {
+        // chunks_exact(16) yields 16-byte slices, so the conversion cannot fail
+        if let Ok(b) = b.try_into() {
+            let m = hits(b);
+            if m != 0 {
+                return 16 * j + m.trailing_zeros() as usize;
+            }
+        }
+    }
+    // The tail: the last 16 bytes, whose lanes before the tail were already
+    // found to hold no hit.
+    let at = s.len() - 16;
+    match s[at..].try_into() {
+        Ok(b) if tail > 0 => {
+            let m = hits(b);
+            if m != 0 {
+                return at + m.trailing_zeros() as usize;
+            }
+            s.len()
+        }
+        _ => s.len(),
+    }
+}
+
+/// Host of an authority: drop `user:pass@`, then `:port` (keeping `[v6]`).
+pub fn host_of_authority(a: &str) -> &str {
+    match eq_masks(a.as_bytes(), b'@', b':') {
+        Some((at, colon)) => {
+            // the host starts after the last '@'
+            let start = if at == 0 {
+                0
+            } else {
+                64 - at.leading_zeros() as usize
+            };
+            let h = &a[start..];
+            if h.as_bytes().first() == Some(&b'[') {
+                return bracketed(h);
+            }
+            // the ':'s after it: strip a port only when there is exactly one
+            let colon = colon.checked_shr(start as u32).unwrap_or(0);
+            if colon.count_ones() == 1 {
+                strip_port(h, colon.trailing_zeros() as usize)
+            } else {
+                h
+            }
+        }
+        None => host_of_authority_plain(a),
+    }
+}
+
+/// `[v6]...` → `[v6]` (the whole string when there is no `]`).
+fn bracketed(h: &str) -> &str {
+    match h.bytes().position(|c| c == b']') {
+        Some(i) => &h[..=i],
+        None => h,
+    }
+}
+
+/// `h` without `:port` when the ':' at `i` is followed by digits only.
+fn strip_port(h: &str, i: usize) -> &str {
+    if h.as_bytes()[i + 1..].iter().all(u8::is_ascii_digit) {
+        &h[..i]
+    } else {
+        h
+    }
+}
+
+/// [`host_of_authority`] byte by byte: for authorities over 64 bytes, and the
+/// reference for the mask version.
+pub(crate) fn host_of_authority_plain(a: &str) -> &str {
+    let a = match a.bytes().rposition(|c| c == b'@') {
+        Some(i) => &a[i + 1..],
+        None => a,
+    };
+    if a.as_bytes().first() == Some(&b'[') {
+        return bracketed(a);
+    }
+    // only strip `:port` when there is exactly one ':' and digits follow it
+    // (several colons make a bare IPv6 address)
+    let mut colons = 0;
+    let mut last = 0;
+    for (i, c) in a.bytes().enumerate() {
+        if c == b':' {
+            colons += 1;
+            last = i;
+        }
+    }
+    if colons == 1 {
+        strip_port(a, last)
+    } else {
+        a
+    }
+}
+
+/// Bit masks of the bytes of `s` equal to `a` and to `b` (bit `i` = byte
+/// `i`), when `s` has at most 64 bytes; `None` when longer.
+#[inline]
+pub(crate) fn eq_masks(s: &[u8], a: u8, b: u8) -> Option<(u64, u64)> {
+    if s.len() > 64 {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        Some(eq_masks_sse2(s, a, b))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        Some(eq_masks_plain(s, a, b))
+    }
+}
+
+/// The byte-at-a-time [`eq_masks`] (`s` at most 64 bytes).
+pub(crate) fn eq_masks_plain(s: &[u8], a: u8, b: u8) -> (u64, u64) {
+    let (mut ma, mut mb) = (0u64, 0u64);
+    for (i, &c) in s.iter().enumerate().take(64) {
+        ma |= ((c == a) as u64) << i;
+        mb |= ((c == b) as u64) << i;
+    }
+    (ma, mb)
+}
+
+/// [`eq_masks`] 16 bytes per step with SSE2 (`s` at most 64 bytes).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[allow(unused_unsafe)] // the intrinsics are safe to call from Rust 1.87 on
+fn eq_masks_sse2(s: &[u8], a: u8, b: u8) -> (u64, u64) {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    if s.len() < 16 {
+        return eq_masks_plain(s, a, b);
+    }
+    let hits = |blk: &[u8; 16]| -> (u64, u64) {
+        // SAFETY: `blk` is 16 readable bytes and `_mm_loadu_si128` has no
+        // alignment requirement; SSE2 is enabled on every x86-64 target.
+        unsafe {
+            let x = _mm_loadu_si128(blk.as_ptr().cast::<__m128i>());
+            let e = |c: u8| _mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8(c as i8))) as u16;
+            (e(a) as u64, e(b) as u64)
+        }
+    };
+    let (mut ma, mut mb) = (0u64, 0u64);
+    let blocks = s.chunks_exact(16);
+    let tail = blocks.remainder().len();
+    for (j, blk) in blocks.enumerate().take(4) {
+        // chunks_exact(16) yields 16-byte slices, so the conversion cannot fail
+        if let Ok(blk) = blk.try_into() {
+            let (x, y) = hits(blk);
+            ma |= x << (16 * j);
+            mb |= y << (16 * j);
+        }
+    }
+    if tail > 0 {
+        // the last 16 bytes, shifted so that only the tail's lanes remain
+        let at = s.len() - 16;
+        if let Ok(blk) = s[at..].try_into() {
+            let (x, y) = hits(blk);
+            let to = s.len() - tail;
+            ma |= (x >> (16 - tail)) << to;
+            mb |= (y >> (16 - tail)) << to;
+        }
+    }
+    (ma, mb)
 }
 
 /// Whether `host` is an IPv4 or IPv6 literal (brackets allowed).
@@ -118,16 +314,60 @@ pub fn path_depth(path: &str) -> u32 {
     path.split('/').filter(|seg| !seg.is_empty()).count() as u32
 }
 
+/// (`/` count, [`path_depth`]) of a path in one pass: a segment starts at
+/// every non-`/` byte that follows a `/` or the start.
+#[inline]
+pub fn path_slashes_depth(path: &[u8]) -> (u32, u32) {
+    match eq_masks(path, b'/', b'/') {
+        Some((slash, _)) => {
+            let valid = u64::MAX.checked_shr(64 - path.len() as u32).unwrap_or(0);
+            // a segment starts at a non-'/' whose predecessor is '/' or the start
+            let after_slash = (slash << 1) | 1;
+            (
+                slash.count_ones(),
+                (valid & !slash & after_slash).count_ones(),
+            )
+        }
+        None => path_slashes_depth_plain(path),
+    }
+}
+
+/// [`path_slashes_depth`] byte by byte: for paths over 64 bytes, and the
+/// reference for the mask version.
+pub(crate) fn path_slashes_depth_plain(path: &[u8]) -> (u32, u32) {
+    let (mut slashes, mut depth) = (0u32, 0u32);
+    let mut prev_slash = true;
+    for &b in path {
+        let slash = b == b'/';
+        slashes += slash as u32;
+        depth += (!slash && prev_slash) as u32;
+        prev_slash = slash;
+    }
+    (slashes, depth)
+}
+
 /// TLD class codes (see the `tld_class` definition).
 pub const TLD_UNKNOWN: f64 = 0.0;
 pub const TLD_GENERIC: f64 = 1.0;
 pub const TLD_COUNTRY: f64 = 2.0;
 pub const TLD_OTHER_ICANN: f64 = 3.0;
 
-/// Legacy generic TLDs (RFC 1591 and the 2000-era additions).
+/// Legacy generic TLDs (RFC 1591 and the 2000-era additions); the list
+/// [`is_legacy_generic`] matches (a test checks the two agree).
+#[cfg(test)]
 const LEGACY_GENERIC: &[&[u8]] = &[
     b"com", b"net", b"org", b"edu", b"gov", b"mil", b"int", b"info", b"biz", b"arpa",
 ];
+
+/// Whether `tld` is one of [`LEGACY_GENERIC`] (a `match`, which compiles to
+/// a switch on the length and a word compare).
+#[inline]
+fn is_legacy_generic(tld: &[u8]) -> bool {
+    matches!(
+        tld,
+        b"com" | b"net" | b"org" | b"edu" | b"gov" | b"mil" | b"int" | b"info" | b"biz" | b"arpa"
+    )
+}
 
 /// Host facts from the public suffix list: (subdomain label count, TLD class).
 /// `host` must be lower-case, without a trailing dot. NaNs for an IP literal
@@ -136,24 +376,36 @@ pub fn psl_facts(host: &[u8]) -> (f64, f64) {
     if host.is_empty() {
         return (f64::NAN, f64::NAN);
     }
-    let labels = 1 + host.iter().filter(|&&c| c == b'.').count();
+    // the '.' positions, as a mask when the host fits one
+    let dots = eq_masks(host, b'.', b'.').map(|m| m.0);
+    let count_dots = |from: usize| match dots {
+        Some(m) => m.checked_shr(from as u32).unwrap_or(0).count_ones() as usize,
+        None => host[from..].iter().filter(|&&c| c == b'.').count(),
+    };
+    let labels = 1 + count_dots(0);
     // One public-suffix lookup gives both facts: the registrable domain is the
     // suffix plus one label, and the suffix is unknown exactly when the TLD is
     // not in the list (a private suffix always sits under an ICANN TLD).
     let suffix = psl::suffix(host);
     let (suffix_labels, known) = match &suffix {
+        // the suffix is the end of `host`
         Some(sf) => (
-            1 + sf.as_bytes().iter().filter(|&&c| c == b'.').count(),
+            1 + count_dots(host.len().saturating_sub(sf.as_bytes().len())),
             sf.typ().is_some(),
         ),
         None => (1, false),
     };
     let sub = labels.saturating_sub(suffix_labels + 1) as f64;
-    let tld = match host.iter().rposition(|&c| c == b'.') {
+    let last_dot = match dots {
+        Some(0) => None,
+        Some(m) => Some(63 - m.leading_zeros() as usize),
+        None => host.iter().rposition(|&c| c == b'.'),
+    };
+    let tld = match last_dot {
         Some(i) => &host[i + 1..],
         None => host,
     };
-    let class = if LEGACY_GENERIC.contains(&tld) {
+    let class = if is_legacy_generic(tld) {
         TLD_GENERIC
     } else if !known {
         TLD_UNKNOWN
@@ -218,6 +470,79 @@ mod tests {
     }
 
     #[test]
+    fn legacy_generic_match_is_the_list() {
+        for t in LEGACY_GENERIC {
+            assert!(is_legacy_generic(t));
+        }
+        for t in [&b"co"[..], b"comm", b"", b"xyz", b"uk", b"in", b"or"] {
+            assert!(!is_legacy_generic(t));
+        }
+    }
+
+    /// The straightforward `psl_facts` the mask version must match.
+    fn reference_psl_facts(host: &[u8]) -> (f64, f64) {
+        if host.is_empty() {
+            return (f64::NAN, f64::NAN);
+        }
+        let labels = 1 + host.iter().filter(|&&c| c == b'.').count();
+        let suffix = psl::suffix(host);
+        let (suffix_labels, known) = match &suffix {
+            Some(sf) => (
+                1 + sf.as_bytes().iter().filter(|&&c| c == b'.').count(),
+                sf.typ().is_some(),
+            ),
+            None => (1, false),
+        };
+        let sub = labels.saturating_sub(suffix_labels + 1) as f64;
+        let tld = match host.iter().rposition(|&c| c == b'.') {
+            Some(i) => &host[i + 1..],
+            None => host,
+        };
+        let class = if LEGACY_GENERIC.contains(&tld) {
+            TLD_GENERIC
+        } else if !known {
+            TLD_UNKNOWN
+        } else if tld.len() == 2 && tld.iter().all(|c| c.is_ascii_lowercase()) {
+            TLD_COUNTRY
+        } else {
+            TLD_OTHER_ICANN
+        };
+        (sub, class)
+    }
+
+    #[test]
+    fn psl_facts_match_reference() {
+        let mut urls = crate::test_data::dev_urls();
+        urls.extend(crate::test_data::EDGE_URLS.iter().map(|u| u.to_string()));
+        let mut hosts: Vec<Vec<u8>> = urls
+            .iter()
+            .map(|u| split_url(u).host.to_ascii_lowercase().into_bytes())
+            .collect();
+        for h in [
+            "a..",
+            ".",
+            "..",
+            "com.",
+            "x.y.z.blogspot.com",
+            "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.co.uk",
+        ] {
+            hosts.push(h.as_bytes().to_vec());
+        }
+        for n in [60, 63, 64, 65, 70] {
+            hosts.push(format!("{}.example.co.uk", "a.".repeat(n / 2)).into_bytes()[..n].to_vec());
+        }
+        for h in &hosts {
+            let (got, want) = (psl_facts(h), reference_psl_facts(h));
+            let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+            assert!(
+                same(got.0, want.0) && same(got.1, want.1),
+                "{:?}",
+                String::from_utf8_lossy(h)
+            );
+        }
+    }
+
+    #[test]
     fn psl_classes() {
         assert_eq!(psl_facts(b"www.example.com"), (1.0, TLD_GENERIC));
         assert_eq!(psl_facts(b"a.b.example.co.uk"), (2.0, TLD_COUNTRY));
@@ -225,5 +550,154 @@ mod tests {
         assert_eq!(psl_facts(b"printer.local"), (0.0, TLD_UNKNOWN));
         assert_eq!(psl_facts(b"localhost"), (0.0, TLD_UNKNOWN));
         assert!(psl_facts(b"").0.is_nan());
+    }
+
+    /// The straightforward split the fast one must match.
+    fn reference_split(s: &str) -> UrlParts<'_> {
+        let b = s.as_bytes();
+        let mut scheme = None;
+        let mut rest = s;
+        if let Some(pos) = b.windows(3).position(|w| w == b"://") {
+            let cand = &b[..pos];
+            if !cand.is_empty()
+                && cand[0].is_ascii_alphabetic()
+                && cand
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-'))
+            {
+                scheme = Some(&s[..pos]);
+                rest = &s[pos + 3..];
+            }
+        }
+        let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let host = reference_host(&rest[..auth_end]);
+        let tail = &rest[auth_end..];
+        let before_frag = &tail[..tail.find('#').unwrap_or(tail.len())];
+        let (path, query) = match before_frag.find('?') {
+            Some(q) => (&before_frag[..q], Some(&before_frag[q + 1..])),
+            None => (before_frag, None),
+        };
+        UrlParts {
+            scheme,
+            rest,
+            host,
+            path,
+            query,
+        }
+    }
+
+    fn reference_host(a: &str) -> &str {
+        let a = match a.rfind('@') {
+            Some(i) => &a[i + 1..],
+            None => a,
+        };
+        if a.starts_with('[') {
+            return match a.find(']') {
+                Some(i) => &a[..=i],
+                None => a,
+            };
+        }
+        match a.rfind(':') {
+            Some(i)
+                if a[..i].find(':').is_none() && a[i + 1..].bytes().all(|c| c.is_ascii_digit()) =>
+            {
+                &a[..i]
+            }
+            _ => a,
+        }
+    }
+
+    #[test]
+    fn split_matches_reference() {
+        let mut urls = crate::test_data::dev_urls();
+        urls.extend(crate::test_data::EDGE_URLS.iter().map(|u| u.to_string()));
+        for u in &urls {
+            assert_eq!(split_url(u), reference_split(u), "{u:?}");
+            // every suffix too: authorities, ports and schemes cut anywhere
+            for (i, _) in u.char_indices().take(40) {
+                assert_eq!(
+                    split_url(&u[i..]),
+                    reference_split(&u[i..]),
+                    "{:?}",
+                    &u[i..]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn host_of_authority_matches_plain() {
+        let mut cases: Vec<String> = crate::test_data::EDGE_URLS
+            .iter()
+            .map(|u| {
+                split_url(u)
+                    .rest
+                    .split(['/', '?', '#'])
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        for n in [0, 1, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 80] {
+            for pat in ["a", "@", ":", "1", "a:1", "u@h:8", "[::1]:8", ":@"] {
+                cases.push(pat.repeat(n).chars().take(n).collect());
+                cases.push(format!("{}:443", "x".repeat(n)));
+                cases.push(format!("{}@{}", pat.repeat(n), "h:1"));
+            }
+        }
+        for a in &cases {
+            assert_eq!(host_of_authority(a), host_of_authority_plain(a), "{a:?}");
+            assert_eq!(host_of_authority(a), reference_host(a), "{a:?}");
+            let b = a.as_bytes();
+            if b.len() <= 64 {
+                assert_eq!(eq_masks(b, b'@', b':'), Some(eq_masks_plain(b, b'@', b':')));
+            }
+        }
+    }
+
+    #[test]
+    fn find3_matches_plain() {
+        let mut s: Vec<u8> = (0..=255u8).collect();
+        s.extend((0..=255u8).rev());
+        for start in 0..80 {
+            for len in 0..80 {
+                let h = &s[start..start + len];
+                for set in [[b'/', b'?', b'#'], [0, 0, 0], [255, 1, 128], [b'#'; 3]] {
+                    assert_eq!(find3(h, set), find3_plain(h, set), "{start} {len} {set:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn path_slashes_depth_matches_plain() {
+        let mut paths: Vec<String> = [
+            "",
+            "/",
+            "//",
+            "/a",
+            "a",
+            "/a//b/",
+            "a/b",
+            "/a/b/c.php",
+            "///x//",
+        ]
+        .map(String::from)
+        .to_vec();
+        for n in [15, 16, 17, 63, 64, 65, 100] {
+            for pat in ["/", "a", "/a", "//ab", "a/"] {
+                paths.push(pat.repeat(n).chars().take(n).collect());
+            }
+        }
+        paths.extend(
+            crate::test_data::dev_urls()
+                .iter()
+                .map(|u| split_url(u).path.to_string()),
+        );
+        for p in &paths {
+            let want = (count_byte(p, b'/'), path_depth(p));
+            assert_eq!(path_slashes_depth(p.as_bytes()), want, "{p:?}");
+            assert_eq!(path_slashes_depth_plain(p.as_bytes()), want, "{p:?}");
+        }
     }
 }
