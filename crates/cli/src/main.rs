@@ -3,6 +3,11 @@
 
 use clap::{Parser, Subcommand};
 
+// glibc's malloc was ~7% of the gate server's CPU under load (perf,
+// `bench/gate_http.sh`); mimalloc is a small C build and helps every command.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod cmd;
 
 #[derive(Parser)]

@@ -3,6 +3,11 @@
 //!
 //! `cargo run --release -p palisade-gate --example serve -- CONFIG [LISTEN] [THREADS]`
 
+// As in the `palisade` binary: glibc's malloc was ~7% of the server's CPU
+// time under load (perf, `bench/gate_http.sh`).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let Some(config) = args.get(1) else {

@@ -335,6 +335,16 @@ pub struct Policy {
     pub limits: Vec<LimitSpec>,
     pub admin_token: Option<String>,
     pub secret: Option<Vec<u8>>,
+    /// The identity headers, parsed once (a request looks them up by name).
+    pub headers: IdentityHeaders,
+}
+
+/// `identity.*_header` as header names.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    pub client_ip: axum::http::HeaderName,
+    pub user: Option<axum::http::HeaderName>,
+    pub token: Option<axum::http::HeaderName>,
 }
 
 /// Parse `N/unit` into a count and period.
@@ -590,8 +600,27 @@ impl Policy {
                 "must be at least 16 characters".into(),
             ));
         }
+        let header = |name: &str, key: &str| -> Result<axum::http::HeaderName, PolicyError> {
+            axum::http::HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| bad(key.into(), format!("`{name}` is not a valid header name")))
+        };
+        let id = &file.identity;
+        let headers = IdentityHeaders {
+            client_ip: header(&id.client_ip_header, "identity.client_ip_header")?,
+            user: id
+                .user_header
+                .as_deref()
+                .map(|h| header(h, "identity.user_header"))
+                .transpose()?,
+            token: id
+                .token_header
+                .as_deref()
+                .map(|h| header(h, "identity.token_header"))
+                .transpose()?,
+        };
         let lower = |v: &[String]| v.iter().map(|s| s.to_ascii_lowercase()).collect::<Vec<_>>();
         Ok(Policy {
+            headers,
             trusted_proxies,
             allow_cidrs,
             deny_cidrs,

@@ -101,7 +101,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 160 MB, and the example holds a second copy for the kernel comparison).
     if let Ok(status) = std::fs::read_to_string("/proc/self/status") {
         if let Some(l) = status.lines().find(|l| l.starts_with("VmHWM")) {
-            println!("peak RSS ({}): {}", "VmHWM", l.trim_start_matches("VmHWM:").trim());
+            println!(
+                "peak RSS (VmHWM): {}",
+                l.trim_start_matches("VmHWM:").trim()
+            );
         }
     }
     Ok(())

@@ -181,6 +181,8 @@ impl FlatForest {
     /// block.len()`; the final index minus ni is in [0, nl).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
+    // idx, rows and acc are indexed by group together
+    #[allow(clippy::needless_range_loop)]
     unsafe fn sum_paths_avx2(&self, block: &[f32], sums: &mut [f32; BLOCK]) {
         use std::arch::x86_64::*;
         const L: usize = 8;
@@ -267,6 +269,8 @@ impl FlatForest {
     /// PAD entries after the last tree otherwise.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
+    // idx, rows and acc are indexed by group together
+    #[allow(clippy::needless_range_loop)]
     unsafe fn sum_paths_avx512(&self, block: &[f32], sums: &mut [f32; BLOCK]) {
         use std::arch::x86_64::*;
         const L: usize = 16;
