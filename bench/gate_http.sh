@@ -45,6 +45,13 @@ request = function()
 end
 LUA
 
+# One client: both servers must answer mostly 429 (proves the limit is applied).
+cat > "$work/one.lua" <<'LUA'
+request = function()
+  return wrk.format("GET", wrk.path, {["X-Forwarded-For"] = "10.9.9.9", ["X-Forwarded-Uri"] = "/"})
+end
+LUA
+
 policy() { # $1 = store
   cat <<TOML
 [server]
@@ -87,7 +94,7 @@ NGINX
 
 run_wrk() { # name url script
   local out
-  out=$(wrk -t"$WRK_THREADS" -c"$CONN" -d"$DUR" --latency -s "$3" "$2")
+  out=$(wrk -t"$WRK_THREADS" -c"$CONN" -d"${DUR}" --latency -s "$3" "$2")
   local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
@@ -102,6 +109,7 @@ echo "# $(date -u +%FT%TZ) $(nproc) CPUs, wrk -t$WRK_THREADS -c$CONN -d$DUR, ser
 nginx -c "$work/nginx.conf" -p "$work"
 wait_port "$PORT_NGINX"
 run_wrk "nginx limit_req (memory)" "http://127.0.0.1:$PORT_NGINX/" "$work/auth.lua"
+DUR=1s run_wrk "nginx, one client (expect 429s)" "http://127.0.0.1:$PORT_NGINX/" "$work/one.lua"
 kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"; sleep 0.5
 
 for store in memory redis; do
@@ -111,6 +119,7 @@ for store in memory redis; do
   pids+=($!)
   wait_port "$PORT_GATE"
   run_wrk "gate forward-auth ($store)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/auth.lua"
+  [ "$store" = memory ] && DUR=1s run_wrk "gate, one client (expect 429s)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/one.lua"
   run_wrk "gate POST /v1/decide ($store)" "http://127.0.0.1:$PORT_GATE/" "$work/decide.lua"
   kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
   sleep 0.5
