@@ -32,7 +32,7 @@ for part in "${parts[@]}"; do
     echo "$ours"
     theirs=$("$py" "$refs/ref_speed.py" --sizes 1000000 --skip-supervised --repeats 1 2>&1 | tee "$out/reference-speed.txt")
     echo "$theirs"
-    ours_rps=$(echo "$ours" | sed -n 's/.*= \([0-9]*\) rows\/s.*/\1/p' | head -1)
+    ours_rps=$(echo "$ours" | grep '^iforest [0-9]' | sed -n 's/.*= \([0-9]*\) rows\/s.*/\1/p' | head -1)
     ref_rps=$(echo "$theirs" | grep 'n_jobs=1' | sed -n 's/.*score=[0-9.]*s (\([0-9,]*\) rows\/s).*/\1/p' | tr -d , | head -1)
     if [ -n "$ours_rps" ] && [ -n "$ref_rps" ]; then
       awk -v a="$ours_rps" -v b="$ref_rps" 'BEGIN { printf "iforest scoring: palisade %d rows/s, scikit-learn %d rows/s, ratio %.2fx\n", a, b, a / b }'

@@ -17,8 +17,9 @@
 //! limit is padded with "always left" nodes (split value `f64::MAX`) down to
 //! the bottom level, whose slot holds the leaf's path length (depth + c(size)).
 //! Scoring is then a fixed number of branch-free steps per tree, which lets
-//! the CPU run many rows' traversals at once; rows are scored in blocks (all
-//! trees over a block of rows stays in cache) and blocks in parallel (rayon).
+//! the CPU (and its vector units: `iforest_walk.rs`) run many rows'
+//! traversals at once; rows are scored in blocks (all trees over a block of
+//! rows stays in cache) and blocks in parallel (rayon).
 //!
 //! Explanation (in the spirit of DIFFI, Carletti et al. 2020): along the row's
 //! path in each tree, each real split on feature f credits f with
@@ -243,8 +244,8 @@ impl IsolationForest {
     /// As `mean_path_lengths`, with a chosen kernel (every kernel gives the
     /// same result; benchmarks compare them).
     ///
-    /// Blocks of 64 rows are preprocessed into a column-major f32 buffer
-    /// (5 KB for 20 features: stays in L1), then every tree walks the whole
+    /// Blocks of 128 rows are preprocessed into a column-major f32 buffer
+    /// (10 KB for 20 features: stays in L1), then every tree walks the whole
     /// block (see `iforest_walk`); blocks are spread over the rayon threads.
     pub fn mean_path_lengths_with(&self, kernel: Kernel, x: &Matrix) -> Vec<f64> {
         let d = self.kept.len();
