@@ -36,7 +36,16 @@ pub struct AppState {
 /// The process-wide Prometheus recorder (installed once).
 pub fn prometheus() -> Option<PrometheusHandle> {
     static H: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    H.get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+    // The decision latency as a bucketed histogram, not the default summary:
+    // a fleet's histograms add up across instances (summaries' quantiles do
+    // not), and upkeep only counts samples into buckets.
+    let builder = PrometheusBuilder::new().set_buckets_for_metric(
+        metrics_exporter_prometheus::Matcher::Full("palisade_gate_decide_seconds".into()),
+        &[
+            1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1,
+        ],
+    );
+    H.get_or_init(|| match builder.and_then(|b| b.install_recorder()) {
         Ok(h) => Some(h),
         Err(e) => {
             tracing::warn!(error = %e, "no Prometheus recorder; /metrics will be empty");

@@ -537,6 +537,8 @@ async fn metrics_health_and_admin() {
     let m = r.text();
     assert!(m.contains("palisade_gate_decisions_total"), "{m}");
     assert!(m.contains("palisade_gate_memory_keys"), "{m}");
+    // decision latency as a bucketed histogram (adds up across a fleet)
+    assert!(m.contains("palisade_gate_decide_seconds_bucket{le="), "{m}");
     let r = send(
         &app,
         Request::get("/healthz").body(Body::empty()).unwrap(),
