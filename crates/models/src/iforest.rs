@@ -263,10 +263,10 @@ impl IsolationForest {
                         buf[f * BLOCK + r] = v as f32;
                     }
                 }
-                // A short last block: the unused rows keep old values; their
-                // sums are ignored.
+                // A short block walks only its rows (rounded up to a vector);
+                // the unused rows keep old values and their sums are ignored.
                 let mut sums = [0f32; BLOCK];
-                self.flat.sum_paths(kernel, buf, &mut sums);
+                self.flat.sum_paths(kernel, buf, n, &mut sums);
                 for (a, s) in acc.iter_mut().zip(sums.iter()) {
                     *a = *s as f64 / nt as f64;
                 }
