@@ -389,6 +389,14 @@ impl Gate {
         })
     }
 
+    /// Whether a decision can wait on anything (a Redis-backed limiter); a
+    /// memory-only decision never awaits, so a timeout around it is moot.
+    pub fn may_wait(&self) -> bool {
+        self.limiters
+            .iter()
+            .any(|l| matches!(l.store, AnyStore::Redis(_)))
+    }
+
     /// Replace the risk scorer (tests, embedding).
     pub fn set_scorer(&mut self, s: Arc<dyn RiskScorer>) {
         self.needs = s.needs();

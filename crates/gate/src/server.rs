@@ -178,12 +178,7 @@ impl Guard {
     }
 
     async fn decide(&self, gate: &Gate, s: &Subject) -> Result<Decision, Response> {
-        let remote = gate
-            .policy
-            .limits
-            .iter()
-            .any(|l| l.store == crate::policy::StoreKind::Redis);
-        if !remote {
+        if !gate.may_wait() {
             return Ok(gate.decide(s).await);
         }
         tokio::time::timeout(self.timeout, gate.decide(s))
@@ -735,26 +730,31 @@ pub async fn serve(
 /// The sweeper of idle limiter keys, the Prometheus recorder's upkeep and,
 /// on Unix, policy reload on SIGHUP.
 fn spawn_housekeeping(state: &Arc<AppState>) -> Vec<tokio::task::JoinHandle<()>> {
+    let every = |period: u64, work: Box<dyn Fn() + Send>| {
+        tokio::spawn(async move {
+            let mut t = tokio::time::interval(Duration::from_secs(period));
+            loop {
+                t.tick().await;
+                work();
+            }
+        })
+    };
     let st = state.clone();
-    #[allow(unused_mut)]
-    let mut tasks = vec![tokio::spawn(async move {
-        let mut t = tokio::time::interval(Duration::from_secs(5));
-        let mut n = 0u64;
-        loop {
-            t.tick().await;
-            // Without upkeep an installed-only recorder keeps every
-            // histogram sample until /metrics is scraped: memory grew by
-            // ~20 bytes per request under `bench/gate_http.sh` when nobody
-            // scraped.
+    let sweeper = every(10, Box::new(move || st.gate().sweep()));
+    // Without upkeep an installed-only recorder keeps every histogram sample
+    // until /metrics is scraped: memory grew by ~20 bytes per request under
+    // `bench/gate_http.sh` when nobody scraped.
+    let st = state.clone();
+    let upkeep = every(
+        5,
+        Box::new(move || {
             if let Some(h) = &st.prom {
                 h.run_upkeep();
             }
-            n += 1;
-            if n.is_multiple_of(2) {
-                st.gate().sweep();
-            }
-        }
-    })];
+        }),
+    );
+    #[allow(unused_mut)]
+    let mut tasks = vec![sweeper, upkeep];
     #[cfg(unix)]
     {
         let st = state.clone();
