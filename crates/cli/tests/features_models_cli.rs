@@ -244,5 +244,8 @@ fn train_score_eval_round_trip_with_explanations_and_json_metrics() {
     ]);
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains('c'), "{err}");
+    // names the table and the missing column (a bare `contains('c')` could
+    // not fail: almost any message has a `c`)
+    assert!(err.contains("bad.csv"), "{err}");
+    assert!(err.contains("the model was trained on: c"), "{err}");
 }
