@@ -32,6 +32,7 @@ for part in "${parts[@]}"; do
     echo "$ours"
     theirs=$("$py" "$refs/ref_speed.py" --sizes 1000000 --skip-supervised --repeats 1 2>&1 | tee "$out/reference-speed.txt")
     echo "$theirs"
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$py" bench/pyod_pca_speed.py | tee -a "$out/reference-speed.txt"
     ours_rps=$(echo "$ours" | grep '^iforest [0-9]' | sed -n 's/.*= \([0-9]*\) rows\/s.*/\1/p' | head -1)
     ref_rps=$(echo "$theirs" | grep 'n_jobs=1' | sed -n 's/.*score=[0-9.]*s (\([0-9,]*\) rows\/s).*/\1/p' | tr -d , | head -1)
     if [ -n "$ours_rps" ] && [ -n "$ref_rps" ]; then
