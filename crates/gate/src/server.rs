@@ -154,7 +154,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/reload", post(admin_reload))
         .route("/admin/key", get(admin_key))
         .layer(middleware::from_fn(move |req: Request, next: Next| {
-            limits(req, next, max_header, timeout)
+            limits(req, next, g)
         }));
     hot.merge(rest)
         .layer(DefaultBodyLimit::max(srv.max_body_bytes))
@@ -202,14 +202,11 @@ fn timed_out() -> Response {
 
 /// Header size limit and request timeout (the handler work, not the
 /// connection; hyper bounds header parsing itself).
-async fn limits(req: Request, next: Next, max_header: usize, timeout: Duration) -> Response {
-    if header_bytes(&req) > max_header {
-        return json_error(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            format!("request headers exceed {max_header} bytes"),
-        );
+async fn limits(req: Request, next: Next, g: Guard) -> Response {
+    if let Some(r) = g.oversized(&req) {
+        return r;
     }
-    match tokio::time::timeout(timeout, next.run(req)).await {
+    match tokio::time::timeout(g.timeout, next.run(req)).await {
         Ok(r) => r,
         Err(_) => timed_out(),
     }
