@@ -86,6 +86,17 @@ pub struct Node {
 }
 
 impl Node {
+    /// A leaf before the grower fills in its value and cover.
+    const EMPTY_LEAF: Node = Node {
+        feature: LEAF,
+        threshold: 0.0,
+        missing_left: false,
+        left: 0,
+        right: 0,
+        value: 0.0,
+        cover: 0.0,
+    };
+
     pub fn is_leaf(&self) -> bool {
         self.feature == LEAF
     }
@@ -370,15 +381,7 @@ impl Grower<'_> {
         let mut nodes: Vec<Node> = Vec::new();
         // (node index, start, end, depth) over a shared row buffer partitioned in place.
         let mut stack: Vec<(usize, usize, usize, usize)> = Vec::new();
-        nodes.push(Node {
-            feature: LEAF,
-            threshold: 0.0,
-            missing_left: false,
-            left: 0,
-            right: 0,
-            value: 0.0,
-            cover: 0.0,
-        });
+        nodes.push(Node::EMPTY_LEAF);
         stack.push((0, 0, rows.len(), 0));
         while let Some((id, s, e, depth)) = stack.pop() {
             let acc = self.node_acc(&rows[s..e]);
@@ -418,24 +421,8 @@ impl Grower<'_> {
             // JSON cannot hold an infinity.
             let threshold = cuts.get(split.bin).copied().unwrap_or(f64::MAX);
             let l = nodes.len();
-            nodes.push(Node {
-                feature: LEAF,
-                threshold: 0.0,
-                missing_left: false,
-                left: 0,
-                right: 0,
-                value: 0.0,
-                cover: 0.0,
-            });
-            nodes.push(Node {
-                feature: LEAF,
-                threshold: 0.0,
-                missing_left: false,
-                left: 0,
-                right: 0,
-                value: 0.0,
-                cover: 0.0,
-            });
+            nodes.push(Node::EMPTY_LEAF);
+            nodes.push(Node::EMPTY_LEAF);
             let n = &mut nodes[id];
             n.feature = split.feature as u32;
             n.threshold = threshold;
