@@ -10,7 +10,7 @@ use crate::store::{AnyStore, MemoryStore, RedisConfig, RedisStore, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// What `metrics::counter!` would attach to the limit-check counter.
@@ -135,6 +135,9 @@ struct Limiter {
     /// the gate was built still receives them.
     checks_allowed: metrics::Key,
     checks_denied: metrics::Key,
+    /// The counters of those keys, registered at the first check (see
+    /// [`Gate::decide`] on why not at build time).
+    checks: OnceLock<[metrics::Counter; 2]>,
     /// IP overrides keyed by network (the policy keys them by the network's
     /// text), so an IP request is looked up without formatting its key.
     ip_overrides: HashMap<ipnet::IpNet, Quota>,
@@ -275,6 +278,9 @@ pub struct Gate {
     needs: FeatureMask,
     /// Times `decide` for its histogram (the TSC clock: cheaper than `Instant`).
     timer: quanta::Clock,
+    /// The decision counters and latency histogram, registered at the first
+    /// decision (see [`Gate::decide`]).
+    decision_metrics: OnceLock<DecisionMetrics>,
     signer: Signer,
     seen: Arc<SeenSet>,
     redis: Option<Arc<RedisStore>>,
@@ -283,6 +289,28 @@ pub struct Gate {
     /// User-agent list matchers (case-insensitive, one pass per request).
     allow_ua: Option<CiWords>,
     deny_ua: Option<CiWords>,
+}
+
+/// `palisade_gate_decisions_total{decision}` (indexed by [`Verdict`]) and
+/// `palisade_gate_decide_seconds`.
+struct DecisionMetrics {
+    decisions: [metrics::Counter; 4],
+    decide_seconds: metrics::Histogram,
+}
+
+impl DecisionMetrics {
+    fn register() -> Self {
+        let c = |v: Verdict| metrics::counter!("palisade_gate_decisions_total", "decision" => v.as_str());
+        DecisionMetrics {
+            decisions: [
+                c(Verdict::Allow),
+                c(Verdict::Challenge),
+                c(Verdict::Deny),
+                c(Verdict::RateLimited),
+            ],
+            decide_seconds: metrics::histogram!("palisade_gate_decide_seconds"),
+        }
+    }
 }
 
 fn ua_matcher(words: &[String]) -> Result<Option<CiWords>, GateError> {
@@ -353,6 +381,7 @@ impl Gate {
             limiters.push(Limiter {
                 checks_allowed: checks("allowed"),
                 checks_denied: checks("denied"),
+                checks: OnceLock::new(),
                 label,
                 spec: spec.clone(),
                 store,
@@ -384,6 +413,7 @@ impl Gate {
             needs: scorer.needs(),
             scorer,
             timer: quanta::Clock::new(),
+            decision_metrics: OnceLock::new(),
             clock,
             wall,
         })
@@ -570,30 +600,20 @@ impl Gate {
     }
 
     /// Decide on one request.
+    ///
+    /// The metric handles are registered at the first decision, not when
+    /// the gate is built: the service builds its gate before it installs the
+    /// Prometheus recorder, and a handle taken before that would count
+    /// nowhere. Looking them up per request instead (the `counter!` macros)
+    /// hashed and compared the key and allocated its labels on every
+    /// decision (callgrind, `bench/gate_http.sh` workload).
     pub async fn decide(&self, s: &Subject) -> Decision {
         let started = self.timer.raw();
         let d = self.decide_inner(s).await;
-        // Literal labels: the metric key is a static, not built per request.
-        match d.decision {
-            Verdict::Allow => {
-                metrics::counter!("palisade_gate_decisions_total", "decision" => "allow")
-                    .increment(1)
-            }
-            Verdict::Challenge => {
-                metrics::counter!("palisade_gate_decisions_total", "decision" => "challenge")
-                    .increment(1)
-            }
-            Verdict::Deny => {
-                metrics::counter!("palisade_gate_decisions_total", "decision" => "deny")
-                    .increment(1)
-            }
-            Verdict::RateLimited => {
-                metrics::counter!("palisade_gate_decisions_total", "decision" => "rate_limited")
-                    .increment(1)
-            }
-        }
+        let m = self.decision_metrics.get_or_init(DecisionMetrics::register);
+        m.decisions[d.decision as usize].increment(1);
         let ns = self.timer.delta_as_nanos(started, self.timer.raw());
-        metrics::histogram!("palisade_gate_decide_seconds").record(ns as f64 * 1e-9);
+        m.decide_seconds.record(ns as f64 * 1e-9);
         d
     }
 
@@ -673,12 +693,12 @@ impl Gate {
                         d.reasons
                             .push(format!("rate limit `{}` exceeded", l.spec.name));
                     }
-                    let key = if o.allowed {
-                        &l.checks_allowed
-                    } else {
-                        &l.checks_denied
-                    };
-                    metrics::with_recorder(|r| r.register_counter(key, &METRICS_META)).increment(1);
+                    let checks = l.checks.get_or_init(|| {
+                        [&l.checks_allowed, &l.checks_denied].map(|key| {
+                            metrics::with_recorder(|r| r.register_counter(key, &METRICS_META))
+                        })
+                    });
+                    checks[usize::from(!o.allowed)].increment(1);
                 }
                 Err(e) => {
                     let mode = l.spec.on_store_error;

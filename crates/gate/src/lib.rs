@@ -10,6 +10,7 @@ pub mod challenge;
 pub mod clock;
 pub mod engine;
 pub mod gcra;
+mod http1_auth;
 pub mod model_scorer;
 pub mod policy;
 pub mod risk;

@@ -11,7 +11,7 @@ use crate::engine::{
 use crate::policy::Policy;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Query, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -118,17 +118,12 @@ fn json_error(status: StatusCode, msg: impl Into<String>) -> Response {
 /// Build the router for a state (limits come from the policy at build time).
 pub fn router(state: Arc<AppState>) -> Router {
     let srv = state.gate().policy.file.server.clone();
-    let timeout = Duration::from_millis(srv.request_timeout_ms.max(1));
-    let max_header = srv.max_header_bytes;
     // The decision routes skip the generic `limits` middleware (its boxed
     // future and timer were ~3% of a forward-auth request under
     // `bench/gate_http.sh`): `Guard` does the same checks inline, and times
     // the decision only when a limiter may wait on Redis — a memory-only
     // decision never awaits, so its timer could never fire.
-    let g = Guard {
-        max_header,
-        timeout,
-    };
+    let g = Guard::of(&state);
     let hot = Router::new()
         .route(
             "/v1/decide",
@@ -161,13 +156,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
+/// The header-size and timeout checks of the decision routes.
 #[derive(Debug, Clone, Copy)]
-struct Guard {
-    max_header: usize,
+pub(crate) struct Guard {
+    pub(crate) max_header: usize,
     timeout: Duration,
 }
 
 impl Guard {
+    /// The checks of the state's policy (read when the server starts, as
+    /// the router's other limits are).
+    pub(crate) fn of(state: &AppState) -> Guard {
+        let srv = &state.gate().policy.file.server;
+        Guard {
+            max_header: srv.max_header_bytes,
+            timeout: Duration::from_millis(srv.request_timeout_ms.max(1)),
+        }
+    }
+
     fn oversized(&self, req: &Request) -> Option<Response> {
         (header_bytes(req) > self.max_header).then(|| {
             json_error(
@@ -178,12 +184,22 @@ impl Guard {
     }
 
     async fn decide(&self, gate: &Gate, s: &Subject) -> Result<Decision, Response> {
+        self.decide_in_time(gate, s).await.ok_or_else(timed_out)
+    }
+
+    /// The decision, or `None` when it took longer than the policy's
+    /// request timeout (counted in `palisade_gate_timeouts_total`).
+    pub(crate) async fn decide_in_time(&self, gate: &Gate, s: &Subject) -> Option<Decision> {
         if !gate.may_wait() {
-            return Ok(gate.decide(s).await);
+            return Some(gate.decide(s).await);
         }
-        tokio::time::timeout(self.timeout, gate.decide(s))
-            .await
-            .map_err(|_| timed_out())
+        match tokio::time::timeout(self.timeout, gate.decide(s)).await {
+            Ok(d) => Some(d),
+            Err(_) => {
+                metrics::counter!("palisade_gate_timeouts_total").increment(1);
+                None
+            }
+        }
     }
 }
 
@@ -195,8 +211,9 @@ fn header_bytes(req: &Request) -> usize {
         + req.uri().path_and_query().map_or(0, |p| p.as_str().len())
 }
 
+/// The 503 of a decision that timed out (counted by `decide_in_time`, or
+/// by the caller).
 fn timed_out() -> Response {
-    metrics::counter!("palisade_gate_timeouts_total").increment(1);
     json_error(StatusCode::SERVICE_UNAVAILABLE, "gate timed out")
 }
 
@@ -208,7 +225,10 @@ async fn limits(req: Request, next: Next, g: Guard) -> Response {
     }
     match tokio::time::timeout(g.timeout, next.run(req)).await {
         Ok(r) => r,
-        Err(_) => timed_out(),
+        Err(_) => {
+            metrics::counter!("palisade_gate_timeouts_total").increment(1);
+            timed_out()
+        }
     }
 }
 
@@ -236,43 +256,72 @@ async fn decide(State(st): State<Arc<AppState>>, req: Request, g: Guard) -> Resp
     }
 }
 
+/// The request headers as the forward-auth logic reads them: hyper's
+/// `HeaderMap` on the general path, the parsed header slice on the
+/// HTTP/1.1 fast path (`crate::http1_auth`). One implementation of the
+/// forward-auth logic serves both, so they cannot drift apart.
+pub(crate) trait RequestHeaders {
+    /// The first value of `name` as text (`None` if absent or not visible
+    /// ASCII, as `HeaderValue::to_str`).
+    fn text(&self, name: &HeaderName) -> Option<&str>;
+    /// Whether the header is present at all (whatever its value).
+    fn has(&self, name: &HeaderName) -> bool;
+    /// Number of header fields (a repeated name counts each time).
+    fn count(&self) -> usize;
+}
+
+impl RequestHeaders for HeaderMap {
+    fn text(&self, name: &HeaderName) -> Option<&str> {
+        hstr(self, name)
+    }
+    fn has(&self, name: &HeaderName) -> bool {
+        self.contains_key(name)
+    }
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
 /// The subject of a forward-auth request: the original method and URI come
 /// from the proxy's headers (Traefik: X-Forwarded-Method/-Uri; nginx: the
 /// ones the example config sets, X-Original-Method/-URI; Envoy: the original
-/// path appended to the auth path).
-fn forward_subject(
+/// path appended to the auth path). `path_q` is the request target's path
+/// and query.
+pub(crate) fn forward_subject(
     gate: &Gate,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
+    method: &str,
+    path_q: &str,
+    headers: &impl RequestHeaders,
     peer: Option<IpAddr>,
 ) -> Subject {
     let id = &gate.policy.headers;
-    let m = hstr(headers, &X_FORWARDED_METHOD)
-        .or_else(|| hstr(headers, &X_ORIGINAL_METHOD))
-        .unwrap_or(method.as_str());
-    let path_q = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let m = headers
+        .text(&X_FORWARDED_METHOD)
+        .or_else(|| headers.text(&X_ORIGINAL_METHOD))
+        .unwrap_or(method);
     let envoy = path_q
         .strip_prefix("/v1/auth")
         .filter(|r| r.starts_with('/'))
         .unwrap_or("/");
-    let url = hstr(headers, &X_FORWARDED_URI)
-        .or_else(|| hstr(headers, &X_ORIGINAL_URI))
+    let url = headers
+        .text(&X_FORWARDED_URI)
+        .or_else(|| headers.text(&X_ORIGINAL_URI))
         .unwrap_or(envoy);
     let (path, query) = split_url(url).unwrap_or_else(|| ("/".into(), String::new()));
-    let ip = gate.client_ip(peer, hstr(headers, &id.client_ip));
+    let ip = gate.client_ip(peer, headers.text(&id.client_ip));
     let user = id
         .user
         .as_ref()
-        .and_then(|h| hstr(headers, h))
+        .and_then(|h| headers.text(h))
         .map(str::to_string);
     let token = id
         .token
         .as_ref()
-        .and_then(|h| hstr(headers, h))
+        .and_then(|h| headers.text(h))
         .map(|t| strip_bearer(t).to_string());
-    let host = hstr(headers, &X_FORWARDED_HOST)
-        .or_else(|| hstr(headers, header::HOST))
+    let host = headers
+        .text(&X_FORWARDED_HOST)
+        .or_else(|| headers.text(&header::HOST))
         .map(str::to_string);
     Subject {
         ip,
@@ -282,65 +331,74 @@ fn forward_subject(
         method: m.to_ascii_uppercase(),
         path,
         query,
-        user_agent: hstr(headers, header::USER_AGENT).map(str::to_string),
-        referrer: hstr(headers, header::REFERER).map(str::to_string),
-        accept_language: headers.contains_key(header::ACCEPT_LANGUAGE),
-        header_count: headers.len(),
-        pass: hstr(headers, header::COOKIE)
+        user_agent: headers.text(&header::USER_AGENT).map(str::to_string),
+        referrer: headers.text(&header::REFERER).map(str::to_string),
+        accept_language: headers.has(&header::ACCEPT_LANGUAGE),
+        header_count: headers.count(),
+        pass: headers
+            .text(&header::COOKIE)
             .and_then(|c| cookie_value(c, &gate.policy.file.challenge.cookie_name))
             .map(str::to_string),
+    }
+}
+
+/// A forward-auth response header value.
+pub(crate) enum HeaderText<'a> {
+    Static(&'static str),
+    Number(u64),
+    Text(&'a str),
+}
+
+/// The decision's response headers, in order, handed to `put` (the general
+/// path builds a `HeaderMap`, the fast path writes bytes).
+pub(crate) fn for_each_decision_header(d: &Decision, mut put: impl FnMut(&HeaderName, HeaderText)) {
+    put(
+        &X_PALISADE_DECISION,
+        HeaderText::Static(d.decision.as_str()),
+    );
+    if let Some(r) = d.risk {
+        put(&X_PALISADE_RISK, HeaderText::Text(&format!("{r:.3}")));
+    }
+    // The most constrained limit is the one a client should pace itself by.
+    if let Some(l) = d.limits.iter().min_by_key(|l| l.remaining) {
+        put(&X_RATELIMIT_LIMIT, HeaderText::Number(l.limit.into()));
+        put(
+            &X_RATELIMIT_REMAINING,
+            HeaderText::Number(l.remaining.into()),
+        );
+        put(
+            &X_RATELIMIT_RESET,
+            HeaderText::Number(l.reset_after_ms.div_ceil(1000)),
+        );
+    }
+    if let Some(s) = d.retry_after_s {
+        put(&header::RETRY_AFTER, HeaderText::Number(s));
+    }
+    if let Some(c) = &d.challenge {
+        put(&X_PALISADE_CHALLENGE, HeaderText::Text(&c.url));
     }
 }
 
 fn decision_headers(d: &Decision, h: &mut HeaderMap) {
     // Numbers go in through `HeaderValue::from(u64)` (no format string, no
     // validation pass): these headers are on every forward-auth response.
-    h.insert(
-        X_PALISADE_DECISION,
-        HeaderValue::from_static(d.decision.as_str()),
-    );
-    if let Some(r) = d.risk {
-        if let Ok(v) = HeaderValue::from_str(&format!("{r:.3}")) {
-            h.insert(X_PALISADE_RISK, v);
-        }
-    }
-    // The most constrained limit is the one a client should pace itself by.
-    if let Some(l) = d.limits.iter().min_by_key(|l| l.remaining) {
-        h.insert(X_RATELIMIT_LIMIT, HeaderValue::from(l.limit));
-        h.insert(X_RATELIMIT_REMAINING, HeaderValue::from(l.remaining));
-        h.insert(
-            X_RATELIMIT_RESET,
-            HeaderValue::from(l.reset_after_ms.div_ceil(1000)),
-        );
-    }
-    if let Some(s) = d.retry_after_s {
-        h.insert(header::RETRY_AFTER, HeaderValue::from(s));
-    }
-    if let Some(c) = &d.challenge {
-        if let Ok(v) = HeaderValue::from_str(&c.url) {
-            h.insert(X_PALISADE_CHALLENGE, v);
-        }
-    }
+    for_each_decision_header(d, |name, v| {
+        let v = match v {
+            HeaderText::Static(s) => HeaderValue::from_static(s),
+            HeaderText::Number(n) => HeaderValue::from(n),
+            HeaderText::Text(t) => match HeaderValue::from_str(t) {
+                Ok(v) => v,
+                Err(_) => return,
+            },
+        };
+        h.insert(name.clone(), v);
+    });
 }
 
-async fn forward_auth(State(st): State<Arc<AppState>>, req: Request, g: Guard) -> Response {
-    if let Some(r) = g.oversized(&req) {
-        return r;
-    }
-    let gate = st.gate();
-    let s = forward_subject(
-        &gate,
-        req.method(),
-        req.uri(),
-        req.headers(),
-        peer_ip(req.extensions()),
-    );
-    let d = match g.decide(&gate, &s).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+/// The forward-auth status for a decision (the policy's statuses).
+pub(crate) fn forward_status(gate: &Gate, d: &Decision) -> StatusCode {
     let fa = &gate.policy.file.forward_auth;
-    let status = match d.decision {
+    match d.decision {
         Verdict::Allow => StatusCode::OK,
         Verdict::RateLimited => {
             StatusCode::from_u16(fa.rate_limited_status).unwrap_or(StatusCode::TOO_MANY_REQUESTS)
@@ -349,23 +407,46 @@ async fn forward_auth(State(st): State<Arc<AppState>>, req: Request, g: Guard) -
         Verdict::Challenge => {
             StatusCode::from_u16(fa.challenge_status).unwrap_or(StatusCode::UNAUTHORIZED)
         }
-    };
-    let mut resp = match (&d.decision, &d.challenge) {
-        // Traefik and Envoy hand a non-2xx auth response to the client as is,
-        // so the challenge page itself is the body.
+    }
+}
+
+/// The HTML body of a forward-auth response: the challenge page itself, as
+/// Traefik and Envoy hand a non-2xx auth response to the client as is.
+pub(crate) fn forward_body(s: &Subject, d: &Decision) -> Option<String> {
+    match (&d.decision, &d.challenge) {
         (Verdict::Challenge, Some(c)) if !c.token.is_empty() => {
-            let ret = format!(
-                "{}{}",
-                s.path,
-                if s.query.is_empty() {
-                    String::new()
-                } else {
-                    format!("?{}", s.query)
-                }
-            );
-            (status, Html(pow_page(&c.token, c.difficulty, &ret))).into_response()
+            let ret = if s.query.is_empty() {
+                s.path.clone()
+            } else {
+                format!("{}?{}", s.path, s.query)
+            };
+            Some(pow_page(&c.token, c.difficulty, &ret))
         }
-        _ => status.into_response(),
+        _ => None,
+    }
+}
+
+async fn forward_auth(State(st): State<Arc<AppState>>, req: Request, g: Guard) -> Response {
+    if let Some(r) = g.oversized(&req) {
+        return r;
+    }
+    let gate = st.gate();
+    let path_q = req.uri().path_and_query().map_or("/", |p| p.as_str());
+    let s = forward_subject(
+        &gate,
+        req.method().as_str(),
+        path_q,
+        req.headers(),
+        peer_ip(req.extensions()),
+    );
+    let d = match g.decide(&gate, &s).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let status = forward_status(&gate, &d);
+    let mut resp = match forward_body(&s, &d) {
+        Some(page) => (status, Html(page)).into_response(),
+        None => status.into_response(),
     };
     decision_headers(&d, resp.headers_mut());
     resp
@@ -714,14 +795,95 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let app = router(state.clone());
     let housekeeping = spawn_housekeeping(&state);
-    let r = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let r = serve_http1(listener, state, app, shutdown).await;
     housekeeping.iter().for_each(|h| h.abort());
     r
+}
+
+/// Accept connections and serve them until `shutdown` resolves; then stop
+/// accepting and wait for the connections to finish the requests they have
+/// (graceful shutdown).
+///
+/// Each connection starts on the forward-auth fast path
+/// ([`crate::http1_auth`]) and moves to hyper's HTTP/1.1 connection and the
+/// axum router at its first request of another kind. Why not
+/// `axum::serve`: besides the fast path, it runs every connection through
+/// hyper-util's protocol-detecting `auto` builder with upgrades, which the
+/// gate does not need (its clients — nginx `auth_request`, Traefik, Envoy's
+/// HTTP ext_authz, `/v1/decide` callers — speak HTTP/1.1), and it does not
+/// set `TCP_NODELAY`.
+async fn serve_http1(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    app: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use crate::http1_auth::{Exit, Rewind};
+    use hyper_util::rt::TokioIo;
+    use tower::Service;
+    let guard = Guard::of(&state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(true);
+    // Every connection task holds a clone; when all are dropped after the
+    // stop, every connection has finished.
+    let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let (mut stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // EMFILE and friends: back off briefly rather than spin
+                    // or die (what axum::serve does too).
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Responses are one small write each; Nagle would only delay them.
+        let _ = stream.set_nodelay(true);
+        let (app, state, http) = (app.clone(), state.clone(), http.clone());
+        let (alive, mut stop) = (alive_tx.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            let pre =
+                match crate::http1_auth::serve(&mut stream, peer, &state, guard, &mut stop).await {
+                    Ok(Exit::HandOff(pre)) => pre,
+                    Ok(Exit::Closed) => return,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                        return;
+                    }
+                };
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let mut req = req.map(axum::body::Body::new);
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    // Router is always ready and its error type is Infallible.
+                    app.clone().call(req)
+                });
+            let conn = http.serve_connection(TokioIo::new(Rewind::new(pre, stream)), svc);
+            tokio::pin!(conn);
+            let r = tokio::select! {
+                r = conn.as_mut() => r,
+                _ = async { stop.wait_for(|s| *s).await.map(|_| ()) } => {
+                    conn.as_mut().graceful_shutdown();
+                    conn.await
+                }
+            };
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(alive);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(alive_tx);
+    let _ = alive_rx.recv().await;
+    Ok(())
 }
 
 /// The sweeper of idle limiter keys, the Prometheus recorder's upkeep and,
@@ -794,11 +956,8 @@ fn run_worker(
             }
         };
         let _ = bound.send(listener.local_addr());
-        axum::serve(
-            listener,
-            router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        let app = router(state.clone());
+        serve_http1(listener, state, app, async move {
             let _ = stop.wait_for(|s| *s).await;
         })
         .await
