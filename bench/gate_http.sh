@@ -4,7 +4,10 @@
 # same keyed limit (1000 r/s, burst 50, keyed by X-Forwarded-For; wrk sends
 # 131k distinct client addresses).
 #
-#   bench/gate_http.sh            # DUR=10s CONN=64 THREADS=2 by default
+#   bench/gate_http.sh            # DUR=10s CONN=64 THREADS=2 ROUNDS=1 STORES="memory redis"
+#
+# ROUNDS=k repeats the whole sequence k times (nginx, then the gate), so
+# that drift in the machine's speed hits both sides alike; report the range.
 #
 # Needs: wrk, nginx (apt-get install -y nginx wrk), redis at 127.0.0.1:6379,
 # and the gate binary: `cargo build --release -p palisade-gate --example serve`
@@ -106,21 +109,24 @@ run_wrk() { # name url script
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not up" >&2; return 1; }
 
 echo "# $(date -u +%FT%TZ) $(nproc) CPUs, wrk -t$WRK_THREADS -c$CONN -d$DUR, servers with $SERVER_THREADS threads/workers"
-nginx -c "$work/nginx.conf" -p "$work"
-wait_port "$PORT_NGINX"
-run_wrk "nginx limit_req (memory)" "http://127.0.0.1:$PORT_NGINX/" "$work/auth.lua"
-DUR=1s run_wrk "nginx, one client (expect 429s)" "http://127.0.0.1:$PORT_NGINX/" "$work/one.lua"
-kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"; sleep 0.5
+for round in $(seq "${ROUNDS:-1}"); do
+  [ "${ROUNDS:-1}" -gt 1 ] && echo "## round $round"
+  nginx -c "$work/nginx.conf" -p "$work"
+  wait_port "$PORT_NGINX"
+  run_wrk "nginx limit_req (memory)" "http://127.0.0.1:$PORT_NGINX/" "$work/auth.lua"
+  DUR=1s run_wrk "nginx, one client (expect 429s)" "http://127.0.0.1:$PORT_NGINX/" "$work/one.lua"
+  kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"; sleep 0.5
 
-for store in memory redis; do
-  policy "$store" > "$work/gate-$store.toml"
-  # shellcheck disable=SC2086
-  $GATE_BIN "$work/gate-$store.toml" "127.0.0.1:$PORT_GATE" "$SERVER_THREADS" 2>"$work/gate.err" &
-  pids+=($!)
-  wait_port "$PORT_GATE"
-  run_wrk "gate forward-auth ($store)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/auth.lua"
-  [ "$store" = memory ] && DUR=1s run_wrk "gate, one client (expect 429s)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/one.lua"
-  run_wrk "gate POST /v1/decide ($store)" "http://127.0.0.1:$PORT_GATE/" "$work/decide.lua"
-  kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
-  sleep 0.5
+  for store in ${STORES:-memory redis}; do
+    policy "$store" > "$work/gate-$store.toml"
+    # shellcheck disable=SC2086
+    $GATE_BIN "$work/gate-$store.toml" "127.0.0.1:$PORT_GATE" "$SERVER_THREADS" 2>"$work/gate.err" &
+    pids+=($!)
+    wait_port "$PORT_GATE"
+    run_wrk "gate forward-auth ($store)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/auth.lua"
+    [ "$store" = memory ] && DUR=1s run_wrk "gate, one client (expect 429s)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/one.lua"
+    run_wrk "gate POST /v1/decide ($store)" "http://127.0.0.1:$PORT_GATE/" "$work/decide.lua"
+    kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+    sleep 0.5
+  done
 done

@@ -357,7 +357,11 @@ pub(crate) fn for_each_decision_header(d: &Decision, mut put: impl FnMut(&Header
         HeaderText::Static(d.decision.as_str()),
     );
     if let Some(r) = d.risk {
-        put(&X_PALISADE_RISK, HeaderText::Text(&format!("{r:.3}")));
+        let mut buf = [0u8; 16];
+        match risk_text(r, &mut buf) {
+            Some(t) => put(&X_PALISADE_RISK, HeaderText::Text(t)),
+            None => put(&X_PALISADE_RISK, HeaderText::Text(&format!("{r:.3}"))),
+        }
     }
     // The most constrained limit is the one a client should pace itself by.
     if let Some(l) = d.limits.iter().min_by_key(|l| l.remaining) {
@@ -377,6 +381,27 @@ pub(crate) fn for_each_decision_header(d: &Decision, mut put: impl FnMut(&Header
     if let Some(c) = &d.challenge {
         put(&X_PALISADE_CHALLENGE, HeaderText::Text(&c.url));
     }
+}
+
+/// `format!("{r:.3}")` for a risk in [0, 1000), without the formatting
+/// machinery (it was ~7% of a forward-auth request's instructions): `r` as
+/// f64 times 1000 is exact (24 + 10 significant bits), so rounding it half
+/// to even rounds exactly as `format!` does. `None` outside that range.
+fn risk_text(r: f32, buf: &mut [u8; 16]) -> Option<&str> {
+    if r.is_sign_negative() || r.is_nan() || r >= 1000.0 {
+        return None;
+    }
+    let milli = (f64::from(r) * 1000.0).round_ties_even() as u32;
+    let mut ip = itoa::Buffer::new();
+    let int = ip.format(milli / 1000).as_bytes();
+    let frac = milli % 1000;
+    let n = int.len();
+    buf[..n].copy_from_slice(int);
+    buf[n] = b'.';
+    buf[n + 1] = b'0' + (frac / 100) as u8;
+    buf[n + 2] = b'0' + (frac / 10 % 10) as u8;
+    buf[n + 3] = b'0' + (frac % 10) as u8;
+    std::str::from_utf8(&buf[..n + 4]).ok()
 }
 
 fn decision_headers(d: &Decision, h: &mut HeaderMap) {
@@ -1076,4 +1101,48 @@ pub fn run_blocking(
         eprintln!("palisade gate: stopped");
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::risk_text;
+
+    #[test]
+    fn risk_text_formats_as_format_does() {
+        let check = |r: f32| {
+            let mut buf = [0u8; 16];
+            assert_eq!(
+                risk_text(r, &mut buf),
+                Some(format!("{r:.3}").as_str()),
+                "{r:e}"
+            );
+        };
+        // every tie k/16 (exactly half a thousandth when k is odd), the edges
+        for k in 0..16 * 1000 {
+            check(k as f32 / 16.0);
+        }
+        for r in [
+            0.0,
+            0.0005,
+            0.0015,
+            0.9995,
+            0.99949,
+            0.999_999_9,
+            1.0,
+            999.9995,
+            999.999,
+        ] {
+            check(r);
+        }
+        // and a sweep of ordinary values in [0, 1]
+        let mut x: u32 = 12345;
+        for _ in 0..200_000 {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            check((x >> 8) as f32 / (1u32 << 24) as f32);
+        }
+        let mut buf = [0u8; 16];
+        for r in [-0.1, f32::NAN, f32::INFINITY, 1000.0, -0.0] {
+            assert_eq!(risk_text(r, &mut buf), None, "{r}");
+        }
+    }
 }
