@@ -88,16 +88,15 @@ pub(crate) static CLASS: [u8; 256] = build_table();
 
 /// `c * log2(c)` for small counts, so entropy needs no `log2` per symbol.
 pub(crate) const PLOG_N: usize = 4096;
-pub(crate) static PLOG: std::sync::LazyLock<Box<[f64]>> = std::sync::LazyLock::new(|| {
-    (0..PLOG_N)
-        .map(|c| {
-            if c == 0 {
-                0.0
-            } else {
-                c as f64 * (c as f64).log2()
-            }
-        })
-        .collect()
+/// (A fixed-size array, so that indexing with a masked count needs no bounds check.)
+pub(crate) static PLOG: std::sync::LazyLock<Box<[f64; PLOG_N]>> = std::sync::LazyLock::new(|| {
+    Box::new(std::array::from_fn(|c| {
+        if c == 0 {
+            0.0
+        } else {
+            c as f64 * (c as f64).log2()
+        }
+    }))
 });
 
 #[inline]
@@ -155,7 +154,7 @@ impl Histogram {
         for &b in s {
             self.counts[b as usize] += 1;
         }
-        let table: &[f64] = &PLOG;
+        let table: &[f64] = &PLOG[..];
         let mut acc = 0.0;
         for &b in s {
             let c = self.counts[b as usize];

@@ -8,11 +8,14 @@
 //! assembled as host + path + `?` + query from the fields it has.
 
 use crate::lexical::{lexical_specs, Histogram, LEX_COUNT};
-use crate::scan::{Scanner, MAX_FUSED};
+use crate::scan::{Scanner, Simd, MAX_FUSED};
 use crate::table_util::{build_table, IdCols};
 use crate::urlparts::{
-    count_byte, is_ip_literal, lower_host, path_slashes_depth, psl_facts, split_url,
+    count_byte, is_ip_literal, lower_host_dots, path_slashes_depth, psl_facts_dots, range_mask,
+    slashes_depth_masked, split_url_slashes,
 };
+#[cfg(test)]
+use crate::urlparts::{lower_host, psl_facts, split_url};
 use palisade_core::{Event, FeatureDef, FeatureType, Table};
 
 /// Name of the request feature set.
@@ -35,6 +38,9 @@ struct UrlView<'a> {
     host: Option<&'a str>,
     path: Option<&'a str>,
     query: Option<&'a str>,
+    /// The string the URL splitter masked and the mask of its '/' bytes,
+    /// when it did (see [`split_url_slashes`]).
+    slashes: Option<(&'a str, u64)>,
 }
 
 /// Reusable state for computing URL features without allocation.
@@ -66,8 +72,29 @@ impl UrlFeaturizer {
     /// This is the hot loop the benchmark measures.
     #[inline]
     pub fn url_row(&mut self, url: &str, out: &mut [f64; N_URL]) {
-        let p = split_url(url);
+        #[cfg(target_arch = "x86_64")]
+        if self.scan.simd() == Simd::Avx512 {
+            // SAFETY: `Simd::Avx512` comes from `Simd::detect`, which found
+            // the features `url_row_avx512` enables.
+            return unsafe { self.url_row_avx512(url, out) };
+        }
+        self.url_row_in(url, out);
+    }
+
+    /// [`url_row`](Self::url_row) compiled for CPUs with AVX-512: the SIMD
+    /// helpers (splitter, class masks, lower-casing) then inline into it
+    /// instead of being called, and the rest may use the wider instructions.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,popcnt,lzcnt,bmi1,bmi2")]
+    fn url_row_avx512(&mut self, url: &str, out: &mut [f64; N_URL]) {
+        self.url_row_in(url, out);
+    }
+
+    #[inline(always)]
+    fn url_row_in(&mut self, url: &str, out: &mut [f64; N_URL]) {
+        let (p, slash) = split_url_slashes(url, self.scan.simd());
         let v = UrlView {
+            slashes: slash.map(|m| (p.rest, m)),
             text: Some(p.rest),
             host: if p.host.is_empty() {
                 None
@@ -77,10 +104,21 @@ impl UrlFeaturizer {
             path: Some(p.path),
             query: Some(p.query.unwrap_or("")),
         };
-        self.url_part(&v, out);
+        let (lex, extra) = out.split_at_mut(LEX_COUNT);
+        if let (Ok(lex), Ok(extra)) = (lex.try_into(), extra.try_into()) {
+            self.url_part(&v, lex, extra);
+        }
     }
 
-    fn url_part(&mut self, v: &UrlView<'_>, out: &mut [f64; N_URL]) {
+    /// The URL features of `v`: the lexical ones into `lex`, the others (in
+    /// [`url_defs`] order) into `extra`; the callers place them in their rows.
+    #[inline(always)]
+    fn url_part(
+        &mut self,
+        v: &UrlView<'_>,
+        lex: &mut [f64; LEX_COUNT],
+        extra: &mut [f64; N_URL - LEX_COUNT],
+    ) {
         let segs = [
             v.host.map(str::as_bytes),
             v.path.map(str::as_bytes),
@@ -91,53 +129,92 @@ impl UrlFeaturizer {
             && segs.iter().all(|s| s.map_or(0, <[u8]>::len) <= MAX_FUSED);
         let ent = if fits {
             let (st, ent) = self.scan.scan(text.unwrap_or(b""), segs);
-            match text {
-                Some(_) => out[..LEX_COUNT].copy_from_slice(&st.features()),
-                None => out[..LEX_COUNT].fill(f64::NAN),
-            }
+            *lex = match text {
+                Some(_) => st.features(),
+                None => [f64::NAN; LEX_COUNT],
+            };
             ent
         } else {
             // Longer than the scanner takes (MAX_FUSED): the plain passes.
-            match text {
-                Some(t) => out[..LEX_COUNT].copy_from_slice(&self.hist.lex(t).features()),
-                None => out[..LEX_COUNT].fill(f64::NAN),
-            }
+            *lex = match text {
+                Some(t) => self.hist.lex(t).features(),
+                None => [f64::NAN; LEX_COUNT],
+            };
             segs.map(|s| s.map_or(f64::NAN, |s| self.hist.entropy(s)))
         };
-        let k = LEX_COUNT;
+        // (offset, bits) of a part inside the masked string, and that
+        // string's '/' mask, when the splitter made one and the part is in it
+        let masked = |part: &str| {
+            let (whole, slash) = v.slashes?;
+            let off = (part.as_ptr() as usize).wrapping_sub(whole.as_ptr() as usize);
+            (part.as_ptr() as usize >= whole.as_ptr() as usize && off + part.len() <= whole.len())
+                .then(|| (off, range_mask(off, part.len()), slash))
+        };
         let (slashes, depth) = match v.path {
             Some(p) => {
-                let (s, d) = path_slashes_depth(p.as_bytes());
+                let (s, d) = match masked(p) {
+                    Some((off, bits, slash)) => slashes_depth_masked(slash, bits, off),
+                    None => path_slashes_depth(p.as_bytes()),
+                };
                 (s as f64, d as f64)
             }
             None => (f64::NAN, f64::NAN),
         };
+        let query_slashes = v.query.map_or(f64::NAN, |q| match masked(q) {
+            Some((_, bits, slash)) => (slash & bits).count_ones() as f64,
+            None => count_byte(q, b'/') as f64,
+        });
         let ip = v.host.map(is_ip_literal);
-        out[k] = slashes;
-        out[k + 1] = v.query.map_or(f64::NAN, |q| count_byte(q, b'/') as f64);
-        out[k + 2] = ip.map_or(f64::NAN, |ip| ip as u8 as f64);
-        out[k + 3] = v.text.map_or(f64::NAN, |t| t.len() as f64);
-        out[k + 4] = depth;
-        out[k + 5..k + 8].copy_from_slice(&ent);
         let (sub, tld) = match v.host {
-            Some(h) if ip == Some(false) => match lower_host(h, &mut self.host_buf) {
-                Some(lh) => psl_facts(lh),
-                None => (f64::NAN, f64::NAN),
-            },
+            Some(h) if ip == Some(false) => {
+                match lower_host_dots(h, &mut self.host_buf, self.scan.simd()) {
+                    Some((lh, dots)) => psl_facts_dots(lh, dots),
+                    None => (f64::NAN, f64::NAN),
+                }
+            }
             _ => (f64::NAN, f64::NAN),
         };
-        out[k + 8] = sub;
-        out[k + 9] = tld;
+        *extra = [
+            slashes,
+            query_slashes,
+            ip.map_or(f64::NAN, |ip| ip as u8 as f64),
+            v.text.map_or(f64::NAN, |t| t.len() as f64),
+            depth,
+            ent[0],
+            ent[1],
+            ent[2],
+            sub,
+            tld,
+        ];
     }
 
     /// The request features of one event, in the order of [`request_defs`].
     pub fn request_row(&mut self, e: &Event, out: &mut [f64; N_REQUEST]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.scan.simd() == Simd::Avx512 {
+            // SAFETY: as in `url_row`.
+            return unsafe { self.request_row_avx512(e, out) };
+        }
+        self.request_row_in(e, out);
+    }
+
+    /// [`request_row`](Self::request_row) compiled for CPUs with AVX-512 (see
+    /// [`url_row_avx512`](Self::url_row_avx512)).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,popcnt,lzcnt,bmi1,bmi2")]
+    fn request_row_avx512(&mut self, e: &Event, out: &mut [f64; N_REQUEST]) {
+        self.request_row_in(e, out);
+    }
+
+    #[inline(always)]
+    fn request_row_in(&mut self, e: &Event, out: &mut [f64; N_REQUEST]) {
         let assembled: String;
         let mut v = UrlView::default();
         let mut scheme: Option<&str> = e.url_scheme.as_deref();
         let visible_url;
         if let Some(full) = e.url_full.as_deref() {
-            let p = split_url(full);
+            let (p, slash) = split_url_slashes(full, self.scan.simd());
+            v.slashes = slash.map(|m| (p.rest, m));
             scheme = scheme.or(p.scheme);
             v.text = Some(p.rest);
             v.host = e
@@ -185,9 +262,11 @@ impl UrlFeaturizer {
             v.path = None;
             v.query = None;
         }
-        let mut u = [0.0; N_URL];
-        self.url_part(&v, &mut u);
-        out[..LEX_COUNT].copy_from_slice(&u[..LEX_COUNT]);
+        let mut u = [0.0; N_URL - LEX_COUNT];
+        let (lex, _) = out.split_at_mut(LEX_COUNT);
+        if let Ok(lex) = lex.try_into() {
+            self.url_part(&v, lex, &mut u);
+        }
         let k = LEX_COUNT;
         let nan = f64::NAN;
         let tls_only = e.tls_server_name.is_some()
@@ -218,12 +297,12 @@ impl UrlFeaturizer {
         out[k + 7] = e.destination_port.map_or(nan, f64::from);
         out[k + 8] = present(e.user_agent_original.as_deref()).map_or(nan, |s| s.len() as f64);
         out[k + 9] = present(e.http_response_mime_type.as_deref()).map_or(nan, |s| s.len() as f64);
-        out[k + 10] = u[LEX_COUNT];
-        out[k + 11] = u[LEX_COUNT + 1];
+        out[k + 10] = u[0];
+        out[k + 11] = u[1];
         out[k + 12] =
             present(e.http_request_referrer.as_deref()).map_or(nan, |s| count_byte(s, b'/') as f64);
-        out[k + 13] = u[LEX_COUNT + 2];
-        out[k + 14..].copy_from_slice(&u[LEX_COUNT + 3..]);
+        out[k + 13] = u[2];
+        out[k + 14..].copy_from_slice(&u[3..]);
     }
 }
 
@@ -433,16 +512,20 @@ mod tests {
             urls.push(u[..n].to_string());
         }
         let mut fz = UrlFeaturizer::new();
+        let mut base = UrlFeaturizer::new();
+        base.scan.set_simd(crate::scan::Simd::Base);
         let mut hist = Histogram::default();
         let (mut got, mut want) = ([0.0; N_URL], [0.0; N_URL]);
         let other_host = String::from("api.Example.net");
         for u in &urls {
             let p = split_url(u);
+            let (_, slash) = split_url_slashes(u, fz.scan.simd());
             let row = UrlView {
                 text: Some(p.rest),
                 host: (!p.host.is_empty()).then_some(p.host),
                 path: Some(p.path),
                 query: Some(p.query.unwrap_or("")),
+                slashes: slash.map(|m| (p.rest, m)),
             };
             // as url_row, as a CONNECT (no path/query), with a host from
             // another field (not a sub-slice), with the parts out of order,
@@ -464,9 +547,18 @@ mod tests {
                     ..row
                 },
                 UrlView { text: None, ..row },
+                UrlView {
+                    slashes: None,
+                    ..row
+                },
             ];
             for v in views {
-                fz.url_part(&v, &mut got);
+                let (lex, extra) = got.split_at_mut(LEX_COUNT);
+                fz.url_part(
+                    &v,
+                    lex.try_into().expect("14 lexical features"),
+                    extra.try_into().expect("10 others"),
+                );
                 reference_url_part(&mut hist, &v, &mut want);
                 assert!(
                     same(&got, &want),
@@ -476,8 +568,28 @@ mod tests {
             fz.url_row(u, &mut got);
             reference_url_part(&mut hist, &row, &mut want);
             assert!(same(&got, &want), "url_row {u:?}");
+            // and without SIMD beyond the baseline (other CPUs)
+            base.url_row(u, &mut got);
+            assert!(same(&got, &want), "baseline url_row {u:?}");
+            // request_row has its own SIMD build: the same row either way
+            let e = Event {
+                url_full: Some(u.clone()),
+                http_request_method: Some("GET".into()),
+                ..Default::default()
+            };
+            let (mut r1, mut r2) = ([0.0; N_REQUEST], [0.0; N_REQUEST]);
+            fz.request_row(&e, &mut r1);
+            base.request_row(&e, &mut r2);
+            assert!(same(&r1, &r2), "request_row {u:?}");
+            assert!(
+                same(&r1[..LEX_COUNT], &want[..LEX_COUNT]),
+                "request_row {u:?}"
+            );
         }
-        eprintln!("{from_data} URLs from the bench data");
+        eprintln!(
+            "{from_data} URLs from the bench data; SIMD level {:?}",
+            fz.scan.simd()
+        );
         // several thousand real URLs when the data is there
         assert!(from_data == 0 || from_data > 1000, "{from_data}");
     }

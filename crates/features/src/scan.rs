@@ -6,10 +6,12 @@
 //!
 //! Two ideas make it fast:
 //! - Class features from bit masks. A 64-byte chunk becomes one `u64` mask
-//!   per class (SSE2 compares on x86-64, else the class table and a multiply
-//!   per 8 bytes); counts are popcounts, vowel/consonant changes are
-//!   `prev & cur` of shifted masks, and the longest run of a class takes a
-//!   few shifts per chunk.
+//!   per class (with AVX-512BW/VBMI, detected at run time: one masked load,
+//!   a table permute and a test per class; else SSE2 compares on x86-64,
+//!   else the class table and a multiply per 8 bytes); counts are popcounts,
+//!   vowel/consonant changes are `prev & cur` of shifted masks, and the
+//!   longest run of a class takes a few shifts per chunk (for a string of
+//!   one chunk with AVX-512, the five classes side by side in vector lanes).
 //! - One histogram pass for the whole URL and its host, path and query. A
 //!   packed `u32` per byte value counts the whole string in its high half and
 //!   the current segment in its low half; the largest count is tracked as it
@@ -103,22 +105,61 @@ fn class_word8(b: &[u8; 8]) -> u64 {
     u64::from_le_bytes(b.map(|x| CLASS[x as usize]))
 }
 
+/// Which class-mask builder the CPU allows, detected once per [`Scanner`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Simd {
+    /// The baseline: SSE2 on x86-64, the table (SWAR) elsewhere.
+    Base,
+    /// x86-64 with popcnt/lzcnt/bmi1: the baseline masks, counted with
+    /// the bit instructions.
+    BitOps,
+    /// x86-64 with AVX-512F/BW/VBMI and BMI2 as well: one masked 64-byte load
+    /// and a table permute per chunk.
+    Avx512,
+}
+
+impl Simd {
+    pub(crate) fn detect() -> Simd {
+        #[cfg(target_arch = "x86_64")]
+        {
+            // The baseline x86-64 target has no popcnt/lzcnt/tzcnt instructions;
+            // nearly every CPU does.
+            let bitops = std::is_x86_feature_detected!("popcnt")
+                && std::is_x86_feature_detected!("lzcnt")
+                && std::is_x86_feature_detected!("bmi1");
+            if bitops
+                && std::is_x86_feature_detected!("bmi2")
+                && std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vbmi")
+            {
+                return Simd::Avx512;
+            }
+            if bitops {
+                return Simd::BitOps;
+            }
+        }
+        Simd::Base
+    }
+}
+
 /// The class counts, runs and changes of `s` (every field of [`LexStats`]
-/// except the histogram ones: `amps`, `equals`, `max_byte_count`).
-pub(crate) fn class_stats(s: &[u8]) -> LexStats {
+/// except the histogram ones: `amps`, `equals`, `max_byte_count`), with the
+/// mask builder `simd` names (which must come from [`Simd::detect`], or be
+/// a lower level).
+#[inline]
+pub(crate) fn class_stats(s: &[u8], simd: Simd) -> LexStats {
     #[cfg(target_arch = "x86_64")]
     {
-        // The baseline x86-64 target has no popcnt/lzcnt/tzcnt instructions;
-        // nearly every CPU does, and the detection result is cached.
-        if std::is_x86_feature_detected!("popcnt")
-            && std::is_x86_feature_detected!("lzcnt")
-            && std::is_x86_feature_detected!("bmi1")
-        {
-            // SAFETY: the CPU has the features `class_stats_bitops` enables
-            // (checked just above); it is otherwise an ordinary safe function.
-            return unsafe { class_stats_bitops(s) };
+        match simd {
+            // SAFETY: `Simd::detect` found the CPU features these functions
+            // enable; they are otherwise ordinary safe functions.
+            Simd::Avx512 => return unsafe { avx512::class_stats(s) },
+            Simd::BitOps => return unsafe { class_stats_bitops(s) },
+            Simd::Base => {}
         }
     }
+    let _ = simd;
     class_stats_with(s, chunk_masks)
 }
 
@@ -303,6 +344,149 @@ mod sse2 {
     }
 }
 
+/// The class masks with AVX-512: a whole chunk per step.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::Masks;
+    use crate::lexical::{LexStats, BASE64, CLASS, CONSONANT, DIGIT, LOWER, SPECIAL, UPPER, VOWEL};
+    use std::arch::x86_64::{
+        __m512i, _mm512_and_si512, _mm512_cmpeq_epi64_mask, _mm512_loadu_si512,
+        _mm512_mask_add_epi64, _mm512_mask_mov_epi64, _mm512_mask_test_epi8_mask,
+        _mm512_maskz_loadu_epi8, _mm512_movepi8_mask, _mm512_permutex2var_epi8, _mm512_set1_epi64,
+        _mm512_set1_epi8, _mm512_set_epi64, _mm512_setzero_si512, _mm512_srli_epi64,
+        _mm512_srlv_epi64, _mm512_storeu_si512, _mm512_test_epi64_mask,
+    };
+
+    /// The class bytes of the 128 ASCII values: the two 64-byte tables one
+    /// `vpermi2b` indexes with the low 7 bits of each byte.
+    pub(super) static ASCII: [u8; 128] = {
+        let mut t = [0u8; 128];
+        let mut i = 0;
+        while i < 128 {
+            t[i] = CLASS[i];
+            i += 1;
+        }
+        t
+    };
+
+    /// [`class_stats`](super::class_stats) with these masks.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,popcnt,lzcnt,bmi1")]
+    pub(super) fn class_stats(s: &[u8]) -> LexStats {
+        // SAFETY (both loads): `ASCII` is 128 readable bytes and the
+        // unaligned load reads 64 at a time; the AVX-512 features are enabled.
+        let (lo, hi) = unsafe {
+            (
+                _mm512_loadu_si512(ASCII.as_ptr().cast::<__m512i>()),
+                _mm512_loadu_si512(ASCII.as_ptr().add(64).cast::<__m512i>()),
+            )
+        };
+        if s.len() > 64 {
+            return super::class_stats_with(s, |chunk| chunk_masks(chunk, lo, hi));
+        }
+        // One chunk (most URLs): the same sums as `class_stats_with`, and the
+        // five longest runs side by side in vector lanes, without the
+        // data-dependent branches of `runs` (whether a class occurs at all
+        // varies from URL to URL and mispredicts).
+        let m = chunk_masks(s, lo, hi);
+        let pop = |x: u64| x.count_ones();
+        let [digit, lower, upper, vowel, consonant] =
+            max_runs([m.digit, m.lower, m.upper, m.vowel, m.consonant]);
+        LexStats {
+            len: s.len() as u32,
+            first_is_digit: s.first().is_some_and(|b| b.is_ascii_digit()),
+            non_base64: s.len() as u32 - pop(m.base64),
+            specials: pop(m.special),
+            digits: pop(m.digit),
+            lower: pop(m.lower),
+            upper: pop(m.upper),
+            vowels: pop(m.vowel),
+            consonants: pop(m.consonant),
+            vowel_changes: pop(((m.vowel << 1) & m.consonant) | ((m.consonant << 1) & m.vowel)),
+            max_digit_run: digit,
+            max_lower_run: lower,
+            max_upper_run: upper,
+            max_vowel_run: vowel,
+            max_consonant_run: consonant,
+            ..Default::default()
+        }
+    }
+
+    /// The longest run of one bits of each of five masks: [`max_run`](super::max_run)
+    /// in the lanes of one vector, plus 64 for an all-ones mask.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn max_runs(m: [u64; 5]) -> [u32; 5] {
+        let v = _mm512_set_epi64(
+            0,
+            0,
+            0,
+            m[4] as i64,
+            m[3] as i64,
+            m[2] as i64,
+            m[1] as i64,
+            m[0] as i64,
+        );
+        let and_shr = |a: __m512i, k: u32| match k {
+            1 => _mm512_and_si512(a, _mm512_srli_epi64::<1>(a)),
+            2 => _mm512_and_si512(a, _mm512_srli_epi64::<2>(a)),
+            4 => _mm512_and_si512(a, _mm512_srli_epi64::<4>(a)),
+            8 => _mm512_and_si512(a, _mm512_srli_epi64::<8>(a)),
+            _ => _mm512_and_si512(a, _mm512_srli_epi64::<16>(a)),
+        };
+        let a1 = v;
+        let a2 = and_shr(a1, 1);
+        let a4 = and_shr(a2, 2);
+        let a8 = and_shr(a4, 4);
+        let a16 = and_shr(a8, 8);
+        let a32 = and_shr(a16, 16);
+        let mut x = _mm512_set1_epi64(-1);
+        let mut r = _mm512_setzero_si512();
+        for (step, a) in [(32, a32), (16, a16), (8, a8), (4, a4), (2, a2), (1, a1)] {
+            let y = _mm512_and_si512(x, _mm512_srlv_epi64(a, r));
+            let some = _mm512_test_epi64_mask(y, y);
+            x = _mm512_mask_mov_epi64(x, some, y);
+            r = _mm512_mask_add_epi64(r, some, r, _mm512_set1_epi64(step));
+        }
+        let full = _mm512_cmpeq_epi64_mask(v, _mm512_set1_epi64(-1));
+        r = _mm512_mask_mov_epi64(r, full, _mm512_set1_epi64(64));
+        let mut out = [0u64; 8];
+        // SAFETY: `out` is 64 writable bytes; the store has no alignment requirement.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast::<__m512i>(), r) };
+        [out[0], out[1], out[2], out[3], out[4]].map(|x| x as u32)
+    }
+
+    /// The masks of a chunk of at most 64 bytes (`lo`, `hi`: the halves of [`ASCII`]).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    pub(super) fn chunk_masks(chunk: &[u8], lo: __m512i, hi: __m512i) -> Masks {
+        debug_assert!(chunk.len() <= 64);
+        let valid = match chunk.len() {
+            64.. => u64::MAX,
+            n => (1u64 << n) - 1,
+        };
+        // SAFETY: a masked load reads only the lanes of `valid`, which lie
+        // inside `chunk`; the masked-off lanes are neither read nor faulted on.
+        let x = unsafe { _mm512_maskz_loadu_epi8(valid, chunk.as_ptr().cast::<i8>()) };
+        // CLASS of the low 7 bits; bytes with the high bit set (non-ASCII)
+        // belong only to `special`
+        let cls = _mm512_permutex2var_epi8(lo, x, hi);
+        let high = _mm512_movepi8_mask(x) & valid;
+        let ascii = valid & !high;
+        let t = |bit: u8| _mm512_mask_test_epi8_mask(ascii, cls, _mm512_set1_epi8(bit as i8));
+        let base64 = t(BASE64);
+        Masks {
+            digit: t(DIGIT),
+            lower: t(LOWER),
+            upper: t(UPPER),
+            vowel: t(VOWEL),
+            consonant: t(CONSONANT),
+            base64,
+            special: t(SPECIAL) | high,
+        }
+    }
+}
+
 /// [`class_stats`] with a given mask builder (tests run both).
 #[inline(always)]
 fn class_stats_with(s: &[u8], masks: impl Fn(&[u8]) -> Masks) -> LexStats {
@@ -338,8 +522,8 @@ fn class_stats_with(s: &[u8], masks: impl Fn(&[u8]) -> Masks) -> LexStats {
 }
 
 /// `log2 n` for small `n`, bit-identical to `(n as f64).log2()`.
-static LOG2: std::sync::LazyLock<Box<[f64]>> =
-    std::sync::LazyLock::new(|| (0..PLOG_N).map(|n| (n as f64).log2()).collect());
+static LOG2: std::sync::LazyLock<Box<[f64; PLOG_N]>> =
+    std::sync::LazyLock::new(|| Box::new(std::array::from_fn(|n| (n as f64).log2())));
 
 /// Largest string (and segment) the scanner takes: every count and length
 /// is then an index into the `c log2 c` and `log2 n` tables, and fits the
@@ -366,8 +550,10 @@ pub(crate) struct Scanner {
     seg: [u8; 512],
     n_seg: usize,
     /// `c log2 c` and `log2 n` for `0..PLOG_N`, fetched once.
-    plog: &'static [f64],
-    log2: &'static [f64],
+    plog: &'static [f64; PLOG_N],
+    log2: &'static [f64; PLOG_N],
+    /// The class-mask builder this CPU allows.
+    simd: Simd,
 }
 
 impl Default for Scanner {
@@ -379,11 +565,24 @@ impl Default for Scanner {
             n_seg: 0,
             plog: &PLOG,
             log2: &LOG2,
+            simd: Simd::detect(),
         }
     }
 }
 
 impl Scanner {
+    /// The SIMD level detected for this CPU (for the URL splitter too).
+    #[inline]
+    pub(crate) fn simd(&self) -> Simd {
+        self.simd
+    }
+
+    /// Use a lower SIMD level than detected (tests run every level).
+    #[cfg(test)]
+    pub(crate) fn set_simd(&mut self, simd: Simd) {
+        self.simd = simd;
+    }
+
     /// Count `s` in the whole-string half only.
     #[inline(always)]
     fn feed_total(&mut self, s: &[u8]) {
@@ -396,21 +595,30 @@ impl Scanner {
         self.max = max;
     }
 
-    /// Count `s` in both halves.
+    /// Count `s` in both halves. The largest count is not tracked here:
+    /// [`take_seg`](Self::take_seg) reads every byte value of the segment
+    /// anyway, and sees each one's final whole-string count there unless it
+    /// occurs again later (then a later segment, or `feed_total`, sees it).
     #[inline(always)]
     fn feed_both(&mut self, s: &[u8]) {
-        let (mut max, mut ns) = (self.max, self.n_seg);
-        for &b in s {
+        let mut ns = self.n_seg;
+        let mut one = |b: u8, ns: &mut usize| {
             let old = self.h[b as usize];
-            let new = old + (TOTAL | SEG);
-            self.h[b as usize] = new;
-            // the low half is below TOTAL, so the maximum of the packed
-            // values has the maximum whole-string count in its high half
-            max = max.max(new);
-            self.seg[ns & 511] = b;
-            ns += (old & SEG_MASK == 0) as usize;
+            self.h[b as usize] = old + (TOTAL | SEG);
+            self.seg[*ns & 511] = b;
+            *ns += (old & SEG_MASK == 0) as usize;
+        };
+        // four per step: less loop overhead in the hottest loop
+        let quads = s.chunks_exact(4);
+        let rest = quads.remainder();
+        for q in quads {
+            for &b in q {
+                one(b, &mut ns);
+            }
         }
-        self.max = max;
+        for &b in rest {
+            one(b, &mut ns);
+        }
         self.n_seg = ns;
     }
 
@@ -428,15 +636,19 @@ impl Scanner {
     }
 
     /// Entropy of the segment of `n` bytes just fed; clears the segment half.
+    /// Folds the packed counts it reads into `max` (see [`feed_both`](Self::feed_both)).
     #[inline(always)]
     fn take_seg(&mut self, n: usize) -> f64 {
         let mut acc = 0.0;
+        let mut max = self.max;
         for &b in &self.seg[..self.n_seg.min(256)] {
-            let c = self.h[b as usize] & SEG_MASK;
+            let packed = self.h[b as usize];
+            max = max.max(packed);
             // c <= n <= MAX_FUSED < PLOG_N, so the mask changes nothing
-            acc += self.plog[c as usize & (PLOG_N - 1)];
-            self.h[b as usize] &= !SEG_MASK;
+            acc += self.plog[(packed & SEG_MASK) as usize & (PLOG_N - 1)];
+            self.h[b as usize] = packed & !SEG_MASK;
         }
+        self.max = max;
         self.n_seg = 0;
         // H = log2 n - (1/n) Σ c log2 c, the reference's expression
         let nf = n as f64;
@@ -467,9 +679,10 @@ impl Scanner {
     /// order and disjoint, share the histogram pass over `text`; the others
     /// get their own. `text` must be at most [`MAX_FUSED`] bytes and each
     /// segment too.
+    #[inline(always)]
     pub(crate) fn scan(&mut self, text: &[u8], segs: [Option<&[u8]>; 3]) -> (LexStats, [f64; 3]) {
         debug_assert!(text.len() <= MAX_FUSED);
-        let mut st = class_stats(text);
+        let mut st = class_stats(text, self.simd);
         let mut ent = [f64::NAN; 3];
         // (offset in text, segment index) of the fused segments, in text order
         let mut fused: [(usize, usize); 3] = [(0, 0); 3];
@@ -512,6 +725,8 @@ impl Scanner {
                 ent[i] = self.take_seg(s.len());
             }
         }
+        // take_seg folded the segment-only counts into `max`: drop them
+        self.max = 0;
         (st, ent)
     }
 }
@@ -520,6 +735,31 @@ impl Scanner {
 mod tests {
     use super::*;
     use crate::lexical::Histogram;
+
+    /// The levels this CPU can run: each must give the reference's values.
+    fn levels() -> Vec<Simd> {
+        match Simd::detect() {
+            Simd::Base => vec![Simd::Base],
+            Simd::BitOps => vec![Simd::Base, Simd::BitOps],
+            Simd::Avx512 => vec![Simd::Base, Simd::BitOps, Simd::Avx512],
+        }
+    }
+
+    /// The AVX-512 masks of a chunk, when the CPU has AVX-512.
+    fn avx512_masks(c: &[u8]) -> Option<Masks> {
+        #[cfg(target_arch = "x86_64")]
+        if Simd::detect() == Simd::Avx512 {
+            use std::arch::x86_64::{__m512i, _mm512_loadu_si512};
+            // SAFETY: `detect` found the features; the table holds 128 bytes.
+            return Some(unsafe {
+                let lo = _mm512_loadu_si512(avx512::ASCII.as_ptr().cast::<__m512i>());
+                let hi = _mm512_loadu_si512(avx512::ASCII.as_ptr().add(64).cast::<__m512i>());
+                avx512::chunk_masks(c, lo, hi)
+            });
+        }
+        let _ = c;
+        None
+    }
 
     fn runs_ref(m: u64) -> u32 {
         let (mut best, mut r) = (0, 0);
@@ -561,10 +801,36 @@ mod tests {
                     .copied()
                     .collect();
                 assert_eq!(chunk_masks(&c), chunk_masks_swar(&c), "{c:?}");
+                if let Some(m) = avx512_masks(&c) {
+                    assert_eq!(m, chunk_masks_swar(&c), "{c:?}");
+                }
             }
         }
         assert_eq!(max_run(0), 0);
         assert_eq!(max_run(u64::MAX >> 1), 63);
+        // the vector version, all-ones included
+        #[cfg(target_arch = "x86_64")]
+        if Simd::detect() == Simd::Avx512 {
+            let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+            let mut cases = vec![[0, u64::MAX, 1, u64::MAX >> 1, u64::MAX << 1]];
+            for _ in 0..20_000 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                cases.push([
+                    x,
+                    x & (x >> 3),
+                    x | (x << 5),
+                    x & 0xffff_0000_ffff,
+                    !x & (!x >> 1),
+                ]);
+            }
+            for m in cases {
+                // SAFETY: `detect` found AVX-512.
+                let got = unsafe { avx512::max_runs(m) };
+                assert_eq!(got, m.map(runs_ref), "{m:x?}");
+            }
+        }
     }
 
     /// Strings that cross the 64-byte chunk edges with every class.
@@ -597,6 +863,7 @@ mod tests {
 
     #[test]
     fn scan_matches_reference() {
+        eprintln!("mask builder of this CPU: {:?}", Simd::detect());
         let mut h = Histogram::default();
         let mut sc = Scanner::default();
         for s in samples() {
@@ -611,9 +878,15 @@ mod tests {
             ];
             for c in s.chunks(64) {
                 assert_eq!(chunk_masks(c), chunk_masks_swar(c));
+                if let Some(m) = avx512_masks(c) {
+                    assert_eq!(m, chunk_masks_swar(c));
+                }
             }
-            assert_eq!(class_stats_with(&s, chunk_masks_swar), class_stats(&s));
-            assert_eq!(class_stats_with(&s, chunk_masks), class_stats(&s));
+            let want = class_stats_with(&s, chunk_masks_swar);
+            assert_eq!(class_stats_with(&s, chunk_masks), want);
+            for simd in levels() {
+                assert_eq!(class_stats(&s, simd), want, "{simd:?}");
+            }
             for segs in cases {
                 let (st, ent) = sc.scan(&s, segs);
                 assert_eq!(st, h.lex(&s), "{:?}", String::from_utf8_lossy(&s));

@@ -21,30 +21,175 @@ pub struct UrlParts<'a> {
 /// A string starting with `/` is a bare request target (Zeek, Apache): no
 /// host, all path.
 pub fn split_url(s: &str) -> UrlParts<'_> {
+    let (scheme, rest) = split_scheme(s);
+    split_rest(scheme, rest)
+}
+
+/// [`split_url`] with the fastest splitter `simd` allows (the same parts).
+#[cfg(test)]
+pub(crate) fn split_url_simd(s: &str, simd: crate::scan::Simd) -> UrlParts<'_> {
+    split_url_slashes(s, simd).0
+}
+
+/// [`split_url`] with the fastest splitter `simd` allows (the same parts),
+/// and, when that splitter masked the rest (at most 64 bytes, AVX-512), the
+/// mask of its '/' bytes (bit `i` = byte `i` of `rest`): the path and query
+/// slash counts and the path depth come from it.
+#[inline]
+pub(crate) fn split_url_slashes(s: &str, simd: crate::scan::Simd) -> (UrlParts<'_>, Option<u64>) {
+    #[cfg(target_arch = "x86_64")]
+    if simd == crate::scan::Simd::Avx512 {
+        // SAFETY: `Simd::Avx512` comes from `Simd::detect`, which found the
+        // features `avx512::split_url` enables.
+        return unsafe { avx512::split_url(s) };
+    }
+    let _ = simd;
+    (split_url(s), None)
+}
+
+/// The bits of `off..off + len` (`off + len <= 64`).
+#[inline]
+pub(crate) fn range_mask(off: usize, len: usize) -> u64 {
+    u64::MAX
+        .checked_shr(64 - len as u32)
+        .unwrap_or(0)
+        .checked_shl(off as u32)
+        .unwrap_or(0)
+}
+
+/// (`/` count, [`path_depth`]) of the part of a string at bits `part` of its
+/// '/' mask `slash` that starts at bit `off` (see [`path_slashes_depth`]).
+#[inline]
+pub(crate) fn slashes_depth_masked(slash: u64, part: u64, off: usize) -> (u32, u32) {
+    let first = 1u64.checked_shl(off as u32).unwrap_or(0);
+    let after_slash = (slash << 1) | first;
+    (
+        (slash & part).count_ones(),
+        (part & !slash & after_slash).count_ones(),
+    )
+}
+
+/// (scheme, rest) of `s`: the first step of [`split_url`].
+#[inline(always)]
+fn split_scheme(s: &str) -> (Option<&str>, &str) {
     let b = s.as_bytes();
-    // The scheme, if any, is the run of scheme bytes at the start followed by
-    // `://`: ':' is not a scheme byte, so no earlier `://` can exist.
-    let mut scheme = None;
-    let mut rest = s;
     // `http://` and `https://` (any case) first: nearly every URL has one
     let http = b.len() >= 7 && b[..4].eq_ignore_ascii_case(b"http");
     if http && b[4..7] == *b"://" {
-        return split_rest(Some(&s[..4]), &s[7..]);
+        return (Some(&s[..4]), &s[7..]);
     }
     if http && b.len() >= 8 && (b[4] | 0x20) == b's' && b[5..8] == *b"://" {
-        return split_rest(Some(&s[..5]), &s[8..]);
+        return (Some(&s[..5]), &s[8..]);
     }
+    // The scheme, if any, is the run of scheme bytes at the start followed by
+    // `://`: ':' is not a scheme byte, so no earlier `://` can exist.
     if b.first().is_some_and(u8::is_ascii_alphabetic) {
         let n = b
             .iter()
             .position(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'.' | b'-')))
             .unwrap_or(b.len());
         if b[n..].starts_with(b"://") {
-            scheme = Some(&s[..n]);
-            rest = &s[n + 3..];
+            return (Some(&s[..n]), &s[n + 3..]);
         }
     }
-    split_rest(scheme, rest)
+    (None, s)
+}
+
+/// The splitter with AVX-512: for the rest of at most 64 bytes (most URLs),
+/// one masked load gives the masks of the five delimiters, and the parts
+/// are their first bits, without a loop or a data-dependent branch per part.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{host_of_authority_masks, split_rest, split_scheme, UrlParts};
+    use std::arch::x86_64::{
+        __m512i, _mm512_add_epi8, _mm512_mask_cmpeq_epi8_mask, _mm512_mask_cmple_epu8_mask,
+        _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8, _mm512_maskz_mov_epi8, _mm512_set1_epi8,
+        _mm512_sub_epi8,
+    };
+
+    /// ASCII lower-case of `h` (at most 64 bytes) into the start of `buf`;
+    /// returns the mask of its '.' bytes.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) fn lower64(h: &[u8], buf: &mut [u8; 256]) -> u64 {
+        let n = h.len().min(64);
+        let valid = low_bits(n);
+        // SAFETY: a masked load reads only the lanes of `valid`, which lie
+        // inside `h`; the masked-off lanes are neither read nor faulted on.
+        let x: __m512i = unsafe { _mm512_maskz_loadu_epi8(valid, h.as_ptr().cast::<i8>()) };
+        // x - 'A' <= 25 (unsigned) exactly for 'A'..='Z'
+        let upper = _mm512_mask_cmple_epu8_mask(
+            valid,
+            _mm512_sub_epi8(x, _mm512_set1_epi8(b'A' as i8)),
+            _mm512_set1_epi8(25),
+        );
+        let y = _mm512_add_epi8(x, _mm512_maskz_mov_epi8(upper, _mm512_set1_epi8(0x20)));
+        // SAFETY: the store writes only the lanes of `valid`, the first
+        // n <= 64 of the 256 bytes of `buf`.
+        unsafe { _mm512_mask_storeu_epi8(buf.as_mut_ptr().cast::<i8>(), valid, y) };
+        _mm512_mask_cmpeq_epi8_mask(valid, x, _mm512_set1_epi8(b'.' as i8))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,popcnt,lzcnt,bmi1")]
+    pub(super) fn split_url(s: &str) -> (UrlParts<'_>, Option<u64>) {
+        let (scheme, rest) = split_scheme(s);
+        split_rest_masks(scheme, rest)
+    }
+
+    /// Bits `0..n` (all for `n >= 64`).
+    #[inline(always)]
+    fn low_bits(n: usize) -> u64 {
+        match n {
+            64.. => u64::MAX,
+            n => (1u64 << n) - 1,
+        }
+    }
+
+    /// Bits `k..64` (none for `k >= 64`).
+    #[inline(always)]
+    fn from(k: usize) -> u64 {
+        u64::MAX.checked_shl(k as u32).unwrap_or(0)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,popcnt,lzcnt,bmi1")]
+    fn split_rest_masks<'a>(scheme: Option<&'a str>, rest: &'a str) -> (UrlParts<'a>, Option<u64>) {
+        let rb = rest.as_bytes();
+        let n = rb.len();
+        if n > 64 {
+            return (split_rest(scheme, rest), None);
+        }
+        let valid = low_bits(n);
+        // SAFETY: a masked load reads only the lanes of `valid`, which lie
+        // inside `rest`; the masked-off lanes are neither read nor faulted on.
+        let x = unsafe { _mm512_maskz_loadu_epi8(valid, rb.as_ptr().cast::<i8>()) };
+        let eq = |c: u8| _mm512_mask_cmpeq_epi8_mask(valid, x, _mm512_set1_epi8(c as i8));
+        let (slash, q, hash) = (eq(b'/'), eq(b'?'), eq(b'#'));
+        // the bits past the end stop every search at `n`
+        let end = !valid;
+        // authority ends at the first '/', '?' or '#'
+        let auth_end = (slash | q | hash | end).trailing_zeros() as usize;
+        // the path runs to the first '?' or '#'; the query from that '?' to the next '#'
+        let path_end = (((q | hash) & from(auth_end)) | end).trailing_zeros() as usize;
+        let query = if q.checked_shr(path_end as u32).unwrap_or(0) & 1 == 1 {
+            let start = path_end + 1;
+            let q_end = ((hash & from(start)) | end).trailing_zeros() as usize;
+            rest.get(start..q_end)
+        } else {
+            None
+        };
+        let before = !from(auth_end);
+        let auth = rest.get(..auth_end).unwrap_or(rest);
+        let parts = UrlParts {
+            scheme,
+            rest,
+            host: host_of_authority_masks(auth, eq(b'@') & before, eq(b':') & before),
+            path: rest.get(auth_end..path_end).unwrap_or(""),
+            query,
+        };
+        (parts, Some(slash))
+    }
 }
 
 /// The rest of [`split_url`] once the scheme is known.
@@ -144,26 +289,31 @@ fn find3_sse2(s: &[u8], set: [u8; 3]) -> usize {
 /// Host of an authority: drop `user:pass@`, then `:port` (keeping `[v6]`).
 pub fn host_of_authority(a: &str) -> &str {
     match eq_masks(a.as_bytes(), b'@', b':') {
-        Some((at, colon)) => {
-            // the host starts after the last '@'
-            let start = if at == 0 {
-                0
-            } else {
-                64 - at.leading_zeros() as usize
-            };
-            let h = &a[start..];
-            if h.as_bytes().first() == Some(&b'[') {
-                return bracketed(h);
-            }
-            // the ':'s after it: strip a port only when there is exactly one
-            let colon = colon.checked_shr(start as u32).unwrap_or(0);
-            if colon.count_ones() == 1 {
-                strip_port(h, colon.trailing_zeros() as usize)
-            } else {
-                h
-            }
-        }
+        Some((at, colon)) => host_of_authority_masks(a, at, colon),
         None => host_of_authority_plain(a),
+    }
+}
+
+/// [`host_of_authority`] of an authority of at most 64 bytes from the masks
+/// of its '@' and ':' bytes (bit `i` = byte `i`).
+#[inline]
+fn host_of_authority_masks(a: &str, at: u64, colon: u64) -> &str {
+    // the host starts after the last '@'
+    let start = if at == 0 {
+        0
+    } else {
+        64 - at.leading_zeros() as usize
+    };
+    let h = &a[start..];
+    if h.as_bytes().first() == Some(&b'[') {
+        return bracketed(h);
+    }
+    // the ':'s after it: strip a port only when there is exactly one
+    let colon = colon.checked_shr(start as u32).unwrap_or(0);
+    if colon.count_ones() == 1 {
+        strip_port(h, colon.trailing_zeros() as usize)
+    } else {
+        h
     }
 }
 
@@ -373,11 +523,17 @@ fn is_legacy_generic(tld: &[u8]) -> bool {
 /// `host` must be lower-case, without a trailing dot. NaNs for an IP literal
 /// or an empty host.
 pub fn psl_facts(host: &[u8]) -> (f64, f64) {
+    // the '.' positions, as a mask when the host fits one
+    psl_facts_dots(host, eq_masks(host, b'.', b'.').map(|m| m.0))
+}
+
+/// [`psl_facts`] given the mask of the '.' bytes of `host` (bit `i` = byte
+/// `i`) when it has at most 64 bytes.
+#[inline]
+pub(crate) fn psl_facts_dots(host: &[u8], dots: Option<u64>) -> (f64, f64) {
     if host.is_empty() {
         return (f64::NAN, f64::NAN);
     }
-    // the '.' positions, as a mask when the host fits one
-    let dots = eq_masks(host, b'.', b'.').map(|m| m.0);
     let count_dots = |from: usize| match dots {
         Some(m) => m.checked_shr(from as u32).unwrap_or(0).count_ones() as usize,
         None => host[from..].iter().filter(|&&c| c == b'.').count(),
@@ -386,13 +542,13 @@ pub fn psl_facts(host: &[u8]) -> (f64, f64) {
     // One public-suffix lookup gives both facts: the registrable domain is the
     // suffix plus one label, and the suffix is unknown exactly when the TLD is
     // not in the list (a private suffix always sits under an ICANN TLD).
-    let suffix = psl::suffix(host);
-    let (suffix_labels, known) = match &suffix {
+    let suffix = match dots {
+        Some(m) => suffix_by_mask(host, m),
+        None => psl::suffix(host).map(|sf| (sf.as_bytes().len(), sf.typ().is_some())),
+    };
+    let (suffix_labels, known) = match suffix {
         // the suffix is the end of `host`
-        Some(sf) => (
-            1 + count_dots(host.len().saturating_sub(sf.as_bytes().len())),
-            sf.typ().is_some(),
-        ),
+        Some((len, known)) => (1 + count_dots(host.len().saturating_sub(len)), known),
         None => (1, false),
     };
     let sub = labels.saturating_sub(suffix_labels + 1) as f64;
@@ -417,6 +573,66 @@ pub fn psl_facts(host: &[u8]) -> (f64, f64) {
     (sub, class)
 }
 
+/// (length, whether the list knows its type) of the public suffix of `host`
+/// (at most 64 bytes, '.' mask `dots`): what `psl::suffix` gives, with the
+/// labels cut from the mask instead of a byte search per label.
+#[inline]
+fn suffix_by_mask(host: &[u8], dots: u64) -> Option<(usize, bool)> {
+    use psl::Psl;
+    debug_assert!(host.len() <= 64);
+    // as psl's own `suffix`: a trailing dot is an empty first label, skipped
+    let mut labels = LabelsRev {
+        host,
+        dots,
+        end: host.len(),
+        done: false,
+    };
+    let fqdn = host.ends_with(b".");
+    if fqdn {
+        labels.next();
+    }
+    let psl::Info { mut len, typ } = psl::List.find(labels);
+    if fqdn {
+        len += 1;
+    }
+    (len != 0 && len <= host.len()).then_some((len, typ.is_some()))
+}
+
+/// The '.'-separated labels of a host of at most 64 bytes from right to
+/// left, empty ones included (as `rsplit(|c| *c == b'.')` yields them),
+/// from the mask of its dots.
+struct LabelsRev<'a> {
+    host: &'a [u8],
+    dots: u64,
+    /// End of the next label.
+    end: usize,
+    done: bool,
+}
+
+impl<'a> Iterator for LabelsRev<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        if self.done {
+            return None;
+        }
+        // the dots before `end` (at most 64)
+        let before = self.dots
+            & u64::MAX
+                .checked_shr(64u32.saturating_sub(self.end as u32))
+                .unwrap_or(0);
+        if before == 0 {
+            self.done = true;
+            return self.host.get(..self.end);
+        }
+        let dot = 63 - before.leading_zeros() as usize;
+        let label = self.host.get(dot + 1..self.end);
+        self.end = dot;
+        label
+    }
+}
+
 /// Lower-case `host` into `buf` and strip one trailing dot; `None` if it does
 /// not fit (DNS names are at most 253 bytes, so a longer "host" is garbage
 /// and its PSL facts are unknown).
@@ -426,10 +642,80 @@ pub fn lower_host<'b>(host: &str, buf: &'b mut [u8; 256]) -> Option<&'b [u8]> {
     if h.len() > buf.len() {
         return None;
     }
+    #[cfg(target_arch = "x86_64")]
+    if h.len() >= 16 {
+        lower_sse2(h, &mut buf[..h.len()]);
+        return Some(&buf[..h.len()]);
+    }
     for (d, s) in buf.iter_mut().zip(h) {
         *d = s.to_ascii_lowercase();
     }
     Some(&buf[..h.len()])
+}
+
+/// [`lower_host`] and the mask of the '.' bytes of the result (bit `i` =
+/// byte `i`) when it has at most 64 bytes, for [`psl_facts_dots`]; with
+/// AVX-512 one masked load and store instead of a loop.
+#[inline]
+pub(crate) fn lower_host_dots<'b>(
+    host: &str,
+    buf: &'b mut [u8; 256],
+    simd: crate::scan::Simd,
+) -> Option<(&'b [u8], Option<u64>)> {
+    #[cfg(target_arch = "x86_64")]
+    if simd == crate::scan::Simd::Avx512 {
+        let h = host.strip_suffix('.').unwrap_or(host).as_bytes();
+        if h.len() <= 64 {
+            // SAFETY: `Simd::Avx512` comes from `Simd::detect`, which found
+            // the features `avx512::lower64` enables.
+            let dots = unsafe { avx512::lower64(h, buf) };
+            return Some((&buf[..h.len()], Some(dots)));
+        }
+    }
+    let _ = simd;
+    let lh = lower_host(host, buf)?;
+    Some((lh, eq_masks(lh, b'.', b'.').map(|m| m.0)))
+}
+
+/// ASCII lower-case of `src` (at least 16 bytes) into `dst` (as long), 16
+/// bytes per step with SSE2; the last step re-does the last 16 bytes
+/// (lower-casing twice changes nothing).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[allow(unused_unsafe)] // the intrinsics are safe to call from Rust 1.87 on
+fn lower_sse2(src: &[u8], dst: &mut [u8]) {
+    use std::arch::x86_64::{
+        __m128i, _mm_add_epi8, _mm_and_si128, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_set1_epi8,
+        _mm_setzero_si128, _mm_storeu_si128, _mm_sub_epi8, _mm_subs_epu8,
+    };
+    let step = |s: &[u8; 16], d: &mut [u8; 16]| {
+        // SAFETY: `s` and `d` are 16 bytes each and the unaligned load and
+        // store have no alignment requirement; SSE2 is in the x86-64 baseline.
+        unsafe {
+            let x = _mm_loadu_si128(s.as_ptr().cast::<__m128i>());
+            // x - 'A' <= 25 (unsigned) exactly for 'A'..='Z'
+            let t = _mm_sub_epi8(x, _mm_set1_epi8(b'A' as i8));
+            let upper = _mm_cmpeq_epi8(_mm_subs_epu8(t, _mm_set1_epi8(25)), _mm_setzero_si128());
+            let y = _mm_add_epi8(x, _mm_and_si128(upper, _mm_set1_epi8(0x20)));
+            _mm_storeu_si128(d.as_mut_ptr().cast::<__m128i>(), y);
+        }
+    };
+    let n = src.len().min(dst.len());
+    if n < 16 {
+        return;
+    }
+    let mut i = 0;
+    while i + 16 <= n {
+        if let (Ok(s), Ok(d)) = (src[i..i + 16].try_into(), (&mut dst[i..i + 16]).try_into()) {
+            step(s, d);
+        }
+        i += 16;
+    }
+    if i < n {
+        if let (Ok(s), Ok(d)) = (src[n - 16..n].try_into(), (&mut dst[n - 16..n]).try_into()) {
+            step(s, d);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -531,15 +817,108 @@ mod tests {
         for n in [60, 63, 64, 65, 70] {
             hosts.push(format!("{}.example.co.uk", "a.".repeat(n / 2)).into_bytes()[..n].to_vec());
         }
+        let simd = crate::scan::Simd::detect();
+        let mut buf = [0u8; 256];
         for h in &hosts {
             let (got, want) = (psl_facts(h), reference_psl_facts(h));
+            let (lh, dots) = match std::str::from_utf8(h) {
+                Ok(hs) => lower_host_dots(hs, &mut buf, simd).unwrap_or((b"", None)),
+                Err(_) => (&h[..], None),
+            };
+            let got2 = if lh == &h[..] {
+                psl_facts_dots(lh, dots)
+            } else {
+                got
+            };
             let same = |a: f64, b: f64| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
             assert!(
                 same(got.0, want.0) && same(got.1, want.1),
                 "{:?}",
                 String::from_utf8_lossy(h)
             );
+            assert!(
+                same(got2.0, want.0) && same(got2.1, want.1),
+                "{:?}",
+                String::from_utf8_lossy(h)
+            );
         }
+    }
+
+    #[test]
+    fn lower_host_matches_plain() {
+        let mut buf = [0u8; 256];
+        let mut x: u64 = 7;
+        for n in 0..300 {
+            let h: String = (0..n)
+                .map(|_| {
+                    x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    const PAT: &[u8] = b"aZ@[`{AzMm09.-";
+                    PAT[(x >> 33) as usize % PAT.len()] as char
+                })
+                .collect();
+            for h in [h.clone(), format!("{h}."), format!("{h}é")] {
+                let plain = h.strip_suffix('.').unwrap_or(&h).to_ascii_lowercase();
+                let got = lower_host(&h, &mut buf);
+                if plain.len() > 256 {
+                    assert_eq!(got, None, "{n}");
+                } else {
+                    assert_eq!(got, Some(plain.as_bytes()), "{h:?}");
+                }
+                let dots = |b: &[u8]| eq_masks(b, b'.', b'.').map(|m| m.0);
+                for simd in [crate::scan::Simd::Base, crate::scan::Simd::detect()] {
+                    let got = lower_host_dots(&h, &mut buf, simd).map(|(l, d)| (l.to_vec(), d));
+                    if plain.len() > 256 {
+                        assert_eq!(got, None, "{n}");
+                    } else {
+                        let want = (plain.as_bytes().to_vec(), dots(plain.as_bytes()));
+                        assert_eq!(got, Some(want), "{h:?} {simd:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mask_labels_are_rsplit() {
+        for h in [
+            "",
+            ".",
+            "..",
+            "a",
+            "a.",
+            ".a",
+            "a..b",
+            "www.example.co.uk",
+            "x.y.z.",
+            "...a.b",
+        ] {
+            let b = h.as_bytes();
+            let dots = eq_masks_plain(b, b'.', b'.').0;
+            let it = LabelsRev {
+                host: b,
+                dots,
+                end: b.len(),
+                done: false,
+            };
+            assert_eq!(
+                it.collect::<Vec<_>>(),
+                b.rsplit(|c| *c == b'.').collect::<Vec<_>>(),
+                "{h:?}"
+            );
+        }
+        // 64 bytes, a dot at each end
+        let h = format!(".{}.", "a".repeat(62));
+        let b = h.as_bytes();
+        let it = LabelsRev {
+            host: b,
+            dots: eq_masks_plain(b, b'.', b'.').0,
+            end: b.len(),
+            done: false,
+        };
+        assert_eq!(
+            it.collect::<Vec<_>>(),
+            b.rsplit(|c| *c == b'.').collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -611,16 +990,24 @@ mod tests {
     fn split_matches_reference() {
         let mut urls = crate::test_data::dev_urls();
         urls.extend(crate::test_data::EDGE_URLS.iter().map(|u| u.to_string()));
+        // long rests, and every length around the 64-byte mask
+        for n in 0..80 {
+            for pat in ["a", "/", "?", "#", "@", ":", "a/?#b", "é", "u@h:8/p?q#f"] {
+                let body: String = pat.repeat(n).chars().take(n).collect();
+                urls.push(format!("http://{body}"));
+                urls.push(format!("h.com{body}"));
+            }
+        }
+        let simd = crate::scan::Simd::detect();
+        eprintln!("splitter of this CPU: {simd:?}");
         for u in &urls {
             assert_eq!(split_url(u), reference_split(u), "{u:?}");
+            assert_eq!(split_url_simd(u, simd), reference_split(u), "{u:?}");
             // every suffix too: authorities, ports and schemes cut anywhere
             for (i, _) in u.char_indices().take(40) {
-                assert_eq!(
-                    split_url(&u[i..]),
-                    reference_split(&u[i..]),
-                    "{:?}",
-                    &u[i..]
-                );
+                let want = reference_split(&u[i..]);
+                assert_eq!(split_url(&u[i..]), want, "{:?}", &u[i..]);
+                assert_eq!(split_url_simd(&u[i..], simd), want, "{:?}", &u[i..]);
             }
         }
     }

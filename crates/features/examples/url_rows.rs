@@ -1,0 +1,129 @@
+//! A small driver for profiling the per-URL features: runs `url_row` and/or
+//! `request_row` over the PhishCrawl dev URLs (the bench data) a given number
+//! of times and prints ns/URL (minimum and median over the passes, so a noisy
+//! shared machine shows the quiet figure) and a checksum of every output bit
+//! (two builds that print the same checksum computed the same features).
+//!
+//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|both] [passes] [csv]`
+//! Under callgrind use one pass and count only the calls:
+//! `valgrind --tool=callgrind --toggle-collect='*one_request*' target/release/examples/url_rows request 1`
+//! (two passes run: the checksum pass and the timed one). Valgrind does not
+//! report AVX-512 to the program, so callgrind counts the SSE2 fallback path.
+
+use palisade_core::Event;
+use palisade_features::request::{N_REQUEST, N_URL};
+use palisade_features::UrlFeaturizer;
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Instant;
+
+fn urls(path: &Path) -> Vec<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                l.rsplit_once(',')
+                    .map(|(u, _)| u.trim_matches('"').to_string())
+            })
+            .collect(),
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            std::process::exit(2);
+        }
+    }
+}
+
+/// FNV-1a over the bits of a row (NaNs canonicalised: the payload is not a feature).
+fn mix(h: &mut u64, row: &[f64]) {
+    for x in row {
+        let b = if x.is_nan() { u64::MAX } else { x.to_bits() };
+        *h = (*h ^ b).wrapping_mul(0x0100_0000_01b3);
+    }
+}
+
+/// (min, median) ns per item over `passes` runs of `f`.
+fn time(passes: usize, n: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let mut t: Vec<f64> = (0..passes.max(1))
+        .map(|_| {
+            let s = Instant::now();
+            f();
+            s.elapsed().as_nanos() as f64 / n as f64
+        })
+        .collect();
+    t.sort_by(f64::total_cmp);
+    (t[0], t[t.len() / 2])
+}
+
+/// One call, kept out of line so that a profiler can count exactly it
+/// (`valgrind --tool=callgrind --toggle-collect='*one_url*'`).
+#[inline(never)]
+fn one_url(fz: &mut UrlFeaturizer, u: &str, out: &mut [f64; N_URL]) {
+    fz.url_row(u, out);
+}
+
+/// As [`one_url`], for `request_row`.
+#[inline(never)]
+fn one_request(fz: &mut UrlFeaturizer, e: &Event, out: &mut [f64; N_REQUEST]) {
+    fz.request_row(e, out);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map_or("both", String::as_str);
+    let passes: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+    let default =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/url-phishcrawl/dev.csv");
+    let path = args.get(3).map_or(default, Into::into);
+    let urls = urls(&path);
+    let n = urls.len();
+    let mut fz = UrlFeaturizer::new();
+    if mode == "url" || mode == "both" {
+        let mut out = [0.0; N_URL];
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for u in &urls {
+            one_url(&mut fz, u, &mut out);
+            mix(&mut h, &out);
+        }
+        let (min, med) = time(passes, n, || {
+            for u in &urls {
+                one_url(&mut fz, black_box(u), &mut out);
+                black_box(&out);
+            }
+        });
+        println!(
+            "url_row     {n} URLs: min {min:.1} ns/URL ({:.2} M/s), median {med:.1}; checksum {h:016x}",
+            1e3 / min
+        );
+    }
+    if mode == "request" || mode == "both" {
+        // the events of the criterion bench
+        let events: Vec<Event> = urls
+            .iter()
+            .map(|u| Event {
+                url_full: Some(u.clone()),
+                http_response_status_code: Some(200),
+                source_port: Some(50000),
+                destination_port: Some(443),
+                user_agent_original: Some("Mozilla/5.0".into()),
+                ..Default::default()
+            })
+            .collect();
+        let mut out = [0.0; N_REQUEST];
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for e in &events {
+            one_request(&mut fz, e, &mut out);
+            mix(&mut h, &out);
+        }
+        let (min, med) = time(passes, n, || {
+            for e in &events {
+                one_request(&mut fz, black_box(e), &mut out);
+                black_box(&out);
+            }
+        });
+        println!(
+            "request_row {n} URLs: min {min:.1} ns/URL ({:.2} M/s), median {med:.1}; checksum {h:016x}",
+            1e3 / min
+        );
+    }
+}
