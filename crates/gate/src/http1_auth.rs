@@ -62,6 +62,14 @@ pub(crate) async fn serve(
     let mut buf: Vec<u8> = vec![0; 8 * 1024];
     let mut filled = 0;
     let mut out: Vec<u8> = Vec::with_capacity(1024);
+    // Timeouts without a timer per request: one timer per connection,
+    // re-armed only when it fires early (the deadline moved on with the
+    // traffic) or when a partial head needs an earlier deadline. Resetting
+    // a timer on every request would cost about as much as the decision.
+    let mut last_read = tokio::time::Instant::now();
+    let mut head_since: Option<tokio::time::Instant> = None;
+    let timer = tokio::time::sleep(g.idle_timeout);
+    tokio::pin!(timer);
     loop {
         let mut start = 0;
         let mut close = false;
@@ -105,6 +113,10 @@ pub(crate) async fn serve(
         if close {
             return Ok(Exit::Closed);
         }
+        if start > 0 {
+            // a request completed: a partial head after it is a new one
+            head_since = None;
+        }
         buf.copy_within(start..filled, 0);
         filled -= start;
         if filled >= buf_limit {
@@ -118,6 +130,19 @@ pub(crate) async fn serve(
             buf.resize((buf.len() * 2).min(buf_limit), 0);
         }
         let idle = filled == 0;
+        // The deadline that applies while waiting: the idle timeout between
+        // requests, the header timeout from a partial head's first bytes.
+        let deadline = if idle {
+            head_since = None;
+            last_read + g.idle_timeout
+        } else {
+            let since = *head_since.get_or_insert(last_read);
+            let d = since + g.header_read_timeout;
+            if d < timer.deadline() {
+                timer.as_mut().reset(d);
+            }
+            d
+        };
         let read = loop {
             // `try_read` checks tokio's cached readiness first, so a socket
             // known to be drained costs no system call.
@@ -128,6 +153,13 @@ pub(crate) async fn serve(
             }
             tokio::select! {
                 r = stream.readable() => r?,
+                () = &mut timer => {
+                    if tokio::time::Instant::now() >= deadline {
+                        // As hyper does on its header timeout: close, no reply.
+                        return Ok(Exit::Closed);
+                    }
+                    timer.as_mut().reset(deadline);
+                }
                 // Graceful shutdown: an idle connection closes; one in the
                 // middle of a request is read to its end first.
                 _ = async { stop.wait_for(|s| *s).await.map(|_| ()) }, if idle => {
@@ -140,6 +172,7 @@ pub(crate) async fn serve(
             return Ok(Exit::Closed);
         }
         filled += read;
+        last_read = tokio::time::Instant::now();
     }
 }
 

@@ -58,6 +58,12 @@ pub struct ServerSection {
     pub max_body_bytes: usize,
     pub max_header_bytes: usize,
     pub request_timeout_ms: u64,
+    /// A connection must deliver a request's head (request line and
+    /// headers) within this many ms of its first byte, or it is closed
+    /// (slow-header attacks).
+    pub header_read_timeout_ms: u64,
+    /// A keep-alive connection idle this long between requests is closed.
+    pub idle_timeout_ms: u64,
     /// Bearer token of the admin endpoints, literally (prefer `admin_token_env`).
     pub admin_token: Option<String>,
     /// Name of the environment variable holding the admin token.
@@ -71,6 +77,8 @@ impl Default for ServerSection {
             max_body_bytes: 64 * 1024,
             max_header_bytes: 32 * 1024,
             request_timeout_ms: 2_000,
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 75_000,
             admin_token: None,
             admin_token_env: None,
         }
@@ -448,6 +456,18 @@ impl Policy {
         }
         if file.memory.max_keys == 0 {
             return Err(bad("memory.max_keys".into(), "must be at least 1".into()));
+        }
+        for (key, ms) in [
+            ("server.request_timeout_ms", file.server.request_timeout_ms),
+            (
+                "server.header_read_timeout_ms",
+                file.server.header_read_timeout_ms,
+            ),
+            ("server.idle_timeout_ms", file.server.idle_timeout_ms),
+        ] {
+            if ms == 0 {
+                return Err(bad(key.into(), "must be at least 1".into()));
+            }
         }
         let mut names = std::collections::HashSet::new();
         let mut limits = Vec::new();

@@ -161,6 +161,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 pub(crate) struct Guard {
     pub(crate) max_header: usize,
     timeout: Duration,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
 }
 
 impl Guard {
@@ -171,6 +173,8 @@ impl Guard {
         Guard {
             max_header: srv.max_header_bytes,
             timeout: Duration::from_millis(srv.request_timeout_ms.max(1)),
+            header_read_timeout: Duration::from_millis(srv.header_read_timeout_ms.max(1)),
+            idle_timeout: Duration::from_millis(srv.idle_timeout_ms.max(1)),
         }
     }
 
@@ -848,7 +852,11 @@ async fn serve_http1(
     use tower::Service;
     let guard = Guard::of(&state);
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true);
+    // hyper's timer bounds the time to read a request head, idle keep-alive
+    // waits included (slow-header attacks); the fast path has its own.
+    http.keep_alive(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(guard.header_read_timeout);
     // Every connection task holds a clone; when all are dropped after the
     // stop, every connection has finished.
     let (alive_tx, mut alive_rx) = tokio::sync::mpsc::channel::<()>(1);

@@ -332,3 +332,96 @@ async fn shutdown_waits_for_nothing_idle() {
     srv.stop().await;
     drop(idle);
 }
+
+/// Read until EOF or `limit`; true when the server closed the connection.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> bool {
+    s.set_read_timeout(Some(limit)).expect("timeout");
+    let mut b = [0u8; 4096];
+    loop {
+        match s.read(&mut b) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_and_idle_connections_are_closed() {
+    let policy = base_policy("").replace(
+        "[server]\n",
+        "[server]\nheader_read_timeout_ms = 300\nidle_timeout_ms = 600\n",
+    );
+    let srv = Server::start(&policy).await;
+    let addr = srv.addr;
+    tokio::task::spawn_blocking(move || {
+        // a head that never completes (fast path): closed after ~300 ms
+        let mut s = TcpStream::connect(addr).expect("connect");
+        let t = std::time::Instant::now();
+        s.write_all(b"GET /v1/auth HTTP/1.1\r\nHost: gate\r\nX-Slow: ")
+            .expect("write");
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)),
+            "slow head kept open"
+        );
+        let took = t.elapsed();
+        assert!(
+            took >= Duration::from_millis(250),
+            "closed too early: {took:?}"
+        );
+
+        // idle after one request: closed after ~600 ms
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.write_all(auth_request("192.0.2.96", "/", FIREFOX).as_bytes())
+            .expect("write");
+        let t = std::time::Instant::now();
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)),
+            "idle connection kept open"
+        );
+        let took = t.elapsed();
+        assert!(
+            took >= Duration::from_millis(500),
+            "closed too early: {took:?}"
+        );
+
+        // busy for longer than the idle timeout in total, never idle that
+        // long: stays open and answers every request
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        for i in 0..8 {
+            s.write_all(auth_request("192.0.2.97", "/", FIREFOX).as_bytes())
+                .expect("write");
+            let mut b = [0u8; 4096];
+            let n = s.read(&mut b).expect("read");
+            assert!(n > 0, "closed at request {i}");
+            std::thread::sleep(Duration::from_millis(150));
+        }
+
+        // after hyper has taken the connection over, its header timeout holds
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: gate\r\n\r\nGET /healthz HTTP/1.1\r\nHost:")
+            .expect("write");
+        assert!(
+            closed_within(&mut s, Duration::from_secs(5)),
+            "hyper kept a slow head open"
+        );
+    })
+    .await
+    .expect("client");
+    srv.stop().await;
+}
+
+#[test]
+fn zero_timeouts_are_refused() {
+    for key in [
+        "header_read_timeout_ms",
+        "idle_timeout_ms",
+        "request_timeout_ms",
+    ] {
+        let policy = base_policy("").replace("[server]\n", &format!("[server]\n{key} = 0\n"));
+        let err = palisade_gate::Policy::parse(&policy, "t").expect_err(key);
+        assert!(err.to_string().contains(key), "{err}");
+    }
+}
