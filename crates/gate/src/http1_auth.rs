@@ -361,7 +361,10 @@ impl<'a> Head<'a> {
         }
         DATE.with(|d| put_header(out, b"date", d.borrow_mut().now()));
         out.extend_from_slice(b"\r\n");
-        if let Some((_, b)) = body {
+        // A response to HEAD has the length of the body it would have, and
+        // no body (as hyper does): bytes after it would be read as the next
+        // response of the connection.
+        if let Some((_, b)) = body.filter(|_| self.method != "HEAD") {
             out.extend_from_slice(b.as_bytes());
         }
     }
@@ -561,6 +564,24 @@ mod tests {
         assert!(text.contains("\r\ndate: "));
         assert!(text.ends_with("\r\n\r\n"));
         assert!(!text.contains("connection"));
+
+        let head_req = Head {
+            method: "HEAD",
+            ..h
+        };
+        let mut out = Vec::new();
+        head_req.write_response(
+            &mut out,
+            StatusCode::UNAUTHORIZED,
+            Some((HTML, "<p>x</p>")),
+            |_| {},
+        );
+        let text = String::from_utf8(out).expect("ascii");
+        assert!(text.contains("content-length: 8\r\n"), "{text}");
+        assert!(
+            text.ends_with("\r\n\r\n"),
+            "a HEAD reply has no body: {text}"
+        );
 
         let h10 = Head { http10: true, ..h };
         let mut out = Vec::new();

@@ -425,3 +425,43 @@ fn zero_timeouts_are_refused() {
         assert!(err.to_string().contains(key), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_requests_get_no_body() {
+    let srv = Server::start(&base_policy(&limit_ip("1/m", 100))).await;
+    let addr = srv.addr;
+    // a challenged HEAD (its GET would carry the challenge page), then a GET
+    // on the same connection: the second reply must follow the first head
+    // directly, or the client would read page bytes as a status line
+    let raw = [
+        b"HEAD /v1/auth HTTP/1.1\r\nHost: gate\r\nX-Forwarded-For: 192.0.2.98\r\nX-Forwarded-Uri: /wp-login.php\r\nUser-Agent: python-requests/2\r\n\r\n".to_vec(),
+        auth_request("192.0.2.99", "/", FIREFOX).into_bytes(),
+    ]
+    .concat();
+    let text = tokio::task::spawn_blocking(move || {
+        let mut s = TcpStream::connect(addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        s.write_all(&raw).expect("write");
+        let mut got = Vec::new();
+        let mut b = [0u8; 4096];
+        // until the second reply's head is complete
+        while got.windows(4).filter(|w| w == b"\r\n\r\n").count() < 2 {
+            let n = s.read(&mut b).expect("read");
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&b[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    })
+    .await
+    .expect("client");
+    let (first, rest) = text.split_once("\r\n\r\n").expect("first head");
+    assert!(first.starts_with("HTTP/1.1 401"), "{first}");
+    assert!(first.contains("content-length: "), "{first}");
+    assert!(!first.contains("content-length: 0\r\n"), "{first}");
+    assert!(
+        rest.starts_with("HTTP/1.1 200"),
+        "body bytes after a HEAD reply: {rest:.80}"
+    );
+    srv.stop().await;
+}
