@@ -8,6 +8,9 @@
 #
 # ROUNDS=k repeats the whole sequence k times (nginx, then the gate), so
 # that drift in the machine's speed hits both sides alike; report the range.
+# PERF_STAT=1 (needs `perf`) also prints each server's CPU time per request
+# on the forward-auth rows: on 2 cores wrk can be the bottleneck, and then
+# req/s compares the client more than the servers.
 #
 # Needs: wrk, nginx (apt-get install -y nginx wrk), redis at 127.0.0.1:6379,
 # and the gate binary: `cargo build --release -p palisade-gate --example serve`
@@ -95,15 +98,28 @@ http {
 }
 NGINX
 
-run_wrk() { # name url script
-  local out
-  out=$(wrk -t"$WRK_THREADS" -c"$CONN" -d"${DUR}" --latency -s "$3" "$2")
+run_wrk() { # name url script [server pids, comma-separated: for PERF_STAT=1]
+  local out cpu=""
+  if [ "${PERF_STAT:-0}" = 1 ] && [ -n "${4:-}" ]; then
+    # The server's CPU time over the whole wrk run (all its threads), so
+    # that a client-bound run still compares the servers' cost per request.
+    perf stat -x, -e task-clock -p "$4" -o "$work/perf.csv" -- sleep "${DUR%s}" 2>/dev/null &
+    local perf_pid=$!
+    out=$(wrk -t"$WRK_THREADS" -c"$CONN" -d"${DUR}" --latency -s "$3" "$2")
+    wait "$perf_pid" 2>/dev/null || true
+    local ms n
+    ms=$(awk -F, '/task-clock/ {print $1}' "$work/perf.csv")
+    n=$(awk '/requests in/ {print $1}' <<<"$out")
+    [ -n "$ms" ] && [ -n "$n" ] && cpu=$(awk -v ms="$ms" -v n="$n" 'BEGIN {printf "   server CPU %.2f us/req", ms * 1000 / n}')
+  else
+    out=$(wrk -t"$WRK_THREADS" -c"$CONN" -d"${DUR}" --latency -s "$3" "$2")
+  fi
   local rps p50 p99 non2xx
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out")
-  printf '%-34s %12s req/s   p50 %8s   p99 %8s   non-2xx %s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}"
+  printf '%-34s %12s req/s   p50 %8s   p99 %8s   non-2xx %s%s\n' "$1" "$rps" "$p50" "$p99" "${non2xx:-0}" "$cpu"
 }
 
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not up" >&2; return 1; }
@@ -113,7 +129,8 @@ for round in $(seq "${ROUNDS:-1}"); do
   [ "${ROUNDS:-1}" -gt 1 ] && echo "## round $round"
   nginx -c "$work/nginx.conf" -p "$work"
   wait_port "$PORT_NGINX"
-  run_wrk "nginx limit_req (memory)" "http://127.0.0.1:$PORT_NGINX/" "$work/auth.lua"
+  nginx_pids=$(pgrep -d, -P "$(cat "$work/nginx.pid")" || true)
+  run_wrk "nginx limit_req (memory)" "http://127.0.0.1:$PORT_NGINX/" "$work/auth.lua" "$nginx_pids"
   DUR=1s run_wrk "nginx, one client (expect 429s)" "http://127.0.0.1:$PORT_NGINX/" "$work/one.lua"
   kill "$(cat "$work/nginx.pid")"; rm -f "$work/nginx.pid"; sleep 0.5
 
@@ -123,7 +140,7 @@ for round in $(seq "${ROUNDS:-1}"); do
     $GATE_BIN "$work/gate-$store.toml" "127.0.0.1:$PORT_GATE" "$SERVER_THREADS" 2>"$work/gate.err" &
     pids+=($!)
     wait_port "$PORT_GATE"
-    run_wrk "gate forward-auth ($store)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/auth.lua"
+    run_wrk "gate forward-auth ($store)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/auth.lua" "${pids[-1]}"
     [ "$store" = memory ] && DUR=1s run_wrk "gate, one client (expect 429s)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/one.lua"
     run_wrk "gate POST /v1/decide ($store)" "http://127.0.0.1:$PORT_GATE/" "$work/decide.lua"
     kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
