@@ -6,24 +6,12 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use palisade_core::Event;
 use palisade_features::request::N_URL;
 use palisade_features::*;
-use std::path::Path;
 
-fn data() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data")
-}
+mod data;
 
 fn urls() -> Vec<String> {
-    let p = data().join("url-phishcrawl/dev.csv");
-    match std::fs::read_to_string(&p) {
-        Ok(text) => text
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                l.rsplit_once(',')
-                    .map(|(u, _)| u.trim_matches('"').to_string())
-            })
-            .collect(),
-        Err(_) => [
+    data::read_urls(&data::dev_csv()).unwrap_or_else(|_| {
+        [
             "https://www.example.com/a/b?c=d",
             "http://192.168.1.1/login.php?user=admin&pw=x",
             "example.org",
@@ -32,8 +20,8 @@ fn urls() -> Vec<String> {
         .cycle()
         .take(10_000)
         .map(|s| s.to_string())
-        .collect(),
-    }
+        .collect()
+    })
 }
 
 fn flow_events(n: usize) -> Vec<Event> {
@@ -88,17 +76,7 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
-    let events: Vec<Event> = urls
-        .iter()
-        .map(|u| Event {
-            url_full: Some(u.clone()),
-            http_response_status_code: Some(200),
-            source_port: Some(50000),
-            destination_port: Some(443),
-            user_agent_original: Some("Mozilla/5.0".into()),
-            ..Default::default()
-        })
-        .collect();
+    let events = data::request_events(&urls);
     g.bench_function("request_row (full request set, per event)", |b| {
         let mut fz = UrlFeaturizer::new();
         let mut out = [0.0; request::N_REQUEST];

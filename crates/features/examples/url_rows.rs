@@ -14,25 +14,10 @@ use palisade_core::Event;
 use palisade_features::request::{N_REQUEST, N_URL};
 use palisade_features::UrlFeaturizer;
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Instant;
 
-fn urls(path: &Path) -> Vec<String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => text
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                l.rsplit_once(',')
-                    .map(|(u, _)| u.trim_matches('"').to_string())
-            })
-            .collect(),
-        Err(e) => {
-            eprintln!("{}: {e}", path.display());
-            std::process::exit(2);
-        }
-    }
-}
+#[path = "../benches/data/mod.rs"]
+mod data;
 
 /// FNV-1a over the bits of a row (NaNs canonicalised: the payload is not a feature).
 fn mix(h: &mut u64, row: &[f64]) {
@@ -68,62 +53,54 @@ fn one_request(fz: &mut UrlFeaturizer, e: &Event, out: &mut [f64; N_REQUEST]) {
     fz.request_row(e, out);
 }
 
+/// Checksum `items` through `row` once, then time `passes` runs of it, and
+/// print ns per item.
+fn measure<T, const N: usize>(
+    label: &str,
+    passes: usize,
+    items: &[T],
+    mut row: impl FnMut(&T, &mut [f64; N]),
+) {
+    let mut out = [0.0; N];
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for x in items {
+        row(x, &mut out);
+        mix(&mut h, &out);
+    }
+    let (min, med) = time(passes, items.len(), || {
+        for x in items {
+            row(black_box(x), &mut out);
+            black_box(&out);
+        }
+    });
+    println!(
+        "{label:<11} {} URLs: min {min:.1} ns/URL ({:.2} M/s), median {med:.1}; checksum {h:016x}",
+        items.len(),
+        1e3 / min
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map_or("both", String::as_str);
     let passes: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
-    let default =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/url-phishcrawl/dev.csv");
-    let path = args.get(3).map_or(default, Into::into);
-    let urls = urls(&path);
-    let n = urls.len();
+    let path = args.get(3).map_or_else(data::dev_csv, Into::into);
+    let urls = match data::read_urls(&path) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            std::process::exit(2);
+        }
+    };
     let mut fz = UrlFeaturizer::new();
     if mode == "url" || mode == "both" {
-        let mut out = [0.0; N_URL];
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        for u in &urls {
-            one_url(&mut fz, u, &mut out);
-            mix(&mut h, &out);
-        }
-        let (min, med) = time(passes, n, || {
-            for u in &urls {
-                one_url(&mut fz, black_box(u), &mut out);
-                black_box(&out);
-            }
-        });
-        println!(
-            "url_row     {n} URLs: min {min:.1} ns/URL ({:.2} M/s), median {med:.1}; checksum {h:016x}",
-            1e3 / min
-        );
+        measure("url_row", passes, &urls, |u, out| one_url(&mut fz, u, out));
     }
     if mode == "request" || mode == "both" {
         // the events of the criterion bench
-        let events: Vec<Event> = urls
-            .iter()
-            .map(|u| Event {
-                url_full: Some(u.clone()),
-                http_response_status_code: Some(200),
-                source_port: Some(50000),
-                destination_port: Some(443),
-                user_agent_original: Some("Mozilla/5.0".into()),
-                ..Default::default()
-            })
-            .collect();
-        let mut out = [0.0; N_REQUEST];
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        for e in &events {
-            one_request(&mut fz, e, &mut out);
-            mix(&mut h, &out);
-        }
-        let (min, med) = time(passes, n, || {
-            for e in &events {
-                one_request(&mut fz, black_box(e), &mut out);
-                black_box(&out);
-            }
+        let events = data::request_events(&urls);
+        measure("request_row", passes, &events, |e, out| {
+            one_request(&mut fz, e, out)
         });
-        println!(
-            "request_row {n} URLs: min {min:.1} ns/URL ({:.2} M/s), median {med:.1}; checksum {h:016x}",
-            1e3 / min
-        );
     }
 }

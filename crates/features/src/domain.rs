@@ -7,7 +7,7 @@
 //! lower-cased for the lexical features (mixed case in DNS is itself a signal,
 //! e.g. 0x20 encoding), but it is for the public-suffix lookup.
 
-use crate::lexical::{lexical_specs, Histogram, LEX_COUNT};
+use crate::lexical::{lexical_specs, Histogram, LexStats, LEX_COUNT};
 use crate::scan::{Scanner, MAX_FUSED};
 use crate::table_util::IdCols;
 use crate::urlparts::{is_ip_literal, lower_host, psl_facts};
@@ -47,47 +47,54 @@ impl DomainFeaturizer {
         } else {
             (self.hist.lex(b), self.hist.entropy(b))
         };
-        out[..LEX_COUNT].copy_from_slice(&lex.features());
-        let k = LEX_COUNT;
-        let len = b.len();
-        let (labels, longest) = if len == 0 {
-            (0usize, 0usize)
-        } else {
-            let mut labels = 0;
-            let mut longest = 0;
-            for l in b.split(|&c| c == b'.') {
-                labels += 1;
-                longest = longest.max(l.len());
-            }
-            (labels, longest)
-        };
-        let ratio = |a: u32| {
-            if len == 0 {
-                f64::NAN
-            } else {
-                a as f64 / len as f64
-            }
-        };
-        out[k] = len as f64;
-        out[k + 1] = labels as f64;
-        out[k + 2] = longest as f64;
-        out[k + 3] = entropy;
-        out[k + 4] = ratio(lex.consonants);
-        out[k + 5] = ratio(lex.vowels);
-        let ip = is_ip_literal(n);
-        let (sub, tld) = if ip || len == 0 {
-            (f64::NAN, f64::NAN)
-        } else {
-            let mut buf = [0u8; 256];
-            match lower_host(n, &mut buf) {
-                Some(h) => psl_facts(h),
-                None => (f64::NAN, f64::NAN),
-            }
-        };
-        out[k + 6] = sub;
-        out[k + 7] = tld;
-        out[k + 8] = if len == 0 { f64::NAN } else { ip as u8 as f64 };
+        fill_row(n, &lex, entropy, out);
     }
+}
+
+/// The row of name `n` (trailing dot stripped) from its lexical stats and
+/// entropy, however they were computed.
+fn fill_row(n: &str, lex: &LexStats, entropy: f64, out: &mut [f64; N_DOMAIN]) {
+    let b = n.as_bytes();
+    out[..LEX_COUNT].copy_from_slice(&lex.features());
+    let k = LEX_COUNT;
+    let len = b.len();
+    let (labels, longest) = if len == 0 {
+        (0usize, 0usize)
+    } else {
+        let mut labels = 0;
+        let mut longest = 0;
+        for l in b.split(|&c| c == b'.') {
+            labels += 1;
+            longest = longest.max(l.len());
+        }
+        (labels, longest)
+    };
+    let ratio = |a: u32| {
+        if len == 0 {
+            f64::NAN
+        } else {
+            a as f64 / len as f64
+        }
+    };
+    out[k] = len as f64;
+    out[k + 1] = labels as f64;
+    out[k + 2] = longest as f64;
+    out[k + 3] = entropy;
+    out[k + 4] = ratio(lex.consonants);
+    out[k + 5] = ratio(lex.vowels);
+    let ip = is_ip_literal(n);
+    let (sub, tld) = if ip || len == 0 {
+        (f64::NAN, f64::NAN)
+    } else {
+        let mut buf = [0u8; 256];
+        match lower_host(n, &mut buf) {
+            Some(h) => psl_facts(h),
+            None => (f64::NAN, f64::NAN),
+        }
+    };
+    out[k + 6] = sub;
+    out[k + 7] = tld;
+    out[k + 8] = if len == 0 { f64::NAN } else { ip as u8 as f64 };
 }
 
 /// The domain feature set, in column order.
@@ -199,43 +206,7 @@ mod tests {
     /// one must match exactly.
     fn reference_row(hist: &mut Histogram, name: &str, out: &mut [f64; N_DOMAIN]) {
         let n = name.strip_suffix('.').unwrap_or(name);
-        let b = n.as_bytes();
-        let lex = hist.lex(b);
-        out[..LEX_COUNT].copy_from_slice(&lex.features());
-        let k = LEX_COUNT;
-        let len = b.len();
-        let (labels, longest) = if len == 0 {
-            (0usize, 0usize)
-        } else {
-            b.split(|&c| c == b'.')
-                .fold((0, 0), |(n, l), x| (n + 1, l.max(x.len())))
-        };
-        let ratio = |a: u32| {
-            if len == 0 {
-                f64::NAN
-            } else {
-                a as f64 / len as f64
-            }
-        };
-        out[k] = len as f64;
-        out[k + 1] = labels as f64;
-        out[k + 2] = longest as f64;
-        out[k + 3] = hist.entropy(b);
-        out[k + 4] = ratio(lex.consonants);
-        out[k + 5] = ratio(lex.vowels);
-        let ip = is_ip_literal(n);
-        let (sub, tld) = if ip || len == 0 {
-            (f64::NAN, f64::NAN)
-        } else {
-            let mut buf = [0u8; 256];
-            match lower_host(n, &mut buf) {
-                Some(h) => psl_facts(h),
-                None => (f64::NAN, f64::NAN),
-            }
-        };
-        out[k + 6] = sub;
-        out[k + 7] = tld;
-        out[k + 8] = if len == 0 { f64::NAN } else { ip as u8 as f64 };
+        fill_row(n, &hist.lex(n.as_bytes()), hist.entropy(n.as_bytes()), out);
     }
 
     #[test]

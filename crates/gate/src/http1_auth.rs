@@ -20,8 +20,8 @@
 //! `tests/http.rs` compare them over real sockets.
 
 use crate::server::{
-    for_each_decision_header, forward_body, forward_status, forward_subject, AppState, Guard,
-    HeaderText, RequestHeaders,
+    field_bytes, for_each_decision_header, forward_body, forward_status, forward_subject, AppState,
+    Guard, HeaderText, RequestHeaders,
 };
 use axum::http::{HeaderName, StatusCode};
 use std::cell::RefCell;
@@ -281,7 +281,7 @@ impl<'a> Head<'a> {
         let mut keep_alive = version == 1;
         let mut size = target.len();
         for h in req.headers.iter() {
-            size += h.name.len() + h.value.len() + 4;
+            size += field_bytes(h.name.len(), h.value.len());
             if h.name.eq_ignore_ascii_case("transfer-encoding") {
                 return None;
             }

@@ -418,16 +418,19 @@ mod tests {
         assert!(sw[1] > train.iter().cloned().fold(0.0, f64::max));
     }
 
+    /// `x` plus uniform noise of width `scale` (seeded).
+    fn jittered(mut x: Matrix, seed: u64, scale: f64) -> Matrix {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        x.data
+            .iter_mut()
+            .for_each(|v| *v += scale * (rng.random::<f64>() - 0.5));
+        x
+    }
+
     #[test]
     fn weighted_score_is_the_mahalanobis_distance() {
         // With all components, Σ y²/λ over standardised data averages to d (= 5)
-        let x = low_rank(3000);
-        let mut noisy = x.clone();
-        let mut rng = ChaCha8Rng::seed_from_u64(9);
-        noisy
-            .data
-            .iter_mut()
-            .for_each(|v| *v += rng.random::<f64>() - 0.5);
+        let noisy = jittered(low_rank(3000), 9, 1.0);
         let p = fit_on(&noisy, None, PcaScore::Weighted);
         let s = p.score(&noisy).unwrap();
         let mean = s.iter().sum::<f64>() / s.len() as f64;
@@ -436,13 +439,7 @@ mod tests {
 
     #[test]
     fn shrinkage_moves_the_score_towards_the_euclidean_norm() {
-        let x = low_rank(2000);
-        let mut noisy = x.clone();
-        let mut rng = ChaCha8Rng::seed_from_u64(5);
-        noisy
-            .data
-            .iter_mut()
-            .for_each(|v| *v += 0.1 * (rng.random::<f64>() - 0.5));
+        let noisy = jittered(low_rank(2000), 5, 0.1);
         let plain = fit_on(&noisy, None, PcaScore::Weighted);
         let mut params = plain.params().clone();
         let alpha = 1e9;
