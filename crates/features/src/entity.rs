@@ -27,6 +27,13 @@
 //! compare ASCII-case-insensitively. An event counts at most once per entity
 //! per feature.
 //!
+//! `once_per = "FIELD"` (counts only) counts the events that carry FIELD once
+//! per distinct value of it in an (entity, window); events without it count
+//! one each. Zeek writes one line per connection in conn.log and another in
+//! rdp.log, ntlm.log, …, all with the connection's `uid`
+//! (`network.community_id` here), so `once_per = "network.community_id"`
+//! counts connections, not log lines, whichever logs are fed.
+//!
 //! Rows: one per (entity, window) that at least one event was attributed to,
 //! by `key` or by a feature's `entity`. Counts in a row are counts of observed
 //! events (0 means none was seen for that entity in that window); sums and
@@ -115,6 +122,10 @@ pub struct FeatureSpec {
     /// For `ratio`: which of the matching events count in the numerator.
     #[serde(default)]
     pub numerator: Vec<When>,
+    /// For `count`: count the events that carry this field once per distinct
+    /// value in an (entity, window) (see the module docs).
+    #[serde(default)]
+    pub once_per: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +190,9 @@ impl EntityConfig {
                     }
                 };
                 if let Some(fl) = &f.field {
+                    add(fl);
+                }
+                if let Some(fl) = &f.once_per {
                     add(fl);
                 }
                 for w in f.when.iter().chain(&f.numerator) {
@@ -299,8 +313,11 @@ struct CFeature {
     num: Vec<u128>,
     /// First accumulator slot of this feature in a row.
     slot: usize,
-    /// Index of its distinct set in a row (distinct, new_peers).
+    /// Index of its distinct set in a row (distinct, new_peers, and count
+    /// with `once_per`).
     set: usize,
+    /// `once_per`: the field whose values are counted once.
+    once_per: Option<Accessor>,
 }
 
 struct Compiled {
@@ -563,12 +580,24 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
             }
             num.push(mask_of(w, &format!("{at}.numerator[{j}]"), &mut conds)?);
         }
+        let once_per = match (&f.once_per, f.agg) {
+            (None, _) => None,
+            (Some(name), Agg::Count) => Some(
+                accessor(name)
+                    .ok_or_else(|| err(format!("{at}.once_per: unknown event field `{name}`")))?,
+            ),
+            (Some(_), agg) => {
+                return Err(err(format!(
+                    "{at}.once_per: only `count` takes `once_per`, not {agg:?}"
+                )))
+            }
+        };
         let slots = match f.agg {
             Agg::Count => 1,
             Agg::Sum | Agg::Min | Agg::Max | Agg::Mean | Agg::Ratio => 2,
             Agg::Distinct | Agg::NewPeers => 0,
         };
-        let sets = matches!(f.agg, Agg::Distinct | Agg::NewPeers) as usize;
+        let sets = (matches!(f.agg, Agg::Distinct | Agg::NewPeers) || once_per.is_some()) as usize;
         features.push(CFeature {
             agg: f.agg,
             field,
@@ -577,6 +606,7 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
             num,
             slot: n_slots,
             set: n_sets,
+            once_per,
         });
         n_slots += slots;
         n_sets += sets;
@@ -788,12 +818,23 @@ pub fn entity_features_with_report(
                     row_ids.push((row_of(&mut index, &mut rows, &c, t, k * step_us), g));
                 }
             }
+            // the value counted once (count with `once_per`), if the event has it
+            let once = f
+                .once_per
+                .and_then(|g| g.get(e))
+                .map(|v| value_hash(&hs, &v));
             for &(r, g) in &row_ids {
                 let val = g.and_then(|g| g.get(e));
                 let row = &mut rows[r as usize];
                 let s = f.slot;
                 match f.agg {
-                    Agg::Count => row.acc[s] += 1.0,
+                    Agg::Count => {
+                        let first = match once {
+                            Some(h) => row.sets[f.set].insert(h),
+                            None => true,
+                        };
+                        row.acc[s] += first as u8 as f64;
+                    }
                     Agg::Ratio => {
                         row.acc[s + 1] += 1.0;
                         row.acc[s] += in_num as u8 as f64;

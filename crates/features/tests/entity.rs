@@ -262,6 +262,80 @@ fn config_errors_name_the_key() {
 }
 
 #[test]
+fn once_per_counts_each_value_once_per_window() {
+    let cfg = EntityConfig::from_toml(
+        r#"
+name = "t"
+key = "source.ip"
+window = "1h"
+
+[[feature]]
+name = "lines"
+agg = "count"
+description = "log lines"
+
+[[feature]]
+name = "sessions"
+agg = "count"
+once_per = "network.community_id"
+description = "sessions: lines with a uid count once per uid"
+
+[[feature]]
+name = "in_sessions"
+agg = "count"
+once_per = "network.community_id"
+description = "sessions received"
+when = [ { entity = "destination.ip" } ]
+"#,
+    )
+    .unwrap();
+    let with_uid = |t_h: f64, uid: Option<&str>, dataset: &str| Event {
+        flow_id: uid.map(str::to_string),
+        event_dataset: Some(dataset.into()),
+        ..conn(t_h, "10.0.0.1", "10.0.0.9", 3389, "SF", None)
+    };
+    let ev = vec![
+        // one session in conn.log and rdp.log
+        with_uid(0.1, Some("CabC1"), "zeek.conn"),
+        with_uid(0.1, Some("CabC1"), "zeek.rdp"),
+        // another session, logged three times
+        with_uid(0.2, Some("Cxyz2"), "zeek.conn"),
+        with_uid(0.2, Some("Cxyz2"), "zeek.rdp"),
+        with_uid(0.3, Some("Cxyz2"), "zeek.ntlm"),
+        // no uid (a Windows event, say): each counts
+        with_uid(0.4, None, "windows"),
+        with_uid(0.5, None, "windows"),
+        // the first uid again in the next window: counts there
+        with_uid(1.1, Some("CabC1"), "zeek.rdp"),
+    ];
+    let t = entity_features(&ev, &cfg).unwrap();
+    let src: Vec<usize> = (0..t.nrows())
+        .filter(|&i| text(&t, "entity")[i] == "10.0.0.1")
+        .collect();
+    let dst: Vec<usize> = (0..t.nrows())
+        .filter(|&i| text(&t, "entity")[i] == "10.0.0.9")
+        .collect();
+    let at =
+        |name: &str, rows: &[usize]| rows.iter().map(|&i| col(&t, name)[i]).collect::<Vec<_>>();
+    assert_eq!(at("lines", &src), vec![7.0, 1.0]);
+    assert_eq!(at("sessions", &src), vec![4.0, 1.0]);
+    assert_eq!(at("in_sessions", &dst), vec![4.0, 1.0]);
+    // the catalog says the field is read
+    let defs = cfg.defs();
+    assert!(defs[1].reads.iter().any(|r| r == "network.community_id"));
+    // only counts take it, and the field must exist
+    let head = "name = \"x\"\nkey = \"source.ip\"\n";
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"distinct\"\nfield=\"destination.ip\"\nonce_per=\"network.community_id\"\ndescription=\"d\"\n"
+    ));
+    assert!(e.contains("feature[0]") && e.contains("once_per"), "{e}");
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"count\"\nonce_per=\"no.such\"\ndescription=\"d\"\n"
+    ));
+    assert!(e.contains("once_per") && e.contains("no.such"), "{e}");
+}
+
+#[test]
 fn builtin_sets_parse_and_have_the_documented_features() {
     let host = builtin_entity_set("host").unwrap();
     let names: Vec<String> = host.features.iter().map(|f| f.name.clone()).collect();

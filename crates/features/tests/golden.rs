@@ -282,3 +282,59 @@ fn csv_lines(p: &Path) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+/// Zeek logs an RDP session twice: a conn.log line and an rdp.log line with
+/// the same `uid`. The wrccdc sample ships no conn.log, so each rdp.log record
+/// gets the conn.log line Zeek would write beside it (same uid, addresses and
+/// ports; `SF`, an established connection). Fed together, every RDP
+/// connection count must equal the rdp.log-only figure: each session counts once.
+#[test]
+fn zeek_conn_and_rdp_of_one_session_count_once() {
+    let rdp = read(&data().join("zeek-wrccdc-2018/tsv/rdp.log"), "zeek-tsv");
+    assert!(rdp.iter().all(|e| e.flow_id.is_some()));
+    let conn: Vec<Event> = rdp
+        .iter()
+        // a failed RDP handshake's TCP connection was established too, but the
+        // conn line then counts as a successful TCP connection: keep the
+        // sessions whose outcome both logs agree on
+        .filter(|e| e.event_outcome.as_deref() != Some("failure"))
+        .map(|e| Event {
+            event_dataset: Some("zeek.conn".into()),
+            event_outcome: None,
+            network_connection_state: Some("SF".into()),
+            ..e.clone()
+        })
+        .collect();
+    assert!(conn.len() > 1000);
+    let alone = host_features(&rdp, 86_400).unwrap();
+    let mut both_logs = rdp.clone();
+    both_logs.extend(conn.iter().cloned());
+    let both = host_features(&both_logs, 86_400).unwrap();
+    let hosts: std::collections::BTreeSet<String> = rdp
+        .iter()
+        .flat_map(|e| [e.source_ip, e.destination_ip])
+        .flatten()
+        .map(|ip| ip.to_string())
+        .collect();
+    let mut seen = 0.0;
+    for h in &hosts {
+        for f in [
+            "RDPInboundCount",
+            "RDPOutboundSuccessfulCount",
+            "RDPOutboundFailedCount",
+        ] {
+            let want = value(&alone, h, f);
+            assert_eq!(value(&both, h, f), want, "{h} {f}");
+            seen += want;
+        }
+    }
+    assert!(seen > 2.0 * conn.len() as f64);
+    // the conn lines alone give the same connection counts for the sessions they log
+    let conn_only = host_features(&conn, 86_400).unwrap();
+    let server = conn[0].destination_ip.unwrap().to_string();
+    let n = conn
+        .iter()
+        .filter(|e| e.destination_ip.map(|ip| ip.to_string()) == Some(server.clone()))
+        .count() as f64;
+    assert_eq!(value(&conn_only, &server, "RDPInboundCount"), n);
+}
