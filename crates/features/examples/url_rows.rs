@@ -8,7 +8,8 @@
 //! Under callgrind use one pass and count only the calls:
 //! `valgrind --tool=callgrind --toggle-collect='*one_request*' target/release/examples/url_rows request 1`
 //! (two passes run: the checksum pass and the timed one). Valgrind does not
-//! report AVX-512 to the program, so callgrind counts the SSE2 fallback path.
+//! report AVX-512 to the program, so callgrind counts the AVX2 path on a CPU
+//! with AVX2 (else the SSE2 fallback).
 
 use palisade_core::Event;
 use palisade_features::request::{N_REQUEST, N_URL};

@@ -78,6 +78,20 @@ impl UrlFeaturizer {
             // the features `url_row_avx512` enables.
             return unsafe { self.url_row_avx512(url, out) };
         }
+        #[cfg(target_arch = "x86_64")]
+        if self.scan.simd() == Simd::Avx2 {
+            // SAFETY: `Simd::Avx2` comes from `Simd::detect`, which found
+            // the features `url_row_avx2` enables.
+            return unsafe { self.url_row_avx2(url, out) };
+        }
+        self.url_row_in(url, out);
+    }
+
+    /// [`url_row`](Self::url_row) compiled for CPUs with AVX2 (see
+    /// [`url_row_avx512`](Self::url_row_avx512)).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,popcnt,lzcnt,bmi1,bmi2")]
+    fn url_row_avx2(&mut self, url: &str, out: &mut [f64; N_URL]) {
         self.url_row_in(url, out);
     }
 
@@ -195,6 +209,19 @@ impl UrlFeaturizer {
             // SAFETY: as in `url_row`.
             return unsafe { self.request_row_avx512(e, out) };
         }
+        #[cfg(target_arch = "x86_64")]
+        if self.scan.simd() == Simd::Avx2 {
+            // SAFETY: as in `url_row`.
+            return unsafe { self.request_row_avx2(e, out) };
+        }
+        self.request_row_in(e, out);
+    }
+
+    /// [`request_row`](Self::request_row) compiled for CPUs with AVX2 (see
+    /// [`url_row_avx512`](Self::url_row_avx512)).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,popcnt,lzcnt,bmi1,bmi2")]
+    fn request_row_avx2(&mut self, e: &Event, out: &mut [f64; N_REQUEST]) {
         self.request_row_in(e, out);
     }
 
@@ -514,6 +541,14 @@ mod tests {
         let mut fz = UrlFeaturizer::new();
         let mut base = UrlFeaturizer::new();
         base.scan.set_simd(crate::scan::Simd::Base);
+        let mut levels: Vec<UrlFeaturizer> = crate::scan::Simd::levels()
+            .into_iter()
+            .map(|simd| {
+                let mut f = UrlFeaturizer::new();
+                f.scan.set_simd(simd);
+                f
+            })
+            .collect();
         let mut hist = Histogram::default();
         let (mut got, mut want) = ([0.0; N_URL], [0.0; N_URL]);
         let other_host = String::from("api.Example.net");
@@ -568,10 +603,14 @@ mod tests {
             fz.url_row(u, &mut got);
             reference_url_part(&mut hist, &row, &mut want);
             assert!(same(&got, &want), "url_row {u:?}");
-            // and without SIMD beyond the baseline (other CPUs)
+            // and at every lower SIMD level (other CPUs)
             base.url_row(u, &mut got);
             assert!(same(&got, &want), "baseline url_row {u:?}");
-            // request_row has its own SIMD build: the same row either way
+            for l in &mut levels {
+                l.url_row(u, &mut got);
+                assert!(same(&got, &want), "{:?} url_row {u:?}", l.scan.simd());
+            }
+            // request_row has its own SIMD builds: the same row at every level
             let e = Event {
                 url_full: Some(u.clone()),
                 http_request_method: Some("GET".into()),
@@ -585,6 +624,10 @@ mod tests {
                 same(&r1[..LEX_COUNT], &want[..LEX_COUNT]),
                 "request_row {u:?}"
             );
+            for l in &mut levels {
+                l.request_row(&e, &mut r2);
+                assert!(same(&r1, &r2), "{:?} request_row {u:?}", l.scan.simd());
+            }
         }
         eprintln!(
             "{from_data} URLs from the bench data; SIMD level {:?}",

@@ -7,17 +7,39 @@
 //! Two ideas make it fast:
 //! - Class features from bit masks. A 64-byte chunk becomes one `u64` mask
 //!   per class (with AVX-512BW/VBMI, detected at run time: one masked load,
-//!   a table permute and a test per class; else SSE2 compares on x86-64,
-//!   else the class table and a multiply per 8 bytes); counts are popcounts,
+//!   a table permute and a test per class; with AVX2, detected likewise:
+//!   the SSE2 compares on at most two 32-byte blocks that lie inside the
+//!   string, overlapping at its end; else SSE2 compares on x86-64, else the
+//!   class table and a multiply per 8 bytes); counts are popcounts,
 //!   vowel/consonant changes are `prev & cur` of shifted masks, and the
 //!   longest run of a class takes a few shifts per chunk (for a string of
-//!   one chunk with AVX-512, the five classes side by side in vector lanes).
+//!   one chunk with AVX-512 or AVX2, the five classes side by side in vector
+//!   lanes, without the data-dependent branches of [`runs`]).
 //! - One histogram pass for the whole URL and its host, path and query. A
 //!   packed `u32` per byte value counts the whole string in its high half and
 //!   the current segment in its low half; the largest count is tracked as it
 //!   grows, and a list of the segment's byte values in order of first
 //!   occurrence lets its entropy visit only the distinct bytes, summing
 //!   `c log2 c` in that order, as the reference does.
+//!
+//! The levels ([`Simd`]) are Base (SSE2 or SWAR), BitOps (+ popcnt, lzcnt,
+//! bmi1), Avx2 (+ AVX2 and BMI2, no AVX-512) and Avx512. The AVX2 level,
+//! for CPUs such as AMD Zen 2/3 and Intel client cores, has three parts,
+//! each measured on its own (PhishCrawl dev URLs, `examples/url_rows`,
+//! Zen 3, callgrind instructions per URL; `url_row` ns/URL min/median over
+//! 16 alternating runs on a noisy 2-core machine):
+//! - the class masks and vector runs of [`avx2`]: -420 instructions/URL,
+//!   about -40/-50 ns/URL (of which the vector runs: -165 and -25/-35);
+//! - the URL splitter and host lower-casing with '/' and '.' masks from
+//!   32-byte compares (`urlparts::avx2`; the psl lookup and slash counts
+//!   then use the masks as with AVX-512): -155 instructions, -30 ns/URL;
+//! - `url_row`/`request_row` compiled with AVX2 so that the helpers inline:
+//!   -50 instructions, -10 ns/URL.
+//!
+//! Together, against BitOps on the same CPU: `url_row` 3185 → 2363
+//! instructions and 415/524 → 349/416 ns/URL (min/median), `request_row`
+//! 3275 → 2643 instructions and 507/579 → 418/502 ns/URL, with
+//! bit-identical outputs (the checksums of `url_rows` do not change).
 
 #[cfg(any(test, not(target_arch = "x86_64")))]
 use crate::lexical::CLASS;
@@ -113,6 +135,11 @@ pub(crate) enum Simd {
     /// x86-64 with popcnt/lzcnt/bmi1: the baseline masks, counted with
     /// the bit instructions.
     BitOps,
+    /// x86-64 with AVX2, BMI2 and the bit instructions but no AVX-512: the
+    /// masks of a chunk from at most two 32-byte compares, the five longest
+    /// runs of a one-chunk string in 4 x u64 lanes, and the hot functions
+    /// compiled with AVX2 so that the helpers inline.
+    Avx2,
     /// x86-64 with AVX-512F/BW/VBMI and BMI2 as well: one masked 64-byte load
     /// and a table permute per chunk.
     Avx512,
@@ -135,11 +162,39 @@ impl Simd {
             {
                 return Simd::Avx512;
             }
+            if bitops && Simd::has_avx2() {
+                return Simd::Avx2;
+            }
             if bitops {
                 return Simd::BitOps;
             }
         }
         Simd::Base
+    }
+
+    /// AVX2 and BMI2 (the bit instructions of [`Simd::BitOps`] aside).
+    #[cfg(target_arch = "x86_64")]
+    fn has_avx2() -> bool {
+        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("bmi2")
+    }
+
+    /// Every level this CPU can run, lowest first (tests check each against
+    /// the references).
+    #[cfg(test)]
+    pub(crate) fn levels() -> Vec<Simd> {
+        let top = Simd::detect();
+        let mut v = vec![Simd::Base];
+        if top != Simd::Base {
+            v.push(Simd::BitOps);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if top != Simd::Base && Simd::has_avx2() {
+            v.push(Simd::Avx2);
+        }
+        if top == Simd::Avx512 {
+            v.push(Simd::Avx512);
+        }
+        v
     }
 }
 
@@ -155,6 +210,7 @@ pub(crate) fn class_stats(s: &[u8], simd: Simd) -> LexStats {
             // SAFETY: `Simd::detect` found the CPU features these functions
             // enable; they are otherwise ordinary safe functions.
             Simd::Avx512 => return unsafe { avx512::class_stats(s) },
+            Simd::Avx2 => return unsafe { avx2::class_stats(s) },
             Simd::BitOps => return unsafe { class_stats_bitops(s) },
             Simd::Base => {}
         }
@@ -389,27 +445,8 @@ mod avx512 {
         // data-dependent branches of `runs` (whether a class occurs at all
         // varies from URL to URL and mispredicts).
         let m = chunk_masks(s, lo, hi);
-        let pop = |x: u64| x.count_ones();
-        let [digit, lower, upper, vowel, consonant] =
-            max_runs([m.digit, m.lower, m.upper, m.vowel, m.consonant]);
-        LexStats {
-            len: s.len() as u32,
-            first_is_digit: s.first().is_some_and(|b| b.is_ascii_digit()),
-            non_base64: s.len() as u32 - pop(m.base64),
-            specials: pop(m.special),
-            digits: pop(m.digit),
-            lower: pop(m.lower),
-            upper: pop(m.upper),
-            vowels: pop(m.vowel),
-            consonants: pop(m.consonant),
-            vowel_changes: pop(((m.vowel << 1) & m.consonant) | ((m.consonant << 1) & m.vowel)),
-            max_digit_run: digit,
-            max_lower_run: lower,
-            max_upper_run: upper,
-            max_vowel_run: vowel,
-            max_consonant_run: consonant,
-            ..Default::default()
-        }
+        let runs = max_runs([m.digit, m.lower, m.upper, m.vowel, m.consonant]);
+        super::one_chunk_stats(s, &m, runs)
     }
 
     /// The longest run of one bits of each of five masks: [`max_run`](super::max_run)
@@ -484,6 +521,224 @@ mod avx512 {
             base64,
             special: t(SPECIAL) | high,
         }
+    }
+}
+
+/// The stats of a string of at most one chunk from its masks `m` and the
+/// longest runs of digit, lower, upper, vowel and consonant bytes: the sums
+/// of [`class_stats_with`] for one chunk.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn one_chunk_stats(s: &[u8], m: &Masks, runs: [u32; 5]) -> LexStats {
+    let pop = |x: u64| x.count_ones();
+    let [digit, lower, upper, vowel, consonant] = runs;
+    LexStats {
+        len: s.len() as u32,
+        first_is_digit: s.first().is_some_and(|b| b.is_ascii_digit()),
+        non_base64: s.len() as u32 - pop(m.base64),
+        specials: pop(m.special),
+        digits: pop(m.digit),
+        lower: pop(m.lower),
+        upper: pop(m.upper),
+        vowels: pop(m.vowel),
+        consonants: pop(m.consonant),
+        vowel_changes: pop(((m.vowel << 1) & m.consonant) | ((m.consonant << 1) & m.vowel)),
+        max_digit_run: digit,
+        max_lower_run: lower,
+        max_upper_run: upper,
+        max_vowel_run: vowel,
+        max_consonant_run: consonant,
+        ..Default::default()
+    }
+}
+
+/// The class masks with AVX2: a chunk in at most two 32-byte blocks (the
+/// compares of [`sse2`], twice as wide), and the longest runs of a
+/// one-chunk string in vector lanes.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use super::Masks;
+    use crate::lexical::LexStats;
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi64, _mm256_and_si256, _mm256_andnot_si256, _mm256_blendv_epi8,
+        _mm256_cmpeq_epi64, _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
+        _mm256_or_si256, _mm256_set1_epi64x, _mm256_set1_epi8, _mm256_set_epi64x, _mm256_set_m128i,
+        _mm256_setzero_si256, _mm256_srli_epi64, _mm256_srlv_epi64, _mm256_storeu_si256,
+        _mm256_sub_epi8, _mm256_subs_epu8, _mm_loadu_si128,
+    };
+
+    /// Lane masks of up to 64 bytes of `s` (bit `i` = byte `i`; bits past
+    /// the end are zero): `f` gives `K` lane masks of a 32-byte vector, and
+    /// is applied to at most two vectors that lie inside `s` (overlapping,
+    /// never reading past it; a string under 16 bytes is copied first).
+    /// `f` must be a per-lane test (a byte's bits depend on that byte only);
+    /// the bits of padding lanes are dropped.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn masks64<const K: usize>(s: &[u8], f: impl Fn(__m256i) -> [u32; K]) -> [u64; K] {
+        let n = s.len();
+        debug_assert!(n <= 64);
+        if n >= 32 {
+            // SAFETY: n >= 32, so the loads read bytes 0..32 and n-32..n of
+            // `s`; unaligned loads have no alignment requirement.
+            let (a, b) = unsafe {
+                (
+                    _mm256_loadu_si256(s.as_ptr().cast::<__m256i>()),
+                    _mm256_loadu_si256(s.as_ptr().add(n - 32).cast::<__m256i>()),
+                )
+            };
+            let (ma, mb) = (f(a), f(b));
+            // the second block's lanes are bytes n-32..n; the overlap with
+            // the first agrees (the same bytes, a per-lane test)
+            std::array::from_fn(|k| ma[k] as u64 | (mb[k] as u64) << (n - 32))
+        } else if n >= 16 {
+            // SAFETY: the loads read bytes 0..16 and n-16..n of `s`.
+            let x = unsafe {
+                _mm256_set_m128i(
+                    _mm_loadu_si128(s.as_ptr().add(n - 16).cast()),
+                    _mm_loadu_si128(s.as_ptr().cast()),
+                )
+            };
+            let m = f(x);
+            std::array::from_fn(|k| (m[k] & 0xffff) as u64 | ((m[k] >> 16) as u64) << (n - 16))
+        } else {
+            let mut b = [0u8; 32];
+            b[..n].copy_from_slice(s);
+            // SAFETY: `b` is 32 readable bytes.
+            let x = unsafe { _mm256_loadu_si256(b.as_ptr().cast::<__m256i>()) };
+            let m = f(x);
+            let valid = (1u32 << n) - 1;
+            std::array::from_fn(|k| (m[k] & valid) as u64)
+        }
+    }
+
+    /// The lane masks of 32 bytes: digit, lower, upper, vowel, consonant,
+    /// base64, special (the tests of `sse2::block`).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn block(x: __m256i) -> [u32; 7] {
+        // closures, not functions: they inherit the enabled features
+        let eq = |x, c: u8| _mm256_cmpeq_epi8(x, _mm256_set1_epi8(c as i8));
+        // lanes with `lo <= x <= hi` (unsigned): `x - lo` saturating-minus
+        // `hi - lo` is zero exactly then
+        let range = |x, lo: u8, hi: u8| {
+            let t = _mm256_sub_epi8(x, _mm256_set1_epi8(lo as i8));
+            _mm256_cmpeq_epi8(
+                _mm256_subs_epu8(t, _mm256_set1_epi8((hi - lo) as i8)),
+                _mm256_setzero_si256(),
+            )
+        };
+        let or = |a, b| _mm256_or_si256(a, b);
+        let digit = range(x, b'0', b'9');
+        let lower = range(x, b'a', b'z');
+        let upper = range(x, b'A', b'Z');
+        // `x | 0x20` equals a lower-case vowel only for that vowel in either case
+        let lx = _mm256_or_si256(x, _mm256_set1_epi8(0x20));
+        let vowel = or(
+            or(eq(lx, b'a'), eq(lx, b'e')),
+            or(or(eq(lx, b'i'), eq(lx, b'o')), eq(lx, b'u')),
+        );
+        let alpha = or(lower, upper);
+        let base64 = or(
+            or(alpha, digit),
+            or(or(eq(x, b'+'), eq(x, b'/')), eq(x, b'=')),
+        );
+        let printable = range(x, 0x21, 0x7e);
+        let bad = or(
+            or(or(eq(x, b'"'), eq(x, b'<')), or(eq(x, b'>'), eq(x, b'\\'))),
+            or(or(eq(x, b'^'), eq(x, b'`')), range(x, b'{', b'}')),
+        );
+        let mm = |v| _mm256_movemask_epi8(v) as u32;
+        let alpha_m = mm(alpha);
+        let vowel_m = mm(vowel);
+        [
+            mm(digit),
+            mm(lower),
+            mm(upper),
+            vowel_m,
+            alpha_m & !vowel_m,
+            mm(base64),
+            !mm(printable) | mm(bad),
+        ]
+    }
+
+    /// The masks of a chunk of at most 64 bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) fn chunk_masks(chunk: &[u8]) -> Masks {
+        let [digit, lower, upper, vowel, consonant, base64, special] = masks64(chunk, |x| block(x));
+        Masks {
+            digit,
+            lower,
+            upper,
+            vowel,
+            consonant,
+            base64,
+            special,
+        }
+    }
+
+    /// [`class_stats`](super::class_stats) with these masks.
+    #[inline]
+    #[target_feature(enable = "avx2,popcnt,lzcnt,bmi1,bmi2")]
+    pub(super) fn class_stats(s: &[u8]) -> LexStats {
+        if s.len() > 64 {
+            return super::class_stats_with(s, |chunk| chunk_masks(chunk));
+        }
+        // One chunk (most URLs): the runs without the data-dependent
+        // branches of `runs`, as with AVX-512.
+        let m = chunk_masks(s);
+        let runs = max_runs([m.digit, m.lower, m.upper, m.vowel, m.consonant]);
+        super::one_chunk_stats(s, &m, runs)
+    }
+
+    /// [`max_run`](super::max_run) of the four lanes of `v`, and 64 for an
+    /// all-ones lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn max_runs4(v: __m256i) -> __m256i {
+        let and_shr = |a: __m256i, k: u32| match k {
+            1 => _mm256_and_si256(a, _mm256_srli_epi64::<1>(a)),
+            2 => _mm256_and_si256(a, _mm256_srli_epi64::<2>(a)),
+            4 => _mm256_and_si256(a, _mm256_srli_epi64::<4>(a)),
+            8 => _mm256_and_si256(a, _mm256_srli_epi64::<8>(a)),
+            _ => _mm256_and_si256(a, _mm256_srli_epi64::<16>(a)),
+        };
+        let a1 = v;
+        let a2 = and_shr(a1, 1);
+        let a4 = and_shr(a2, 2);
+        let a8 = and_shr(a4, 4);
+        let a16 = and_shr(a8, 8);
+        let a32 = and_shr(a16, 16);
+        let zero = _mm256_setzero_si256();
+        let mut x = _mm256_set1_epi64x(-1);
+        let mut r = zero;
+        for (step, a) in [(32, a32), (16, a16), (8, a8), (4, a4), (2, a2), (1, a1)] {
+            let y = _mm256_and_si256(x, _mm256_srlv_epi64(a, r));
+            // all ones in the lanes where no run of `r + step` exists
+            let none = _mm256_cmpeq_epi64(y, zero);
+            x = _mm256_blendv_epi8(y, x, none);
+            r = _mm256_add_epi64(r, _mm256_andnot_si256(none, _mm256_set1_epi64x(step)));
+        }
+        let full = _mm256_cmpeq_epi64(v, _mm256_set1_epi64x(-1));
+        _mm256_blendv_epi8(r, _mm256_set1_epi64x(64), full)
+    }
+
+    /// The longest run of one bits of each of five masks, in two vectors.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn max_runs(m: [u64; 5]) -> [u32; 5] {
+        let a = _mm256_set_epi64x(m[3] as i64, m[2] as i64, m[1] as i64, m[0] as i64);
+        let b = _mm256_set_epi64x(0, 0, 0, m[4] as i64);
+        let (ra, rb) = (max_runs4(a), max_runs4(b));
+        let (mut oa, mut ob) = ([0u64; 4], [0u64; 4]);
+        // SAFETY: `oa` and `ob` are 32 writable bytes each; the stores have
+        // no alignment requirement.
+        unsafe {
+            _mm256_storeu_si256(oa.as_mut_ptr().cast::<__m256i>(), ra);
+            _mm256_storeu_si256(ob.as_mut_ptr().cast::<__m256i>(), rb);
+        }
+        [oa[0], oa[1], oa[2], oa[3], ob[0]].map(|x| x as u32)
     }
 }
 
@@ -738,11 +993,7 @@ mod tests {
 
     /// The levels this CPU can run: each must give the reference's values.
     fn levels() -> Vec<Simd> {
-        match Simd::detect() {
-            Simd::Base => vec![Simd::Base],
-            Simd::BitOps => vec![Simd::Base, Simd::BitOps],
-            Simd::Avx512 => vec![Simd::Base, Simd::BitOps, Simd::Avx512],
-        }
+        Simd::levels()
     }
 
     /// The AVX-512 masks of a chunk, when the CPU has AVX-512.
@@ -756,6 +1007,17 @@ mod tests {
                 let hi = _mm512_loadu_si512(avx512::ASCII.as_ptr().add(64).cast::<__m512i>());
                 avx512::chunk_masks(c, lo, hi)
             });
+        }
+        let _ = c;
+        None
+    }
+
+    /// The AVX2 masks of a chunk, when the CPU has AVX2.
+    fn avx2_masks(c: &[u8]) -> Option<Masks> {
+        #[cfg(target_arch = "x86_64")]
+        if Simd::levels().contains(&Simd::Avx2) {
+            // SAFETY: `levels` found AVX2.
+            return Some(unsafe { avx2::chunk_masks(c) });
         }
         let _ = c;
         None
@@ -792,7 +1054,7 @@ mod tests {
         // every byte value, at every offset of a chunk and in short tails
         let all: Vec<u8> = (0..=255u8).collect();
         for start in 0..64 {
-            for len in [1, 15, 16, 17, 63, 64] {
+            for len in [0, 1, 7, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64] {
                 let c: Vec<u8> = all
                     .iter()
                     .cycle()
@@ -804,13 +1066,16 @@ mod tests {
                 if let Some(m) = avx512_masks(&c) {
                     assert_eq!(m, chunk_masks_swar(&c), "{c:?}");
                 }
+                if let Some(m) = avx2_masks(&c) {
+                    assert_eq!(m, chunk_masks_swar(&c), "{c:?}");
+                }
             }
         }
         assert_eq!(max_run(0), 0);
         assert_eq!(max_run(u64::MAX >> 1), 63);
-        // the vector version, all-ones included
+        // the vector versions, all-ones included
         #[cfg(target_arch = "x86_64")]
-        if Simd::detect() == Simd::Avx512 {
+        if Simd::levels().contains(&Simd::Avx2) {
             let mut x: u64 = 0x2545_f491_4f6c_dd1d;
             let mut cases = vec![[0, u64::MAX, 1, u64::MAX >> 1, u64::MAX << 1]];
             for _ in 0..20_000 {
@@ -826,9 +1091,13 @@ mod tests {
                 ]);
             }
             for m in cases {
-                // SAFETY: `detect` found AVX-512.
-                let got = unsafe { avx512::max_runs(m) };
-                assert_eq!(got, m.map(runs_ref), "{m:x?}");
+                let want = m.map(runs_ref);
+                // SAFETY: `levels` found AVX2.
+                assert_eq!(unsafe { avx2::max_runs(m) }, want, "{m:x?}");
+                if Simd::detect() == Simd::Avx512 {
+                    // SAFETY: `detect` found AVX-512.
+                    assert_eq!(unsafe { avx512::max_runs(m) }, want, "{m:x?}");
+                }
             }
         }
     }
@@ -864,6 +1133,13 @@ mod tests {
     #[test]
     fn scan_matches_reference() {
         eprintln!("mask builder of this CPU: {:?}", Simd::detect());
+        // every level on every URL of the bench data (when there)
+        for u in crate::test_data::dev_urls() {
+            let want = class_stats_with(u.as_bytes(), chunk_masks_swar);
+            for simd in levels() {
+                assert_eq!(class_stats(u.as_bytes(), simd), want, "{u:?} {simd:?}");
+            }
+        }
         let mut h = Histogram::default();
         let mut sc = Scanner::default();
         for s in samples() {
@@ -879,6 +1155,9 @@ mod tests {
             for c in s.chunks(64) {
                 assert_eq!(chunk_masks(c), chunk_masks_swar(c));
                 if let Some(m) = avx512_masks(c) {
+                    assert_eq!(m, chunk_masks_swar(c));
+                }
+                if let Some(m) = avx2_masks(c) {
                     assert_eq!(m, chunk_masks_swar(c));
                 }
             }

@@ -32,9 +32,9 @@ pub(crate) fn split_url_simd(s: &str, simd: crate::scan::Simd) -> UrlParts<'_> {
 }
 
 /// [`split_url`] with the fastest splitter `simd` allows (the same parts),
-/// and, when that splitter masked the rest (at most 64 bytes, AVX-512), the
-/// mask of its '/' bytes (bit `i` = byte `i` of `rest`): the path and query
-/// slash counts and the path depth come from it.
+/// and, when that splitter masked the rest (at most 64 bytes, AVX-512 or
+/// AVX2), the mask of its '/' bytes (bit `i` = byte `i` of `rest`): the
+/// path and query slash counts and the path depth come from it.
 #[inline]
 pub(crate) fn split_url_slashes(s: &str, simd: crate::scan::Simd) -> (UrlParts<'_>, Option<u64>) {
     #[cfg(target_arch = "x86_64")]
@@ -42,6 +42,12 @@ pub(crate) fn split_url_slashes(s: &str, simd: crate::scan::Simd) -> (UrlParts<'
         // SAFETY: `Simd::Avx512` comes from `Simd::detect`, which found the
         // features `avx512::split_url` enables.
         return unsafe { avx512::split_url(s) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if simd == crate::scan::Simd::Avx2 {
+        // SAFETY: `Simd::Avx2` comes from `Simd::detect`, which found the
+        // features `avx2::split_url` enables.
+        return unsafe { avx2::split_url(s) };
     }
     let _ = simd;
     (split_url(s), None)
@@ -100,7 +106,7 @@ fn split_scheme(s: &str) -> (Option<&str>, &str) {
 /// are their first bits, without a loop or a data-dependent branch per part.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::{host_of_authority_masks, split_rest, split_scheme, UrlParts};
+    use super::{parts_from_masks, split_rest, split_scheme, UrlParts};
     use std::arch::x86_64::{
         __m512i, _mm512_add_epi8, _mm512_mask_cmpeq_epi8_mask, _mm512_mask_cmple_epu8_mask,
         _mm512_mask_storeu_epi8, _mm512_maskz_loadu_epi8, _mm512_maskz_mov_epi8, _mm512_set1_epi8,
@@ -146,12 +152,6 @@ mod avx512 {
         }
     }
 
-    /// Bits `k..64` (none for `k >= 64`).
-    #[inline(always)]
-    fn from(k: usize) -> u64 {
-        u64::MAX.checked_shl(k as u32).unwrap_or(0)
-    }
-
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,popcnt,lzcnt,bmi1")]
     fn split_rest_masks<'a>(scheme: Option<&'a str>, rest: &'a str) -> (UrlParts<'a>, Option<u64>) {
@@ -165,30 +165,134 @@ mod avx512 {
         // inside `rest`; the masked-off lanes are neither read nor faulted on.
         let x = unsafe { _mm512_maskz_loadu_epi8(valid, rb.as_ptr().cast::<i8>()) };
         let eq = |c: u8| _mm512_mask_cmpeq_epi8_mask(valid, x, _mm512_set1_epi8(c as i8));
-        let (slash, q, hash) = (eq(b'/'), eq(b'?'), eq(b'#'));
-        // the bits past the end stop every search at `n`
-        let end = !valid;
-        // authority ends at the first '/', '?' or '#'
-        let auth_end = (slash | q | hash | end).trailing_zeros() as usize;
-        // the path runs to the first '?' or '#'; the query from that '?' to the next '#'
-        let path_end = (((q | hash) & from(auth_end)) | end).trailing_zeros() as usize;
-        let query = if q.checked_shr(path_end as u32).unwrap_or(0) & 1 == 1 {
-            let start = path_end + 1;
-            let q_end = ((hash & from(start)) | end).trailing_zeros() as usize;
-            rest.get(start..q_end)
+        let slash = eq(b'/');
+        let masks = [slash, eq(b'?'), eq(b'#'), eq(b'@'), eq(b':')];
+        (parts_from_masks(scheme, rest, masks), Some(slash))
+    }
+}
+
+/// The splitter with AVX2: as with AVX-512 for a rest of at most 64 bytes,
+/// the delimiter masks from at most two 32-byte compares.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{parts_from_masks, split_rest, split_scheme, UrlParts};
+    use crate::scan::avx2::masks64;
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi8, _mm256_and_si256, _mm256_castsi256_si128, _mm256_cmpeq_epi8,
+        _mm256_extracti128_si256, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8,
+        _mm256_set_m128i, _mm256_setzero_si256, _mm256_storeu_si256, _mm256_sub_epi8,
+        _mm256_subs_epu8, _mm_loadu_si128, _mm_storeu_si128,
+    };
+
+    #[inline]
+    #[target_feature(enable = "avx2,popcnt,lzcnt,bmi1")]
+    pub(super) fn split_url(s: &str) -> (UrlParts<'_>, Option<u64>) {
+        let (scheme, rest) = split_scheme(s);
+        let rb = rest.as_bytes();
+        if rb.len() > 64 {
+            return (split_rest(scheme, rest), None);
+        }
+        let masks = masks64(rb, |x| {
+            let eq = |c: u8| _mm256_movemask_epi8(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(c as i8)));
+            [b'/', b'?', b'#', b'@', b':'].map(|c| eq(c) as u32)
+        });
+        (parts_from_masks(scheme, rest, masks), Some(masks[0]))
+    }
+
+    /// ASCII lower-case of `h` (at most 64 bytes) into the start of `buf`;
+    /// returns the mask of its '.' bytes.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn lower64(h: &[u8], buf: &mut [u8; 256]) -> u64 {
+        let n = h.len();
+        debug_assert!(n <= 64);
+        // lower-cases `x` and gives the lane mask of its '.' bytes
+        let lower = |x: __m256i| {
+            // x - 'A' <= 25 (unsigned) exactly for 'A'..='Z'
+            let t = _mm256_sub_epi8(x, _mm256_set1_epi8(b'A' as i8));
+            let upper = _mm256_cmpeq_epi8(
+                _mm256_subs_epu8(t, _mm256_set1_epi8(25)),
+                _mm256_setzero_si256(),
+            );
+            let y = _mm256_add_epi8(x, _mm256_and_si256(upper, _mm256_set1_epi8(0x20)));
+            let dot = _mm256_cmpeq_epi8(x, _mm256_set1_epi8(b'.' as i8));
+            (y, _mm256_movemask_epi8(dot) as u32 as u64)
+        };
+        if n >= 32 {
+            // SAFETY: the loads read bytes 0..32 and n-32..n of `h`, the
+            // stores write bytes 0..32 and n-32..n of `buf` (n <= 64 < 256);
+            // no alignment is required. Both write the lower-case of the
+            // same bytes where they overlap.
+            unsafe {
+                let a = _mm256_loadu_si256(h.as_ptr().cast::<__m256i>());
+                let b = _mm256_loadu_si256(h.as_ptr().add(n - 32).cast::<__m256i>());
+                let ((la, da), (lb, db)) = (lower(a), lower(b));
+                _mm256_storeu_si256(buf.as_mut_ptr().cast::<__m256i>(), la);
+                _mm256_storeu_si256(buf.as_mut_ptr().add(n - 32).cast::<__m256i>(), lb);
+                da | db << (n - 32)
+            }
+        } else if n >= 16 {
+            // SAFETY: as above with 16-byte halves: bytes 0..16 and n-16..n
+            // of `h` and of `buf`.
+            unsafe {
+                let x = _mm256_set_m128i(
+                    _mm_loadu_si128(h.as_ptr().add(n - 16).cast()),
+                    _mm_loadu_si128(h.as_ptr().cast()),
+                );
+                let (y, d) = lower(x);
+                _mm_storeu_si128(buf.as_mut_ptr().cast(), _mm256_castsi256_si128(y));
+                _mm_storeu_si128(
+                    buf.as_mut_ptr().add(n - 16).cast(),
+                    _mm256_extracti128_si256::<1>(y),
+                );
+                (d & 0xffff) | (d >> 16) << (n - 16)
+            }
         } else {
-            None
-        };
-        let before = !from(auth_end);
-        let auth = rest.get(..auth_end).unwrap_or(rest);
-        let parts = UrlParts {
-            scheme,
-            rest,
-            host: host_of_authority_masks(auth, eq(b'@') & before, eq(b':') & before),
-            path: rest.get(auth_end..path_end).unwrap_or(""),
-            query,
-        };
-        (parts, Some(slash))
+            // short: copy, then lower-case the first 32 bytes of `buf` in
+            // place (the bytes past `n` are left-overs, never read as host)
+            buf[..n].copy_from_slice(h);
+            // SAFETY: the load and store touch bytes 0..32 of `buf`.
+            unsafe {
+                let (y, d) = lower(_mm256_loadu_si256(buf.as_ptr().cast::<__m256i>()));
+                _mm256_storeu_si256(buf.as_mut_ptr().cast::<__m256i>(), y);
+                d & ((1u64 << n) - 1)
+            }
+        }
+    }
+}
+
+/// The parts of `rest` (at most 64 bytes) from the masks of its '/', '?',
+/// '#', '@' and ':' bytes (bit `i` = byte `i`, no bits past the end): the
+/// parts are their first bits, without a loop or a data-dependent branch
+/// per part.
+#[inline(always)]
+fn parts_from_masks<'a>(scheme: Option<&'a str>, rest: &'a str, masks: [u64; 5]) -> UrlParts<'a> {
+    let [slash, q, hash, at, colon] = masks;
+    let n = rest.len();
+    debug_assert!(n <= 64);
+    // bits `k..64` (none for `k >= 64`)
+    let from = |k: usize| u64::MAX.checked_shl(k as u32).unwrap_or(0);
+    // the bits past the end stop every search at `n`
+    let end = from(n);
+    // authority ends at the first '/', '?' or '#'
+    let auth_end = (slash | q | hash | end).trailing_zeros() as usize;
+    // the path runs to the first '?' or '#'; the query from that '?' to the next '#'
+    let path_end = (((q | hash) & from(auth_end)) | end).trailing_zeros() as usize;
+    let query = if q.checked_shr(path_end as u32).unwrap_or(0) & 1 == 1 {
+        let start = path_end + 1;
+        let q_end = ((hash & from(start)) | end).trailing_zeros() as usize;
+        rest.get(start..q_end)
+    } else {
+        None
+    };
+    let before = !from(auth_end);
+    let auth = rest.get(..auth_end).unwrap_or(rest);
+    UrlParts {
+        scheme,
+        rest,
+        host: host_of_authority_masks(auth, at & before, colon & before),
+        path: rest.get(auth_end..path_end).unwrap_or(""),
+        query,
     }
 }
 
@@ -655,7 +759,8 @@ pub fn lower_host<'b>(host: &str, buf: &'b mut [u8; 256]) -> Option<&'b [u8]> {
 
 /// [`lower_host`] and the mask of the '.' bytes of the result (bit `i` =
 /// byte `i`) when it has at most 64 bytes, for [`psl_facts_dots`]; with
-/// AVX-512 one masked load and store instead of a loop.
+/// AVX-512 one masked load and store instead of a loop, with AVX2 at most
+/// two 32-byte loads and stores (see `avx2::lower64`).
 #[inline]
 pub(crate) fn lower_host_dots<'b>(
     host: &str,
@@ -669,6 +774,16 @@ pub(crate) fn lower_host_dots<'b>(
             // SAFETY: `Simd::Avx512` comes from `Simd::detect`, which found
             // the features `avx512::lower64` enables.
             let dots = unsafe { avx512::lower64(h, buf) };
+            return Some((&buf[..h.len()], Some(dots)));
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if simd == crate::scan::Simd::Avx2 {
+        let h = host.strip_suffix('.').unwrap_or(host).as_bytes();
+        if h.len() <= 64 {
+            // SAFETY: `Simd::Avx2` comes from `Simd::detect`, which found
+            // the features `avx2::lower64` enables.
+            let dots = unsafe { avx2::lower64(h, buf) };
             return Some((&buf[..h.len()], Some(dots)));
         }
     }
@@ -817,9 +932,11 @@ mod tests {
         for n in [60, 63, 64, 65, 70] {
             hosts.push(format!("{}.example.co.uk", "a.".repeat(n / 2)).into_bytes()[..n].to_vec());
         }
-        let simd = crate::scan::Simd::detect();
         let mut buf = [0u8; 256];
-        for h in &hosts {
+        for (h, simd) in hosts
+            .iter()
+            .flat_map(|h| crate::scan::Simd::levels().into_iter().map(move |l| (h, l)))
+        {
             let (got, want) = (psl_facts(h), reference_psl_facts(h));
             let (lh, dots) = match std::str::from_utf8(h) {
                 Ok(hs) => lower_host_dots(hs, &mut buf, simd).unwrap_or((b"", None)),
@@ -865,7 +982,7 @@ mod tests {
                     assert_eq!(got, Some(plain.as_bytes()), "{h:?}");
                 }
                 let dots = |b: &[u8]| eq_masks(b, b'.', b'.').map(|m| m.0);
-                for simd in [crate::scan::Simd::Base, crate::scan::Simd::detect()] {
+                for simd in crate::scan::Simd::levels() {
                     let got = lower_host_dots(&h, &mut buf, simd).map(|(l, d)| (l.to_vec(), d));
                     if plain.len() > 256 {
                         assert_eq!(got, None, "{n}");
@@ -998,16 +1115,30 @@ mod tests {
                 urls.push(format!("h.com{body}"));
             }
         }
-        let simd = crate::scan::Simd::detect();
-        eprintln!("splitter of this CPU: {simd:?}");
+        let levels = crate::scan::Simd::levels();
+        eprintln!("splitters of this CPU: {levels:?}");
         for u in &urls {
             assert_eq!(split_url(u), reference_split(u), "{u:?}");
-            assert_eq!(split_url_simd(u, simd), reference_split(u), "{u:?}");
+            for &simd in &levels {
+                assert_eq!(
+                    split_url_simd(u, simd),
+                    reference_split(u),
+                    "{u:?} {simd:?}"
+                );
+            }
             // every suffix too: authorities, ports and schemes cut anywhere
             for (i, _) in u.char_indices().take(40) {
                 let want = reference_split(&u[i..]);
                 assert_eq!(split_url(&u[i..]), want, "{:?}", &u[i..]);
-                assert_eq!(split_url_simd(&u[i..], simd), want, "{:?}", &u[i..]);
+                for &simd in &levels {
+                    let (got, slash) = split_url_slashes(&u[i..], simd);
+                    assert_eq!(got, want, "{:?} {simd:?}", &u[i..]);
+                    // the '/' mask, when there is one, is that of the rest
+                    if let Some(m) = slash {
+                        let rb = got.rest.as_bytes();
+                        assert_eq!(m, eq_masks_plain(rb, b'/', b'/').0, "{:?}", &u[i..]);
+                    }
+                }
             }
         }
     }
