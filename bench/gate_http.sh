@@ -8,6 +8,10 @@
 #
 # ROUNDS=k repeats the whole sequence k times (nginx, then the gate), so
 # that drift in the machine's speed hits both sides alike; report the range.
+# LEASE=k sets `local_lease = k` on the Redis limit (the local fast path;
+# default 0: every request asks Redis), and the Redis rows then include a
+# hot-key run: 64 clients, each well under its limit, so reservations are
+# spent (with 131k clients a key is seen too rarely for that).
 # PERF_STAT=1 (needs `perf`) also prints each server's CPU time per request
 # on the forward-auth rows: on 2 cores wrk can be the bottleneck, and then
 # req/s compares the client more than the servers.
@@ -51,6 +55,16 @@ request = function()
 end
 LUA
 
+# 64 clients, each well under 1000 r/s at these rates: reservations get spent.
+cat > "$work/hot.lua" <<'LUA'
+math.randomseed(42)
+request = function()
+  local ip = string.format("10.0.0.%d", math.random(0, 63))
+  return wrk.format("GET", wrk.path, {["X-Forwarded-For"] = ip, ["X-Forwarded-Uri"] = "/products/1?ref=home",
+    ["User-Agent"] = "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0", ["Accept-Language"] = "en"})
+end
+LUA
+
 # One client: both servers must answer mostly 429 (proves the limit is applied).
 cat > "$work/one.lua" <<'LUA'
 request = function()
@@ -77,6 +91,7 @@ rate = "1000/s"
 burst = 50
 store = "$1"
 TOML
+  if [ "$1" = redis ]; then echo "local_lease = ${LEASE:-0}"; fi
 }
 
 cat > "$work/nginx.conf" <<NGINX
@@ -142,6 +157,9 @@ for round in $(seq "${ROUNDS:-1}"); do
     wait_port "$PORT_GATE"
     run_wrk "gate forward-auth ($store)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/auth.lua" "${pids[-1]}"
     [ "$store" = memory ] && DUR=1s run_wrk "gate, one client (expect 429s)" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/one.lua"
+    if [ "$store" = redis ]; then
+      run_wrk "gate forward-auth (redis, 64 hot, lease ${LEASE:-0})" "http://127.0.0.1:$PORT_GATE/v1/auth" "$work/hot.lua" "${pids[-1]}"
+    fi
     run_wrk "gate POST /v1/decide ($store)" "http://127.0.0.1:$PORT_GATE/" "$work/decide.lua"
     kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
     sleep 0.5

@@ -595,7 +595,9 @@ impl Gate {
                 .ok_or(StoreError::Full),
             // Boxed: the Redis future is large, and inline it would make
             // every decision's future (moved on each call) that large too.
-            AnyStore::Redis(r) => Box::pin(r.check(&l.spec.name, &key.text(), q, 1, now)).await,
+            AnyStore::Redis(r) => {
+                Box::pin(r.check_leased(&l.spec.name, &key.text(), q, l.spec.lease, now)).await
+            }
         }
     }
 
@@ -1005,6 +1007,8 @@ impl Gate {
             metrics::counter!("palisade_gate_redis_errors_total").absolute(r.errors.load(Relaxed));
             metrics::counter!("palisade_gate_redis_breaker_trips_total")
                 .absolute(r.breaker.trips.load(Relaxed));
+            metrics::counter!("palisade_gate_redis_lease_hits_total")
+                .absolute(r.lease_hits.load(Relaxed));
         }
     }
 

@@ -220,6 +220,14 @@ pub struct LimitSection {
     /// Per-key quotas (for `ip`: an address or CIDR).
     #[serde(default)]
     pub overrides: HashMap<String, OverrideSection>,
+    /// Redis store only: cells one script call may reserve for this instance
+    /// when a key is clearly under its limit, spent by the next requests
+    /// without a round trip (0, the default: every request asks Redis).
+    #[serde(default)]
+    pub local_lease: u32,
+    /// How long reserved cells stay spendable (default 100 ms).
+    #[serde(default)]
+    pub local_lease_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -329,6 +337,8 @@ pub struct LimitSpec {
     pub routes: Vec<String>,
     pub methods: Vec<String>,
     pub overrides: HashMap<String, Quota>,
+    /// The local fast path of a Redis limit (`cells` 0: off).
+    pub lease: crate::store::Lease,
 }
 
 /// The validated policy.
@@ -503,6 +513,22 @@ impl Policy {
                     "`redis` needs a [redis] section".into(),
                 ));
             }
+            if l.local_lease > 0 && l.store != StoreKind::Redis {
+                return Err(bad(
+                    format!("{key}.local_lease"),
+                    "only a `redis` store has a local fast path".into(),
+                ));
+            }
+            if l.local_lease_ms == Some(0) {
+                return Err(bad(
+                    format!("{key}.local_lease_ms"),
+                    "must be at least 1".into(),
+                ));
+            }
+            let lease = crate::store::Lease {
+                cells: l.local_lease,
+                ttl_ns: l.local_lease_ms.unwrap_or(100).saturating_mul(1_000_000),
+            };
             for r in &l.routes {
                 if !r.starts_with('/') {
                     return Err(bad(
@@ -532,6 +558,7 @@ impl Policy {
                 routes: l.routes.clone(),
                 methods: l.methods.iter().map(|m| m.to_ascii_uppercase()).collect(),
                 overrides,
+                lease,
             });
         }
         let r = &file.risk;
@@ -698,6 +725,27 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("[redis]"), "{e}");
+        let e = Policy::parse(
+            "[[limit]]\nname='u'\nkey='user'\nrate='1/s'\nlocal_lease=4\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("limit[0] (u).local_lease"), "{e}");
+        let e = Policy::parse(
+            "[redis]\n[[limit]]\nname='u'\nkey='user'\nrate='1/s'\nstore='redis'\nlocal_lease=4\nlocal_lease_ms=0\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("local_lease_ms"), "{e}");
+        let p = Policy::parse(
+            "[redis]\n[[limit]]\nname='u'\nkey='user'\nrate='1/s'\nstore='redis'\nlocal_lease=4\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(p.limits[0].lease.cells, 4);
+        assert_eq!(p.limits[0].lease.ttl_ns, 100_000_000);
         let e = Policy::parse("[risk]\nchallenge_at=0.9\ndeny_at=0.5\n", "t")
             .unwrap_err()
             .to_string();

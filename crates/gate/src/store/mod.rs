@@ -9,7 +9,7 @@ pub mod redis;
 use std::sync::Arc;
 
 pub use self::memory::{EvictionPolicy, MemoryStore};
-pub use self::redis::{BreakerState, RedisConfig, RedisStore};
+pub use self::redis::{BreakerState, Lease, RedisConfig, RedisStore};
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq)]
 pub enum StoreError {

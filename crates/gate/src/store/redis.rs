@@ -16,15 +16,23 @@ use std::time::{Duration, Instant};
 /// The GCRA step in Lua, in microseconds (Lua numbers are doubles: exact to
 /// 2^53 µs, i.e. centuries of Unix time; nanoseconds since 1970 would not be).
 /// ARGV: T (µs), tau (µs), n, now (µs, or -1 to use the server's TIME so a
-/// fleet shares one clock). Returns {stored TAT before the step or -1, now}.
+/// fleet shares one clock), and optionally `lease`: the most cells to
+/// reserve beyond the `n` asked for (see [`Lease`]). Returns {stored TAT
+/// before the step or -1, now, cells reserved beyond n}.
 /// The decision itself is recomputed in Rust by the same pure core
-/// ([`gcra::check`]) from those two numbers, so the script and the core
+/// ([`gcra::check`]) from the first two numbers, so the script and the core
 /// cannot disagree.
+///
+/// A reservation takes at most half of the cells still free after the `n`
+/// (rounded down), so a key near its limit reserves nothing and every
+/// request for it goes to Redis, and other instances always find the other
+/// half.
 const GCRA_LUA: &str = r#"
 local T = tonumber(ARGV[1])
 local tau = tonumber(ARGV[2])
 local n = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
+local lease = tonumber(ARGV[5] or '0')
 if now < 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -37,12 +45,54 @@ if stored then
   if before > now then tat = before end
 end
 local new_tat = tat + T * n
+local extra = 0
 if new_tat - now <= tau then
+  if lease > 0 then
+    extra = math.min(lease, math.floor(math.floor((tau - (new_tat - now)) / T) / 2))
+    new_tat = new_tat + T * extra
+  end
   local ttl = math.ceil((new_tat - now) / 1000) + 1
   redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl)
 end
-return {before, now}
+return {before, now, extra}
 "#;
+
+/// The local fast path of a Redis limiter: when a key is clearly under its
+/// limit, one script call reserves up to `cells` more cells for this
+/// instance (charged in Redis at once, so the fleet never admits more than
+/// the quota), and the next requests for that key spend them without a
+/// round trip, for at most `ttl_ns`.
+///
+/// Why the expiry: a reserved cell spent later is a request admitted at
+/// reservation time and held back. Redis refills the key meanwhile, so a
+/// cell spent `d` after its reservation can exceed the strict GCRA burst
+/// by one; per key and instance the excess is at most
+/// `min(cells, ttl / T)` requests, and none when the reserved cells are
+/// spent within one emission interval T.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// Most cells one call may reserve beyond the request's own (0: off).
+    pub cells: u32,
+    /// How long reserved cells stay spendable (ns, caller's clock).
+    pub ttl_ns: u64,
+}
+
+/// Cells this instance holds for one key.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    cells: u32,
+    /// Spendable until this time (caller's clock, ns).
+    until_ns: u64,
+    /// The key's full-burst time as Redis last reported it (caller's clock, ns).
+    reset_at_ns: u64,
+    /// Cells free for the key as last known here (the reserved ones
+    /// included), less those spent since.
+    remaining: u32,
+}
+
+/// Keys holding reserved cells, at most this many per store (a flood of
+/// keys then just goes to Redis: no reservation without a slot).
+const MAX_HELD: usize = 65_536;
 
 /// Reads the TAT without changing it: {stored or -1, now}.
 const PEEK_LUA: &str = r#"
@@ -173,6 +223,10 @@ pub struct RedisStore {
     cfg: RedisConfig,
     pub breaker: Breaker,
     pub errors: AtomicU64,
+    /// Reserved cells per Redis key (see [`Lease`]).
+    held: Mutex<ahash::AHashMap<String, Held>>,
+    /// Requests answered from reserved cells, without a round trip.
+    pub lease_hits: AtomicU64,
 }
 
 impl RedisStore {
@@ -190,6 +244,8 @@ impl RedisStore {
             breaker: Breaker::new(cfg.breaker_failures, cfg.breaker_cooldown),
             cfg,
             errors: AtomicU64::new(0),
+            held: Mutex::new(ahash::AHashMap::new()),
+            lease_hits: AtomicU64::new(0),
         })
     }
 
@@ -280,8 +336,11 @@ impl RedisStore {
         res
     }
 
-    async fn invoke(&self, inv: redis::ScriptInvocation<'_>) -> Result<(i64, i64), StoreError> {
-        self.call(|mut c| async move { inv.invoke_async::<(i64, i64)>(&mut c).await })
+    async fn invoke<T: redis::FromRedisValue + Send>(
+        &self,
+        inv: redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        self.call(|mut c| async move { inv.invoke_async::<T>(&mut c).await })
             .await
     }
 
@@ -319,14 +378,111 @@ impl RedisStore {
         n: u32,
         now_ns: u64,
     ) -> Result<Outcome, StoreError> {
+        let (o, _) = self
+            .step(&self.redis_key(limiter, key), q, n, 0, now_ns)
+            .await?;
+        Ok(o)
+    }
+
+    /// One GCRA step for one request (one cell) of `key`, with the local
+    /// fast path of `lease`: a reserved cell is spent without a round trip;
+    /// otherwise the script runs and may reserve cells for the next requests.
+    pub async fn check_leased(
+        &self,
+        limiter: &str,
+        key: &str,
+        q: Quota,
+        lease: Lease,
+        now_ns: u64,
+    ) -> Result<Outcome, StoreError> {
+        if lease.cells == 0 {
+            return self.check(limiter, key, q, 1, now_ns).await;
+        }
+        let rkey = self.redis_key(limiter, key);
+        if let Some(o) = self.spend_held(&rkey, now_ns) {
+            return Ok(o);
+        }
+        let (o, extra) = self.step(&rkey, q, 1, lease.cells, now_ns).await?;
+        if extra > 0 {
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            if held.len() >= MAX_HELD {
+                held.retain(|_, h| h.until_ns > now_ns);
+            }
+            // Without a slot the cells stay charged in Redis and unused: the
+            // key looks busier than it is until they refill (never laxer).
+            if held.len() < MAX_HELD || held.contains_key(&rkey) {
+                let new = Held {
+                    cells: extra,
+                    until_ns: now_ns.saturating_add(lease.ttl_ns),
+                    reset_at_ns: now_ns.saturating_add(o.reset_after_ns),
+                    remaining: o.remaining,
+                };
+                // Requests for one key can await Redis at the same time, each
+                // reserving: add to what is held, or those cells would be
+                // charged and never spent (the key would drift towards 429s;
+                // seen under wrk with 64 connections on 64 keys).
+                held.entry(rkey)
+                    .and_modify(|h| {
+                        if h.until_ns > now_ns {
+                            h.cells = h.cells.saturating_add(new.cells);
+                            h.until_ns = new.until_ns;
+                            h.reset_at_ns = h.reset_at_ns.max(new.reset_at_ns);
+                            h.remaining = new.remaining;
+                        } else {
+                            *h = new;
+                        }
+                    })
+                    .or_insert(new);
+            }
+        }
+        Ok(o)
+    }
+
+    /// Spend one reserved cell of `rkey`, if this instance holds one that
+    /// has not expired.
+    fn spend_held(&self, rkey: &str, now_ns: u64) -> Option<Outcome> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        let h = held.get_mut(rkey)?;
+        if h.until_ns <= now_ns || h.cells == 0 {
+            held.remove(rkey);
+            return None;
+        }
+        h.cells -= 1;
+        h.remaining = h.remaining.saturating_sub(1);
+        let o = Outcome {
+            allowed: true,
+            // the new TAT is already in Redis
+            new_tat: None,
+            remaining: h.remaining,
+            retry_after_ns: 0,
+            reset_after_ns: h.reset_at_ns.saturating_sub(now_ns),
+        };
+        if h.cells == 0 {
+            held.remove(rkey);
+        }
+        self.lease_hits.fetch_add(1, Ordering::Relaxed);
+        Some(o)
+    }
+
+    /// The script's step for `n` cells plus up to `lease` reserved ones:
+    /// (the outcome for the `n` cells, the number reserved beyond them).
+    async fn step(
+        &self,
+        rkey: &str,
+        q: Quota,
+        n: u32,
+        lease: u32,
+        now_ns: u64,
+    ) -> Result<(Outcome, u32), StoreError> {
         let (t_us, tau_us) = quota_us(q);
         let mut inv = self.script.prepare_invoke();
-        inv.key(self.redis_key(limiter, key))
+        inv.key(rkey)
             .arg(t_us)
             .arg(tau_us)
             .arg(n)
-            .arg(self.now_arg(now_ns));
-        let (before, now) = self.invoke(inv).await?;
+            .arg(self.now_arg(now_ns))
+            .arg(lease);
+        let (before, now, extra): (i64, i64, i64) = self.invoke(inv).await?;
         let tat = (before >= 0).then_some(before as u64);
         let o = gcra::check(
             tat,
@@ -337,7 +493,21 @@ impl RedisStore {
             },
             n,
         );
-        Ok(scale_us_to_ns(o))
+        let extra = if o.allowed {
+            u32::try_from(extra.max(0)).unwrap_or(0).min(lease)
+        } else {
+            0
+        };
+        let mut o = scale_us_to_ns(o);
+        if extra > 0 {
+            // The reserved cells are in the TAT Redis now holds. `remaining`
+            // keeps counting them: this client may still spend them here.
+            let t_ns = t_us.saturating_mul(1_000);
+            o.reset_after_ns = o
+                .reset_after_ns
+                .saturating_add(t_ns.saturating_mul(extra as u64));
+        }
+        Ok((o, extra))
     }
 
     /// The state of `key` without consuming: (remaining, reset_after_ns).
@@ -352,7 +522,7 @@ impl RedisStore {
         let mut inv = self.peek_script.prepare_invoke();
         inv.key(self.redis_key(limiter, key))
             .arg(self.now_arg(now_ns));
-        let (before, now) = self.invoke(inv).await?;
+        let (before, now): (i64, i64) = self.invoke(inv).await?;
         let tat = (before >= 0).then_some(before as u64);
         let (rem, reset) = gcra::peek(
             tat,
