@@ -470,3 +470,60 @@ async fn concurrent_reservations_of_one_key_add_up() {
     // 2 requests + 8 reserved cells charged: 30 of 40 left in Redis
     assert_eq!(st.peek("l", "k", q, now + 9).await.unwrap().0, 30);
 }
+
+/// Reserved cells are bounded per store: with every slot taken, another key
+/// reserves nothing (so nothing is charged that could not be spent), until
+/// the held cells expire and a purge frees the slots.
+#[tokio::test]
+async fn lease_slots_bound_the_keys_holding_cells() {
+    use palisade_gate::store::Lease;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut st = store(&format!("redis://{REDIS}/"), "lease4", false);
+    st.set_lease_slots(2);
+    let q = Quota::new(1, Duration::from_secs(3600), 40).unwrap();
+    let lease = Lease {
+        cells: 4,
+        ttl_ns: 10_000_000,
+    };
+    let now = 1_700_000_000 * S;
+    for k in ["a", "b", "c"] {
+        assert!(
+            st.check_leased("l", k, q, lease, now)
+                .await
+                .unwrap()
+                .allowed
+        );
+    }
+    // a and b hold 4 cells each; c got no slot, so only its own cell is charged
+    assert_eq!(st.peek("l", "a", q, now).await.unwrap().0, 35);
+    assert_eq!(st.peek("l", "c", q, now).await.unwrap().0, 39);
+    assert!(
+        st.check_leased("l", "c", q, lease, now + 1)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert_eq!(st.lease_hits.load(Relaxed), 0);
+    assert!(
+        st.check_leased("l", "a", q, lease, now + 2)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert_eq!(st.lease_hits.load(Relaxed), 1);
+    // after the lease time the purge frees the slots: c reserves
+    let later = now + 20_000_000;
+    assert!(
+        st.check_leased("l", "c", q, lease, later)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        st.check_leased("l", "c", q, lease, later + 1)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert_eq!(st.lease_hits.load(Relaxed), 2);
+}

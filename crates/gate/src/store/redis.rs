@@ -90,9 +90,18 @@ struct Held {
     remaining: u32,
 }
 
-/// Keys holding reserved cells, at most this many per store (a flood of
-/// keys then just goes to Redis: no reservation without a slot).
+/// Keys holding reserved cells, at most this many per store by default (a
+/// flood of keys then just goes to Redis: no reservation without a slot).
 const MAX_HELD: usize = 65_536;
+
+/// The reserved cells of a store.
+#[derive(Default)]
+struct HeldCells {
+    map: ahash::AHashMap<String, Held>,
+    /// When full, expired entries are purged at most once per lease time,
+    /// so a flood of keys costs one O(n) pass per lease time, not per request.
+    next_purge_ns: u64,
+}
 
 /// Reads the TAT without changing it: {stored or -1, now}.
 const PEEK_LUA: &str = r#"
@@ -224,7 +233,9 @@ pub struct RedisStore {
     pub breaker: Breaker,
     pub errors: AtomicU64,
     /// Reserved cells per Redis key (see [`Lease`]).
-    held: Mutex<ahash::AHashMap<String, Held>>,
+    held: Mutex<HeldCells>,
+    /// Most keys holding reserved cells at once.
+    held_slots: usize,
     /// Requests answered from reserved cells, without a round trip.
     pub lease_hits: AtomicU64,
 }
@@ -244,7 +255,8 @@ impl RedisStore {
             breaker: Breaker::new(cfg.breaker_failures, cfg.breaker_cooldown),
             cfg,
             errors: AtomicU64::new(0),
-            held: Mutex::new(ahash::AHashMap::new()),
+            held: Mutex::new(HeldCells::default()),
+            held_slots: MAX_HELD,
             lease_hits: AtomicU64::new(0),
         })
     }
@@ -399,18 +411,17 @@ impl RedisStore {
             return self.check(limiter, key, q, 1, now_ns).await;
         }
         let rkey = self.redis_key(limiter, key);
-        if let Some(o) = self.spend_held(&rkey, now_ns) {
-            return Ok(o);
-        }
-        let (o, extra) = self.step(&rkey, q, 1, lease.cells, now_ns).await?;
+        let want = match self.spend_held(&rkey, lease, now_ns) {
+            Ok(o) => return Ok(o),
+            Err(want) => want,
+        };
+        let (o, extra) = self.step(&rkey, q, 1, want, now_ns).await?;
         if extra > 0 {
+            // A slot was free when `want` was decided; requests in flight
+            // at the same time may each take one, so the map can exceed
+            // `held_slots` by at most the requests awaiting Redis.
             let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-            if held.len() >= MAX_HELD {
-                held.retain(|_, h| h.until_ns > now_ns);
-            }
-            // Without a slot the cells stay charged in Redis and unused: the
-            // key looks busier than it is until they refill (never laxer).
-            if held.len() < MAX_HELD || held.contains_key(&rkey) {
+            {
                 let new = Held {
                     cells: extra,
                     until_ns: now_ns.saturating_add(lease.ttl_ns),
@@ -421,7 +432,8 @@ impl RedisStore {
                 // reserving: add to what is held, or those cells would be
                 // charged and never spent (the key would drift towards 429s;
                 // seen under wrk with 64 connections on 64 keys).
-                held.entry(rkey)
+                held.map
+                    .entry(rkey)
                     .and_modify(|h| {
                         if h.until_ns > now_ns {
                             h.cells = h.cells.saturating_add(new.cells);
@@ -438,14 +450,33 @@ impl RedisStore {
         Ok(o)
     }
 
+    /// How many keys may hold reserved cells at once (default 65,536).
+    /// Past that a key's requests all go to Redis and reserve nothing.
+    pub fn set_lease_slots(&mut self, n: usize) {
+        self.held_slots = n;
+    }
+
     /// Spend one reserved cell of `rkey`, if this instance holds one that
-    /// has not expired.
-    fn spend_held(&self, rkey: &str, now_ns: u64) -> Option<Outcome> {
+    /// has not expired; otherwise `Err` with how many cells the script may
+    /// reserve (0 when no slot is free).
+    fn spend_held(&self, rkey: &str, lease: Lease, now_ns: u64) -> Result<Outcome, u32> {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        let h = held.get_mut(rkey)?;
+        let held = &mut *held;
+        let Some(h) = held.map.get_mut(rkey) else {
+            if held.map.len() >= self.held_slots && now_ns >= held.next_purge_ns {
+                held.map.retain(|_, h| h.until_ns > now_ns);
+                held.next_purge_ns = now_ns.saturating_add(lease.ttl_ns);
+            }
+            return Err(if held.map.len() < self.held_slots {
+                lease.cells
+            } else {
+                0
+            });
+        };
         if h.until_ns <= now_ns || h.cells == 0 {
-            held.remove(rkey);
-            return None;
+            held.map.remove(rkey);
+            // its slot is free again
+            return Err(lease.cells);
         }
         h.cells -= 1;
         h.remaining = h.remaining.saturating_sub(1);
@@ -458,10 +489,10 @@ impl RedisStore {
             reset_after_ns: h.reset_at_ns.saturating_sub(now_ns),
         };
         if h.cells == 0 {
-            held.remove(rkey);
+            held.map.remove(rkey);
         }
         self.lease_hits.fetch_add(1, Ordering::Relaxed);
-        Some(o)
+        Ok(o)
     }
 
     /// The script's step for `n` cells plus up to `lease` reserved ones:
