@@ -768,22 +768,18 @@ pub(crate) fn lower_host_dots<'b>(
     simd: crate::scan::Simd,
 ) -> Option<(&'b [u8], Option<u64>)> {
     #[cfg(target_arch = "x86_64")]
-    if simd == crate::scan::Simd::Avx512 {
+    if matches!(simd, crate::scan::Simd::Avx512 | crate::scan::Simd::Avx2) {
         let h = host.strip_suffix('.').unwrap_or(host).as_bytes();
         if h.len() <= 64 {
-            // SAFETY: `Simd::Avx512` comes from `Simd::detect`, which found
-            // the features `avx512::lower64` enables.
-            let dots = unsafe { avx512::lower64(h, buf) };
-            return Some((&buf[..h.len()], Some(dots)));
-        }
-    }
-    #[cfg(target_arch = "x86_64")]
-    if simd == crate::scan::Simd::Avx2 {
-        let h = host.strip_suffix('.').unwrap_or(host).as_bytes();
-        if h.len() <= 64 {
-            // SAFETY: `Simd::Avx2` comes from `Simd::detect`, which found
-            // the features `avx2::lower64` enables.
-            let dots = unsafe { avx2::lower64(h, buf) };
+            // SAFETY: `simd` comes from `Simd::detect`, which found the
+            // features the chosen `lower64` enables.
+            let dots = unsafe {
+                if simd == crate::scan::Simd::Avx512 {
+                    avx512::lower64(h, buf)
+                } else {
+                    avx2::lower64(h, buf)
+                }
+            };
             return Some((&buf[..h.len()], Some(dots)));
         }
     }

@@ -421,31 +421,29 @@ impl RedisStore {
             // at the same time may each take one, so the map can exceed
             // `held_slots` by at most the requests awaiting Redis.
             let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-            {
-                let new = Held {
-                    cells: extra,
-                    until_ns: now_ns.saturating_add(lease.ttl_ns),
-                    reset_at_ns: now_ns.saturating_add(o.reset_after_ns),
-                    remaining: o.remaining,
-                };
-                // Requests for one key can await Redis at the same time, each
-                // reserving: add to what is held, or those cells would be
-                // charged and never spent (the key would drift towards 429s;
-                // seen under wrk with 64 connections on 64 keys).
-                held.map
-                    .entry(rkey)
-                    .and_modify(|h| {
-                        if h.until_ns > now_ns {
-                            h.cells = h.cells.saturating_add(new.cells);
-                            h.until_ns = new.until_ns;
-                            h.reset_at_ns = h.reset_at_ns.max(new.reset_at_ns);
-                            h.remaining = new.remaining;
-                        } else {
-                            *h = new;
-                        }
-                    })
-                    .or_insert(new);
-            }
+            let new = Held {
+                cells: extra,
+                until_ns: now_ns.saturating_add(lease.ttl_ns),
+                reset_at_ns: now_ns.saturating_add(o.reset_after_ns),
+                remaining: o.remaining,
+            };
+            // Requests for one key can await Redis at the same time, each
+            // reserving: add to what is held, or those cells would be
+            // charged and never spent (the key would drift towards 429s;
+            // seen under wrk with 64 connections on 64 keys).
+            held.map
+                .entry(rkey)
+                .and_modify(|h| {
+                    if h.until_ns > now_ns {
+                        h.cells = h.cells.saturating_add(new.cells);
+                        h.until_ns = new.until_ns;
+                        h.reset_at_ns = h.reset_at_ns.max(new.reset_at_ns);
+                        h.remaining = new.remaining;
+                    } else {
+                        *h = new;
+                    }
+                })
+                .or_insert(new);
         }
         Ok(o)
     }
