@@ -12,6 +12,11 @@
 # default 0: every request asks Redis), and the Redis rows then include a
 # hot-key run: 64 clients, each well under its limit, so reservations are
 # spent (with 131k clients a key is seen too rarely for that).
+# WARMUP=1s (default; 0 to skip) runs each load once, unmeasured, before
+# the measured run on the same server process, for nginx and the gate alike:
+# a fresh process's first second (page faults, the scheduler placing wrk and
+# the server on the 2 cores, first-seen keys) had p99 of 2-3 ms for both
+# servers, and a gate serves for days. Set WARMUP=0 to measure cold starts.
 # PERF_STAT=1 (needs `perf`) also prints each server's CPU time per request
 # on the forward-auth rows: on 2 cores wrk can be the bottleneck, and then
 # req/s compares the client more than the servers.
@@ -115,6 +120,9 @@ NGINX
 
 run_wrk() { # name url script [server pids, comma-separated: for PERF_STAT=1]
   local out cpu=""
+  if [ "${WARMUP:-1s}" != 0 ]; then
+    wrk -t"$WRK_THREADS" -c"$CONN" -d"${WARMUP:-1s}" -s "$3" "$2" >/dev/null
+  fi
   if [ "${PERF_STAT:-0}" = 1 ] && [ -n "${4:-}" ]; then
     # The server's CPU time over the whole wrk run (all its threads), so
     # that a client-bound run still compares the servers' cost per request.
@@ -139,7 +147,7 @@ run_wrk() { # name url script [server pids, comma-separated: for PERF_STAT=1]
 
 wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 not up" >&2; return 1; }
 
-echo "# $(date -u +%FT%TZ) $(nproc) CPUs, wrk -t$WRK_THREADS -c$CONN -d$DUR, servers with $SERVER_THREADS threads/workers"
+echo "# $(date -u +%FT%TZ) $(nproc) CPUs, wrk -t$WRK_THREADS -c$CONN -d$DUR (after a ${WARMUP:-1s} warm-up run), servers with $SERVER_THREADS threads/workers"
 for round in $(seq "${ROUNDS:-1}"); do
   [ "${ROUNDS:-1}" -gt 1 ] && echo "## round $round"
   nginx -c "$work/nginx.conf" -p "$work"

@@ -10,7 +10,12 @@
 //! Split rule: at each node an attribute is drawn uniformly among those that
 //! are not constant on the node's rows (as scikit-learn does; the paper draws
 //! among all attributes, where a constant one cannot split), and a split value
-//! uniformly in [min, max); rows with `x ≤ p` go left.
+//! uniformly in [min, max); rows with `x ≤ p` go left. With at most 32
+//! preprocessed features, the drawn value is then moved by at most 63 ulps
+//! (staying in [min, max)) so that its low 5 mantissa bits are the feature
+//! index: the AVX-512 tree-parallel kernel reads split and feature with one
+//! gather. Models trained before this, whose splits do not carry their
+//! features, score exactly as before with the row-parallel kernels.
 //!
 //! Flat layout: every tree is stored as a *complete* binary tree of depth
 //! ⌈log2 ψ⌉ (implicit children 2i+1, 2i+2). A leaf reached above the height
@@ -28,7 +33,7 @@
 //! most. Credits are averaged over trees.
 
 pub use crate::iforest_walk::Kernel;
-use crate::iforest_walk::{FlatForest, BLOCK};
+use crate::iforest_walk::{carried_feature, FlatForest, BLOCK, GROUP_MAX_WIDTH};
 use crate::options::OptionReader;
 use crate::preprocess::Preprocess;
 use crate::registry::TrainData;
@@ -244,25 +249,27 @@ impl IsolationForest {
     /// As `mean_path_lengths`, with a chosen kernel (every kernel gives the
     /// same result; benchmarks compare them).
     ///
-    /// Blocks of 128 rows are preprocessed into a column-major f32 buffer
-    /// (10 KB for 20 features: stays in L1), then every tree walks the whole
-    /// block (see `iforest_walk`); blocks are spread over the rayon threads.
+    /// Blocks of 128 rows are preprocessed into an f32 buffer in the layout
+    /// the kernel reads (10–16 KB: stays in L1), then every tree walks the
+    /// whole block (see `iforest_walk`); blocks are spread over the rayon
+    /// threads.
     pub fn mean_path_lengths_with(&self, kernel: Kernel, x: &Matrix) -> Vec<f64> {
-        let d = self.kept.len();
         let nt = self.p.trees.len();
         let mut out = vec![0.0f64; x.rows];
+        let layout = self.flat.block_layout(kernel);
         out.par_chunks_mut(BLOCK).enumerate().for_each_init(
-            || (vec![0f32; BLOCK * d], Vec::with_capacity(d)),
-            |(buf, tmp), (b, acc)| {
+            || vec![0f32; layout.len],
+            |buf, (b, acc)| {
                 let n = acc.len();
-                // Column-major (feature f of row r at f·BLOCK + r): the
-                // kernels read a root feature for 16 rows in one load.
-                for r in 0..n {
-                    self.p.prep.row_into(x.row(b * BLOCK + r), tmp);
-                    for (f, &v) in tmp.iter().enumerate() {
-                        buf[f * BLOCK + r] = v as f32;
-                    }
-                }
+                self.p.prep.columns_f32_into(
+                    x,
+                    b * BLOCK,
+                    n,
+                    &self.kept,
+                    buf,
+                    layout.col_stride,
+                    layout.row_stride,
+                );
                 // A short block walks only its rows (rounded up to a vector);
                 // the unused rows keep old values and their sums are ignored.
                 let mut sums = [0f32; BLOCK];
@@ -353,6 +360,24 @@ impl Detector for IsolationForest {
     }
 }
 
+/// `p` moved by at most 63 ulps so that its low 5 mantissa bits are `f`,
+/// still in [mn, mx) (so the split still separates the node's rows), or
+/// `p` itself when no such value is that close (a range a few ulps wide).
+///
+/// Why: the tree-parallel scoring kernel reads a node's split value and
+/// feature with one gather (`iforest_walk::TreeGroups`). The shift is far
+/// below the resolution that matters to a uniform draw over [mn, mx): it
+/// is the f32 rounding the split already has, 32 times over.
+pub(crate) fn carry_feature(p: f32, f: u32, mn: f32, mx: f32) -> f32 {
+    debug_assert!(f < 32);
+    let base = (p.to_bits() & !31) | f;
+    [base, base.wrapping_sub(32), base.wrapping_add(32)]
+        .into_iter()
+        .map(f32::from_bits)
+        .find(|c| c.is_finite() && *c >= mn && *c < mx && carried_feature(*c) == f)
+        .unwrap_or(p)
+}
+
 /// Grow one tree on a preprocessed f32 sample (row-major, `d` columns) into
 /// the complete layout.
 fn grow(x: &[f32], d: usize, depth: u32, rng: &mut ChaCha8Rng) -> Tree {
@@ -419,6 +444,9 @@ fn grow(x: &[f32], d: usize, depth: u32, rng: &mut ChaCha8Rng) -> Tree {
                 let mut p = (mn as f64 + rng.random::<f64>() * (mx as f64 - mn as f64)) as f32;
                 if p >= mx {
                     p = mn;
+                }
+                if d <= GROUP_MAX_WIDTH {
+                    p = carry_feature(p, f as u32, mn, mx);
                 }
                 t.feature[slot] = f as u32;
                 t.split[slot] = p as f64;
@@ -519,5 +547,59 @@ mod tests {
         let params = f.to_params().unwrap();
         let g = load(&params).unwrap();
         assert_eq!(g.score(&x).unwrap(), f.score(&x).unwrap());
+    }
+
+    #[test]
+    fn splits_carry_their_feature_inside_the_range() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..20_000 {
+            let f = rng.random_range(0..32u32);
+            let scale = [1e-30f32, 1e-3, 1.0, 7.5, 1e6, 3e37][rng.random_range(0..6)];
+            let a = (rng.random::<f32>() - 0.5) * scale;
+            let b = (rng.random::<f32>() - 0.5) * scale;
+            let (mn, mx) = (a.min(b), a.max(b));
+            if mn >= mx {
+                continue;
+            }
+            let p = (mn + rng.random::<f32>() * (mx - mn)).clamp(mn, mx);
+            let p = if p >= mx { mn } else { p };
+            let q = carry_feature(p, f, mn, mx);
+            assert!(q >= mn && q < mx, "{q} outside [{mn}, {mx})");
+            // moved by at most 63 ulps (same sign: the bit patterns compare)
+            assert!(
+                q.to_bits().abs_diff(p.to_bits()) <= 63 || q == p,
+                "{p} -> {q}"
+            );
+            // wide ranges always get the feature; only a range of a few ulps may not
+            if mx.to_bits().abs_diff(mn.to_bits()) > 200 && mn.signum() == mx.signum() {
+                assert_eq!(carried_feature(q), f, "{p} in [{mn}, {mx})");
+            }
+        }
+        // a range one ulp wide keeps its only value
+        let mn = 1.0f32;
+        let mx = f32::from_bits(mn.to_bits() + 1);
+        assert_eq!(carry_feature(mn, 7, mn, mx), mn);
+    }
+
+    #[test]
+    fn trained_forests_use_the_tree_parallel_layout() {
+        // 3 features: every split carries its feature
+        let f = fit_plain(&blob(2000, 2), 5);
+        assert!(f.flat.has_tree_groups());
+        for t in &f.p.trees {
+            for (i, (&s, &feat)) in t.split.iter().zip(&t.feature).enumerate() {
+                if s != ALWAYS_LEFT {
+                    assert_eq!(carried_feature(s as f32), feat, "slot {i}");
+                    // a real split still has training rows on both sides
+                    assert!(t.count[2 * i + 1] > 0 && t.count[2 * i + 2] > 0, "slot {i}");
+                }
+            }
+        }
+        // every kernel scores it alike
+        let x = blob(300, 6);
+        let want = f.mean_path_lengths_with(Kernel::Scalar, &x);
+        for k in Kernel::available() {
+            assert_eq!(f.mean_path_lengths_with(k, &x), want, "{}", k.name());
+        }
     }
 }

@@ -1,18 +1,23 @@
 //! The scoring hot loop of the Isolation Forest: every tree of a forest in the
 //! complete layout (see `iforest.rs`) walked by a block of [`BLOCK`] rows.
 //!
-//! Three kernels compute exactly the same f32 sums (same comparisons, trees
-//! added in the same order): a portable scalar one, and AVX2 / AVX-512 ones
-//! chosen at run time. The vector kernels walk 8 or 16 rows per register and
-//! several registers at once, so the gathers of independent rows overlap.
+//! Four kernels compute exactly the same f32 sums (same comparisons, trees
+//! added in the same order): a portable scalar one, and AVX2 / AVX-512 /
+//! AVX-512 tree-parallel ones chosen at run time. The row-parallel vector
+//! kernels walk 8 or 16 rows per register and several registers at once, so
+//! the gathers of independent rows overlap; the tree-parallel one walks 16
+//! trees per register for 8 rows at once (see [`TreeGroups`]).
 //! Hand-written because the traversal is the product's hot path and no crate
 //! offers it. Measured on the 2-core EPYC (Zen 4) dev machine, 1M × 20 rows,
 //! 100 trees, one thread (`cargo run --release -p palisade-models --example
 //! iforest_speed`, which runs all kernels side by side on the same forest):
 //! scalar 1.3 M rows/s, AVX2 2.5 M, AVX-512 3.9 M; scikit-learn 0.38–0.40 M
-//! in the same session. Blocks of 128 rather than 64 rows helped the scalar
-//! and AVX2 kernels (+8%, +12%); replacing the value gathers of levels 1–3
-//! by loads and blends gained only 2% and was not kept.
+//! in the same session. On a Zen 5 EPYC (fifth session): scalar 1.2–1.3 M,
+//! AVX2 2.4 M, AVX-512 3.8–4.0 M, AVX-512 tree-parallel 4.3–4.5 M
+//! (1.13–1.15×; the rows' shared preprocessing is ~40 ns of each row's
+//! ~225). Blocks of 128 rather than 64 rows helped the scalar and AVX2
+//! kernels (+8%, +12%); replacing the value gathers of levels 1–3 by loads
+//! and blends gained only 2% and was not kept.
 //!
 //! Why the top levels avoid gathers: a level-l node index lies in
 //! [2^l − 1, 2^(l+1) − 2], so for l ≤ 4 the level's 2^l nodes fit one 16-lane
@@ -40,6 +45,49 @@ pub(crate) struct FlatForest {
     n_trees: usize,
     /// Columns of a preprocessed row (every feature index is below this).
     width: usize,
+    /// The same trees in groups of 16 for the tree-parallel AVX-512 kernel,
+    /// when every split carries its feature (see [`TreeGroups`]).
+    groups: Option<TreeGroups>,
+}
+
+/// Trees in groups of 16, one tree per vector lane, for the tree-parallel
+/// AVX-512 kernel: node slot i of tree 16·g + l at `(g·ni + i)·16 + l`,
+/// bottom slot i at `(g·nl + i)·16 + l`; the last group is filled with
+/// always-left trees whose leaves are never added.
+///
+/// Why: the row-parallel kernels (16 rows per register, one tree at a time)
+/// spend about two thirds of their time in the gather that reads each row's
+/// split feature (measured: replacing it by a plain load made the AVX-512
+/// kernel 3× faster). With one tree per lane and one row per register
+/// instead, the row's ≤ 32 features sit in two registers and a one-cycle
+/// permute reads them; what a lane must look up is its own tree's node,
+/// and one gather reads it because the split value carries the feature
+/// index in its low 5 mantissa bits (training puts it there:
+/// `iforest::carry_feature`). The top three levels (7 nodes) need no
+/// gather at all: each lane's node is chosen from the level's node vectors
+/// by mask blends on its earlier decisions.
+struct TreeGroups {
+    node: Vec<f32>,
+    leaf: Vec<f32>,
+    count: usize,
+}
+
+/// Preprocessed rows wider than this cannot use the tree-parallel kernel
+/// (the permute reads a row from two 16-lane registers).
+pub(crate) const GROUP_MAX_WIDTH: usize = 32;
+
+/// Where a block's values lie: see [`FlatForest::block_layout`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlockLayout {
+    pub col_stride: usize,
+    pub row_stride: usize,
+    pub len: usize,
+}
+
+/// The feature index a split value carries in its low 5 mantissa bits.
+#[inline]
+pub(crate) fn carried_feature(split: f32) -> u32 {
+    split.to_bits() & 31
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +97,11 @@ pub enum Kernel {
     Avx2,
     #[cfg(target_arch = "x86_64")]
     Avx512,
+    /// Tree-parallel AVX-512 (see [`TreeGroups`]); forests whose splits do
+    /// not carry their features (models trained before it, or wider than
+    /// 32 features) run the row-parallel AVX-512 kernel instead.
+    #[cfg(target_arch = "x86_64")]
+    Avx512Trees,
 }
 
 impl Kernel {
@@ -67,7 +120,7 @@ impl Kernel {
         #[cfg(target_arch = "x86_64")]
         {
             if std::is_x86_feature_detected!("avx512f") {
-                return Kernel::Avx512;
+                return Kernel::Avx512Trees;
             }
             if std::is_x86_feature_detected!("avx2") {
                 return Kernel::Avx2;
@@ -87,6 +140,7 @@ impl Kernel {
             }
             if std::is_x86_feature_detected!("avx512f") {
                 v.push(Kernel::Avx512);
+                v.push(Kernel::Avx512Trees);
             }
         }
         v
@@ -99,6 +153,8 @@ impl Kernel {
             Kernel::Avx2 => "avx2",
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => "avx512",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512Trees => "avx512-trees",
         }
     }
 }
@@ -125,6 +181,7 @@ impl FlatForest {
             feature.iter().all(|&f| (f as usize) < width),
             "feature index out of range"
         );
+        let groups = TreeGroups::new(&feature, &split, &leaf, depth, n_trees, width);
         feature.extend(std::iter::repeat_n(0, PAD));
         split.extend(std::iter::repeat_n(f32::INFINITY, PAD));
         FlatForest {
@@ -134,15 +191,45 @@ impl FlatForest {
             depth,
             n_trees,
             width,
+            groups,
         }
+    }
+
+    /// Whether the tree-parallel kernel can walk this forest.
+    #[cfg(test)]
+    pub fn has_tree_groups(&self) -> bool {
+        self.groups.is_some()
     }
 
     fn n_internal(&self) -> usize {
         (1usize << self.depth) - 1
     }
 
+    /// How `kernel` wants a block of preprocessed rows: feature f of row r
+    /// at `f·col_stride + r·row_stride`, in a buffer of `len` floats.
+    /// Column-major for the row-parallel kernels (a feature of 16 rows is
+    /// one load); rows of 32 floats for the tree-parallel one (a row is two
+    /// registers). Columns past `width` of a row-major block are never
+    /// read by the walk; keep them finite (the caller zeroes the buffer once).
+    pub fn block_layout(&self, kernel: Kernel) -> BlockLayout {
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx512Trees && self.groups.is_some() {
+            return BlockLayout {
+                col_stride: 1,
+                row_stride: GROUP_MAX_WIDTH,
+                len: BLOCK * GROUP_MAX_WIDTH,
+            };
+        }
+        let _ = kernel;
+        BlockLayout {
+            col_stride: BLOCK,
+            row_stride: 1,
+            len: BLOCK * self.width,
+        }
+    }
+
     /// `sums[r]` = Σ over trees of the path length of row r < `n` of `block`
-    /// (column-major: feature f of row r at `f·BLOCK + r`; `width` columns).
+    /// (laid out as `self.block_layout(kernel)` says; `width` columns).
     /// Only the first `n` rows are walked (rounded up to a vector's width):
     /// a short block, such as the one row of a gate request, costs what its
     /// rows cost, not a full block. Sums past `n` are unspecified. A full
@@ -150,7 +237,7 @@ impl FlatForest {
     /// state in registers: 5% faster than a run-time count, measured).
     pub fn sum_paths(&self, kernel: Kernel, block: &[f32], n: usize, sums: &mut [f32; BLOCK]) {
         // With the invariants of `new`, all the kernels' unchecked indexing needs.
-        assert_eq!(block.len(), BLOCK * self.width, "block size");
+        assert_eq!(block.len(), self.block_layout(kernel).len, "block size");
         assert!(n <= BLOCK, "rows in the block");
         match kernel {
             Kernel::Scalar => self.sum_paths_scalar(block, n, sums),
@@ -168,7 +255,11 @@ impl FlatForest {
                 }
             },
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => unsafe {
+            Kernel::Avx512Trees if self.groups.is_some() => unsafe {
+                self.sum_paths_trees(block, n, sums)
+            },
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 | Kernel::Avx512Trees => unsafe {
                 if n == BLOCK {
                     self.sum_paths_avx512::<{ BLOCK / 16 }>(block, 0, sums)
                 } else {
@@ -380,6 +471,223 @@ impl FlatForest {
     }
 }
 
+impl TreeGroups {
+    /// The grouped tables, or `None` when some split does not carry its
+    /// feature or the rows are too wide (arguments as [`FlatForest::new`],
+    /// before padding).
+    fn new(
+        feature: &[u32],
+        split: &[f32],
+        leaf: &[f32],
+        depth: u32,
+        n_trees: usize,
+        width: usize,
+    ) -> Option<TreeGroups> {
+        if width > GROUP_MAX_WIDTH
+            || feature
+                .iter()
+                .zip(split)
+                .any(|(&f, &s)| carried_feature(s) != f)
+        {
+            return None;
+        }
+        let ni = (1usize << depth) - 1;
+        let nl = ni + 1;
+        let count = n_trees.div_ceil(16);
+        // Filler trees: +inf everywhere (always left, carrying feature 0).
+        let mut node = vec![f32::INFINITY; count * ni * 16];
+        let mut leaves = vec![0f32; count * nl * 16];
+        for t in 0..n_trees {
+            let (g, l) = (t / 16, t % 16);
+            for i in 0..ni {
+                node[(g * ni + i) * 16 + l] = split[t * ni + i];
+            }
+            for i in 0..nl {
+                leaves[(g * nl + i) * 16 + l] = leaf[t * nl + i];
+            }
+        }
+        Some(TreeGroups {
+            node,
+            leaf: leaves,
+            count,
+        })
+    }
+}
+
+impl FlatForest {
+    /// The tree-parallel kernel (see [`TreeGroups`]): for each group of 16
+    /// trees, rows are walked 8 at a time (8 independent chains overlap
+    /// their gathers), then each 16 rows' leaf vectors are transposed and
+    /// added tree by tree, so every row's sum is formed in the same order
+    /// as the scalar kernel's and the results are bit-identical.
+    /// SAFETY (caller): AVX-512F available; `self.groups` is `Some`; the
+    /// invariants of `new` and the asserts of `sum_paths` hold.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn sum_paths_trees(&self, block: &[f32], n: usize, sums: &mut [f32; BLOCK]) {
+        use std::arch::x86_64::*;
+        let Some(tg) = &self.groups else {
+            return;
+        };
+        let ni = self.n_internal();
+        let nl = ni + 1;
+        let chunks = n.div_ceil(16);
+        // Row-major, 32 floats a row (`block_layout`): a row is two registers.
+        let rows = block;
+        let mut acc = [_mm512_setzero_ps(); BLOCK / 16];
+        for g in 0..tg.count {
+            let np = tg.node.as_ptr().add(g * ni * 16);
+            let lp = tg.leaf.as_ptr().add(g * nl * 16);
+            let trees_here = (self.n_trees - g * 16).min(16);
+            for (c, a) in acc.iter_mut().enumerate().take(chunks) {
+                let mut leaves = [_mm512_setzero_ps(); 16];
+                let rp = rows.as_ptr().add(c * 16 * GROUP_MAX_WIDTH);
+                for (half, l) in leaves.chunks_exact_mut(8).enumerate() {
+                    walk_group8(np, lp, rp.add(half * 8 * GROUP_MAX_WIDTH), self.depth, l);
+                }
+                let by_tree = transpose16(&leaves);
+                for h in by_tree.iter().take(trees_here) {
+                    *a = _mm512_add_ps(*a, *h);
+                }
+            }
+        }
+        for (c, a) in acc.iter().enumerate().take(chunks) {
+            _mm512_storeu_ps(sums.as_mut_ptr().add(c * 16), *a);
+        }
+    }
+}
+
+/// Walks 8 rows (row-major, `GROUP_MAX_WIDTH` floats each, at `rows`)
+/// through the 16 trees of one group (node and leaf tables at `np`, `lp`);
+/// `leaves[j]` gets row j's path length in each tree (lane = tree).
+/// SAFETY (caller): AVX-512F; `np`/`lp` point at a group of a
+/// `TreeGroups` of this depth; 8 rows readable at `rows`; `leaves.len() == 8`.
+/// Bounds: a level-l node index is < 2^(l+1) − 1 ≤ ni for l < depth, and
+/// the final index minus ni is in [0, nl), as in the row-parallel kernels.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+// the chains' state arrays are indexed together
+#[allow(clippy::needless_range_loop)]
+unsafe fn walk_group8(
+    np: *const f32,
+    lp: *const f32,
+    rows: *const f32,
+    depth: u32,
+    leaves: &mut [std::arch::x86_64::__m512],
+) {
+    use std::arch::x86_64::*;
+    const R: usize = 8;
+    let ni = (1usize << depth) - 1;
+    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    // 2·(16i + l) + (16 − l) = 16(2i + 1) + l: the left child's slot
+    let off = _mm512_sub_epi32(_mm512_set1_epi32(16), lane);
+    let sixteen = _mm512_set1_epi32(16);
+    let one = _mm512_set1_epi32(1);
+    let mut lo = [_mm512_setzero_ps(); R];
+    let mut hi = [_mm512_setzero_ps(); R];
+    for j in 0..R {
+        lo[j] = _mm512_loadu_ps(rows.add(j * GROUP_MAX_WIDTH));
+        hi[j] = _mm512_loadu_ps(rows.add(j * GROUP_MAX_WIDTH + 16));
+    }
+    // One decision: the lane's feature (the split's low 5 bits pick it from
+    // the row's two registers), then go right when the value is greater
+    // (NaN compares false: left, as the scalar kernel).
+    let decide = |node: __m512, lo: __m512, hi: __m512| -> __mmask16 {
+        let v = _mm512_permutex2var_ps(lo, _mm512_castps_si512(node), hi);
+        _mm512_cmp_ps_mask::<_CMP_GT_OQ>(v, node)
+    };
+    // Levels 0–2 (1, 2, 4 nodes): node vectors blended on earlier decisions.
+    let top = depth.min(3);
+    let mut d0 = [0 as __mmask16; R];
+    let mut d1 = [0 as __mmask16; R];
+    let mut d2 = [0 as __mmask16; R];
+    let n0 = _mm512_loadu_ps(np);
+    for j in 0..R {
+        d0[j] = decide(n0, lo[j], hi[j]);
+    }
+    if top > 1 {
+        let (n1, n2) = (_mm512_loadu_ps(np.add(16)), _mm512_loadu_ps(np.add(32)));
+        for j in 0..R {
+            d1[j] = decide(_mm512_mask_blend_ps(d0[j], n1, n2), lo[j], hi[j]);
+        }
+    }
+    if top > 2 {
+        let n = [3, 4, 5, 6].map(|i| _mm512_loadu_ps(np.add(16 * i)));
+        for j in 0..R {
+            let left = _mm512_mask_blend_ps(d1[j], n[0], n[1]);
+            let right = _mm512_mask_blend_ps(d1[j], n[2], n[3]);
+            d2[j] = decide(_mm512_mask_blend_ps(d0[j], left, right), lo[j], hi[j]);
+        }
+    }
+    // The slot reached below the blended levels: 2^top − 1 + (d0 d1 d2 as
+    // bits), times 16, plus the lane.
+    let mut idx = [_mm512_setzero_si512(); R];
+    for j in 0..R {
+        let mut k = _mm512_setzero_si512();
+        for d in [d0[j], d1[j], d2[j]].iter().take(top as usize) {
+            k = _mm512_add_epi32(k, k);
+            k = _mm512_mask_add_epi32(k, *d, k, one);
+        }
+        let slot = _mm512_add_epi32(k, _mm512_set1_epi32((1i32 << top) - 1));
+        idx[j] = _mm512_add_epi32(_mm512_slli_epi32::<4>(slot), lane);
+    }
+    for _ in top..depth {
+        for j in 0..R {
+            let node = _mm512_i32gather_ps::<4>(idx[j], np);
+            let gt = decide(node, lo[j], hi[j]);
+            let next = _mm512_add_epi32(_mm512_add_epi32(idx[j], idx[j]), off);
+            idx[j] = _mm512_mask_add_epi32(next, gt, next, sixteen);
+        }
+    }
+    let bottom = _mm512_set1_epi32((16 * ni) as i32);
+    for j in 0..R {
+        leaves[j] = _mm512_i32gather_ps::<4>(_mm512_sub_epi32(idx[j], bottom), lp);
+    }
+}
+
+/// 16×16 transpose: `out[j]` lane i = `m[i]` lane j. Four butterfly stages
+/// (distance 8, 4, 2, 1), each swapping bit d of the row and lane indices
+/// with one two-register permute per register.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn transpose16(m: &[std::arch::x86_64::__m512; 16]) -> [std::arch::x86_64::__m512; 16] {
+    use std::arch::x86_64::*;
+    let mut x = *m;
+    for d in [8usize, 4, 2, 1] {
+        // lane l of the lower register: own lane l when bit d of l is clear,
+        // else the upper register's lane l − d; of the upper: the lower's
+        // lane l + d when clear, else its own lane l
+        let mut lo_ix = [0i32; 16];
+        let mut hi_ix = [0i32; 16];
+        for l in 0..16 {
+            if l & d == 0 {
+                lo_ix[l] = l as i32;
+                hi_ix[l] = (l + d) as i32;
+            } else {
+                lo_ix[l] = (16 + l - d) as i32;
+                hi_ix[l] = (16 + l) as i32;
+            }
+        }
+        // SAFETY: 16 i32 are 64 readable bytes (unaligned load).
+        let (lo_ix, hi_ix) = unsafe {
+            (
+                _mm512_loadu_si512(lo_ix.as_ptr() as *const _),
+                _mm512_loadu_si512(hi_ix.as_ptr() as *const _),
+            )
+        };
+        for i in 0..16 {
+            if i & d == 0 {
+                let (a, b) = (x[i], x[i + d]);
+                x[i] = _mm512_permutex2var_ps(a, lo_ix, b);
+                x[i + d] = _mm512_permutex2var_ps(a, hi_ix, b);
+            }
+        }
+    }
+    x
+}
+
 /// Entry k (0 ≤ k < 8·nreg ≤ 32) of a table held in `nreg` registers:
 /// one-register permutes, then blends on index bits 3 and 4.
 #[cfg(target_arch = "x86_64")]
@@ -479,33 +787,73 @@ mod tests {
             x ^= x << 17;
             x
         };
-        for (depth, width, n_trees) in [(8u32, 20usize, 37usize), (1, 3, 5), (4, 7, 9), (6, 1, 3)] {
+        // (depth, width, trees, splits carry their features: the
+        // tree-parallel kernel runs, else it falls back)
+        for (depth, width, n_trees, carry) in [
+            (8u32, 20usize, 37usize, true),
+            (8, 20, 37, false),
+            (1, 3, 5, true),
+            (2, 3, 16, true),
+            (3, 5, 17, true),
+            (4, 7, 9, true),
+            (6, 1, 3, true),
+            (9, 32, 33, true),
+            (8, 33, 20, false),
+        ] {
             let ni = (1usize << depth) - 1;
             let feature: Vec<u32> = (0..n_trees * ni)
                 .map(|_| (next() % width as u64) as u32)
                 .collect();
-            let split: Vec<f32> = (0..n_trees * ni)
-                .map(|_| match next() % 8 {
-                    0 => f32::INFINITY,
-                    _ => (next() % 100) as f32 / 10.0 - 5.0,
+            let split: Vec<f32> = feature
+                .iter()
+                .map(|&f| match next() % 8 {
+                    // always left (as training pads): carries feature 0
+                    0 if !carry || f == 0 => f32::INFINITY,
+                    // a split equal to some block values (exact ties)
+                    _ => {
+                        let s = (next() % 100) as f32 / 10.0 - 5.0;
+                        if carry {
+                            f32::from_bits((s.to_bits() & !31) | f)
+                        } else {
+                            s
+                        }
+                    }
                 })
                 .collect();
             let leaf: Vec<f32> = (0..n_trees * (ni + 1))
                 .map(|_| (next() % 1000) as f32 / 97.0)
                 .collect();
+            let ties: Vec<f32> = split.iter().copied().filter(|s| s.is_finite()).collect();
             let forest = FlatForest::new(feature, split, leaf, depth, n_trees, width);
+            assert_eq!(
+                forest.has_tree_groups(),
+                carry,
+                "depth {depth} width {width}"
+            );
             let block: Vec<f32> = (0..BLOCK * width)
                 .map(|_| match next() % 16 {
                     0 => f32::NAN,
                     // exact ties with split values
-                    1 => (next() % 100) as f32 / 10.0 - 5.0,
+                    1 => ties[(next() % ties.len() as u64) as usize],
                     _ => (next() % 10_000) as f32 / 1000.0 - 5.0,
                 })
                 .collect();
+            // the same values in the layout each kernel reads
+            let laid_out = |k: Kernel| {
+                let l = forest.block_layout(k);
+                let mut b = vec![0f32; l.len];
+                for r in 0..BLOCK {
+                    for f in 0..width {
+                        b[f * l.col_stride + r * l.row_stride] = block[f * BLOCK + r];
+                    }
+                }
+                b
+            };
             let mut want = [0f32; BLOCK];
             forest.sum_paths(Kernel::Scalar, &block, BLOCK, &mut want);
             assert!(want.iter().all(|&s| s > 0.0));
             for k in Kernel::available() {
+                let block = laid_out(k);
                 let mut got = [0f32; BLOCK];
                 forest.sum_paths(k, &block, BLOCK, &mut got);
                 assert_eq!(
@@ -515,14 +863,42 @@ mod tests {
                     k.name()
                 );
                 // a short block's rows get the same sums
-                let mut short = [0f32; BLOCK];
-                forest.sum_paths(k, &block, 5, &mut short);
-                assert_eq!(
-                    short[..5].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                    want[..5].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                    "kernel {} depth {depth}, 5 rows",
-                    k.name()
-                );
+                for n in [1, 5, 17, 100] {
+                    let mut short = [0f32; BLOCK];
+                    forest.sum_paths(k, &block, n, &mut short);
+                    assert_eq!(
+                        short[..n].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        want[..n].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "kernel {} depth {depth}, {n} rows",
+                        k.name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn transpose16_transposes() {
+        if !std::is_x86_feature_detected!("avx512f") {
+            return;
+        }
+        let m: [[f32; 16]; 16] =
+            std::array::from_fn(|i| std::array::from_fn(|j| (i * 16 + j) as f32));
+        // SAFETY: AVX-512F checked above; 16 f32 per load/store.
+        let t = unsafe {
+            use std::arch::x86_64::*;
+            let v: [__m512; 16] = std::array::from_fn(|i| _mm512_loadu_ps(m[i].as_ptr()));
+            let t = transpose16(&v);
+            let mut out = [[0f32; 16]; 16];
+            for (o, r) in out.iter_mut().zip(t.iter()) {
+                _mm512_storeu_ps(o.as_mut_ptr(), *r);
+            }
+            out
+        };
+        for i in 0..16 {
+            for j in 0..16 {
+                assert_eq!(t[j][i], m[i][j], "({i}, {j})");
             }
         }
     }

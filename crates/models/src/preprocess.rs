@@ -258,6 +258,52 @@ impl Preprocess {
         }
     }
 
+    /// Rows `first .. first + n` of `x`, transformed, as f32: kept column k
+    /// of row r goes to `out[k·col_stride + r·row_stride]` (the blocks the
+    /// Isolation Forest kernels read). Each value is exactly
+    /// `self.value(j, v) as f32`; working a column at a time hoists the
+    /// per-column choices out of the row loop, and for an identity map
+    /// (centre 0, scale 1: the Isolation Forest's) skips the arithmetic,
+    /// whose result would be the value itself.
+    #[allow(clippy::too_many_arguments)]
+    pub fn columns_f32_into(
+        &self,
+        x: &Matrix,
+        first: usize,
+        n: usize,
+        kept: &[usize],
+        out: &mut [f32],
+        col_stride: usize,
+        row_stride: usize,
+    ) {
+        let cols = x.cols;
+        let rows = &x.data[first * cols..(first + n) * cols];
+        for (k, &j) in kept.iter().enumerate() {
+            let c = &self.columns[j];
+            let dst = out[k * col_stride..].iter_mut().step_by(row_stride).take(n);
+            let src = rows.iter().skip(j).step_by(cols);
+            let off = self.log_offset;
+            let fill = c.fill;
+            // (t − 0) / 1 is t for every t (−0 included), so the identity
+            // skips it and stays exact.
+            let identity = c.center == 0.0 && c.scale == 1.0;
+            match (c.log, identity) {
+                (false, true) => {
+                    for (o, &v) in dst.zip(src) {
+                        *o = (if v.is_finite() { v } else { fill }) as f32;
+                    }
+                }
+                (log, _) => {
+                    for (o, &v) in dst.zip(src) {
+                        let t = if log { log_tf(v, off) } else { v };
+                        let t = if t.is_finite() { t } else { fill };
+                        *o = ((t - c.center) / c.scale) as f32;
+                    }
+                }
+            }
+        }
+    }
+
     /// Transform a raw matrix (rows in parallel). The caller has checked the width.
     pub fn transform(&self, x: &Matrix) -> Matrix {
         let kept = self.kept();
@@ -359,5 +405,44 @@ mod tests {
         assert_eq!(log_tf(3.0, 1.0), 3f64.ln_1p());
         assert_eq!(log_tf(-3.0, 1.0), -(3f64.ln_1p()));
         assert!(log_tf(f64::NAN, 1.0).is_nan());
+    }
+
+    #[test]
+    fn column_blocks_equal_the_row_transform() {
+        // 4 columns: plain, log, constant (dropped), plain with gaps
+        let n = 37;
+        let data: Vec<f64> = (0..n * 4)
+            .map(|i| match (i % 4, i / 4) {
+                (2, _) => 5.0,
+                (3, r) if r % 5 == 0 => f64::NAN,
+                (3, r) if r % 7 == 0 => f64::INFINITY,
+                (1, r) => r as f64 * 13.7 - 100.0,
+                (_, r) => (r as f64).sin() * 1e3 + if r == 3 { -0.0 } else { 0.0 },
+            })
+            .collect();
+        let x = Matrix::new(n, 4, data).unwrap();
+        let names: Vec<String> = ["a", "b", "c", "d"].map(String::from).to_vec();
+        for standardize in [false, true] {
+            let (p, _) = Preprocess::fit(&x, &names, &["b".to_string()], 1.0, standardize).unwrap();
+            let kept = p.kept();
+            assert_eq!(kept, vec![0, 1, 3]);
+            let stride = 40;
+            let mut out = vec![f32::NAN; stride * kept.len()];
+            // rows 2..2+30 of the matrix
+            p.columns_f32_into(&x, 2, 30, &kept, &mut out, stride, 1);
+            // and row-major, 4 floats a row
+            let mut by_row = vec![f32::NAN; 4 * 30];
+            p.columns_f32_into(&x, 2, 30, &kept, &mut by_row, 1, 4);
+            let mut row = Vec::new();
+            for r in 0..30 {
+                p.row_into(x.row(2 + r), &mut row);
+                for k in 0..kept.len() {
+                    let want = (row[k] as f32).to_bits();
+                    let at = format!("standardize {standardize}, row {r}, column {k}");
+                    assert_eq!(out[k * stride + r].to_bits(), want, "{at}");
+                    assert_eq!(by_row[r * 4 + k].to_bits(), want, "{at}");
+                }
+            }
+        }
     }
 }
