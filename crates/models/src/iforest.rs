@@ -33,7 +33,7 @@
 //! most. Credits are averaged over trees.
 
 pub use crate::iforest_walk::Kernel;
-use crate::iforest_walk::{carried_feature, FlatForest, BLOCK, GROUP_MAX_WIDTH};
+use crate::iforest_walk::{carried_feature, FlatForest, BLOCK, FEW_ROWS, GROUP_MAX_WIDTH};
 use crate::options::OptionReader;
 use crate::preprocess::Preprocess;
 use crate::registry::TrainData;
@@ -255,6 +255,19 @@ impl IsolationForest {
     /// threads.
     pub fn mean_path_lengths_with(&self, kernel: Kernel, x: &Matrix) -> Vec<f64> {
         let nt = self.p.trees.len();
+        if x.rows <= FEW_ROWS {
+            // A request's row: no block buffer, no thread pool.
+            let mut row = vec![0f32; self.kept.len()];
+            return (0..x.rows)
+                .map(|r| {
+                    let d = row.len();
+                    self.p
+                        .prep
+                        .columns_f32_into(x, r, 1, &self.kept, &mut row, 1, d);
+                    self.flat.sum_row(kernel, &row) as f64 / nt as f64
+                })
+                .collect();
+        }
         let mut out = vec![0.0f64; x.rows];
         let layout = self.flat.block_layout(kernel);
         out.par_chunks_mut(BLOCK).enumerate().for_each_init(

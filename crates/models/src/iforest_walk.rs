@@ -26,7 +26,7 @@
 //! two-register permute. Only the deeper levels gather from memory.
 
 /// Blocks of at most this many rows take `sum_paths_few` whatever the kernel.
-const FEW_ROWS: usize = 4;
+pub(crate) const FEW_ROWS: usize = 4;
 
 /// Rows walked together: the preprocessed block (BLOCK × d f32) stays in L1.
 pub(crate) const BLOCK: usize = 1 << BLOCK_SHIFT;
@@ -277,39 +277,61 @@ impl FlatForest {
         }
     }
 
-    /// A few rows (a gate request scores one): each row alone, 8 trees
+    /// A few rows of a block (see [`sum_one`](Self::sum_one)).
+    fn sum_paths_few(&self, block: &[f32], at: BlockLayout, n: usize, sums: &mut [f32; BLOCK]) {
+        for (r, sum) in sums.iter_mut().enumerate().take(n) {
+            *sum = self.sum_one(&block[r * at.row_stride..], at.col_stride);
+        }
+    }
+
+    /// Σ over trees of the path length of one preprocessed row
+    /// (`row[f]` = feature f, `width` of them), as `sum_paths` would give
+    /// it: what the gate asks for each request. The tree-parallel kernel
+    /// walks the row through 8 groups of 16 trees at once; every other
+    /// kernel takes [`sum_one`](Self::sum_one).
+    pub fn sum_row(&self, kernel: Kernel, row: &[f32]) -> f32 {
+        assert_eq!(row.len(), self.width, "row width");
+        #[cfg(target_arch = "x86_64")]
+        if kernel == Kernel::Avx512Trees && self.groups.is_some() {
+            // SAFETY: the kernel is only selected when the CPU reports
+            // AVX-512F; the groups exist; the row has `width` features.
+            return unsafe { self.sum_row_trees(row) };
+        }
+        let _ = kernel;
+        self.sum_one(row, 1)
+    }
+
+    /// One row alone (feature f at `row[f·col_stride]`), 8 trees
     /// interleaved. A lone row's walk through a tree is a chain of
     /// dependent loads, so the 8 trees' chains are what overlaps; the
     /// vector kernels would walk 8 or 16 rows (and the row-parallel ones
     /// one tree at a time, latency-bound). Measured on one row of 20
-    /// features, 100 trees (`iforest_speed`, Zen 5): 10.2 µs with the
-    /// AVX-512 row-parallel kernel, 3.2 µs tree-parallel, 2.9–4.2 µs
-    /// scalar, 1.2 µs here, whatever the kernel (each figure with ~0.3 µs of
-    /// per-call overhead).
-    fn sum_paths_few(&self, block: &[f32], at: BlockLayout, n: usize, sums: &mut [f32; BLOCK]) {
+    /// features, 100 trees, the whole `mean_path_lengths` call
+    /// (`iforest_speed`, Zen 5): the row in a 16-row block took 10.2 µs
+    /// with the AVX-512 row-parallel kernel, 3.2 µs tree-parallel and
+    /// 2.9–4.2 µs scalar; alone, 1.0 µs here and 0.39 µs with the
+    /// tree-parallel [`sum_row`](Self::sum_row).
+    fn sum_one(&self, row: &[f32], col_stride: usize) -> f32 {
         const CHAINS: usize = 8;
         let ni = self.n_internal();
         let nl = ni + 1;
-        for (r, sum) in sums.iter_mut().enumerate().take(n) {
-            let row = &block[r * at.row_stride..];
-            let mut total = 0f32;
-            for t0 in (0..self.n_trees).step_by(CHAINS) {
-                let m = CHAINS.min(self.n_trees - t0);
-                let mut idx = [0usize; CHAINS];
-                for _ in 0..self.depth {
-                    for (k, ix) in idx.iter_mut().enumerate().take(m) {
-                        let node = (t0 + k) * ni + *ix;
-                        let v = row[self.feature[node] as usize * at.col_stride];
-                        *ix = 2 * *ix + 1 + usize::from(v > self.split[node]);
-                    }
-                }
-                // trees added in order, as every kernel does
-                for (k, &ix) in idx.iter().enumerate().take(m) {
-                    total += self.leaf[(t0 + k) * nl + ix - ni];
+        let mut total = 0f32;
+        for t0 in (0..self.n_trees).step_by(CHAINS) {
+            let m = CHAINS.min(self.n_trees - t0);
+            let mut idx = [0usize; CHAINS];
+            for _ in 0..self.depth {
+                for (k, ix) in idx.iter_mut().enumerate().take(m) {
+                    let node = (t0 + k) * ni + *ix;
+                    let v = row[self.feature[node] as usize * col_stride];
+                    *ix = 2 * *ix + 1 + usize::from(v > self.split[node]);
                 }
             }
-            *sum = total;
+            // trees added in order, as every kernel does
+            for (k, &ix) in idx.iter().enumerate().take(m) {
+                total += self.leaf[(t0 + k) * nl + ix - ni];
+            }
         }
+        total
     }
 
     fn sum_paths_scalar(&self, block: &[f32], n: usize, sums: &mut [f32; BLOCK]) {
@@ -581,11 +603,14 @@ impl FlatForest {
             let lp = tg.leaf.as_ptr().add(g * nl * 16);
             let trees_here = (self.n_trees - g * 16).min(16);
             for (c, a) in acc.iter_mut().enumerate().take(chunks) {
-                let mut leaves = [_mm512_setzero_ps(); 16];
-                let rp = rows.as_ptr().add(c * 16 * GROUP_MAX_WIDTH);
-                for (half, l) in leaves.chunks_exact_mut(8).enumerate() {
-                    walk_group8(np, lp, rp.add(half * 8 * GROUP_MAX_WIDTH), self.depth, l);
+                let mut leaves = [[_mm512_setzero_ps(); 8]; 2];
+                for (half, l) in leaves.iter_mut().enumerate() {
+                    let first = c * 16 + half * 8;
+                    let rows =
+                        std::array::from_fn(|j| rows.as_ptr().add((first + j) * GROUP_MAX_WIDTH));
+                    walk8([(np, lp); 8], rows, self.depth, l);
                 }
+                let leaves: [__m512; 16] = std::array::from_fn(|i| leaves[i / 8][i % 8]);
                 let by_tree = transpose16(&leaves);
                 for h in by_tree.iter().take(trees_here) {
                     *a = _mm512_add_ps(*a, *h);
@@ -598,11 +623,54 @@ impl FlatForest {
     }
 }
 
-/// Walks 8 rows (row-major, `GROUP_MAX_WIDTH` floats each, at `rows`)
-/// through the 16 trees of one group (node and leaf tables at `np`, `lp`);
-/// `leaves[j]` gets row j's path length in each tree (lane = tree).
-/// SAFETY (caller): AVX-512F; `np`/`lp` point at a group of a
-/// `TreeGroups` of this depth; 8 rows readable at `rows`; `leaves.len() == 8`.
+impl FlatForest {
+    /// One row through every group, 8 groups at a time (8 independent
+    /// chains), then the trees' path lengths added in tree order.
+    /// SAFETY (caller): AVX-512F available; `self.groups` is `Some`;
+    /// `row.len() == self.width` (≤ 32).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn sum_row_trees(&self, row: &[f32]) -> f32 {
+        use std::arch::x86_64::*;
+        let Some(tg) = &self.groups else {
+            return f32::NAN;
+        };
+        let ni = self.n_internal();
+        let nl = ni + 1;
+        let mut padded = [0f32; GROUP_MAX_WIDTH];
+        padded[..row.len()].copy_from_slice(row);
+        let mut total = 0f32;
+        for g0 in (0..tg.count).step_by(8) {
+            // chains past the last group walk it again; they are not added
+            let tables = std::array::from_fn(|j| {
+                let g = (g0 + j).min(tg.count - 1);
+                (
+                    tg.node.as_ptr().add(g * ni * 16),
+                    tg.leaf.as_ptr().add(g * nl * 16),
+                )
+            });
+            let mut leaves = [_mm512_setzero_ps(); 8];
+            walk8(tables, [padded.as_ptr(); 8], self.depth, &mut leaves);
+            for (j, l) in leaves.iter().enumerate().take(tg.count - g0) {
+                let mut by_tree = [0f32; 16];
+                _mm512_storeu_ps(by_tree.as_mut_ptr(), *l);
+                let trees_here = (self.n_trees - (g0 + j) * 16).min(16);
+                for h in &by_tree[..trees_here] {
+                    total += h;
+                }
+            }
+        }
+        total
+    }
+}
+
+/// Walks 8 independent chains, chain j being one row (at `rows[j]`,
+/// `GROUP_MAX_WIDTH` floats, row-major) through the 16 trees of one group
+/// (node and leaf tables at `tables[j]`); `leaves[j]` gets the chain's path
+/// length in each tree (lane = tree). A block walks 8 rows through one
+/// group; a lone row walks through 8 groups at once.
+/// SAFETY (caller): AVX-512F; each `tables[j]` points at a group of a
+/// `TreeGroups` of this depth; 32 floats readable at each `rows[j]`.
 /// Bounds: a level-l node index is < 2^(l+1) − 1 ≤ ni for l < depth, and
 /// the final index minus ni is in [0, nl), as in the row-parallel kernels.
 #[cfg(target_arch = "x86_64")]
@@ -610,12 +678,11 @@ impl FlatForest {
 #[inline]
 // the chains' state arrays are indexed together
 #[allow(clippy::needless_range_loop)]
-unsafe fn walk_group8(
-    np: *const f32,
-    lp: *const f32,
-    rows: *const f32,
+unsafe fn walk8(
+    tables: [(*const f32, *const f32); 8],
+    rows: [*const f32; 8],
     depth: u32,
-    leaves: &mut [std::arch::x86_64::__m512],
+    leaves: &mut [std::arch::x86_64::__m512; 8],
 ) {
     use std::arch::x86_64::*;
     const R: usize = 8;
@@ -628,9 +695,11 @@ unsafe fn walk_group8(
     let mut lo = [_mm512_setzero_ps(); R];
     let mut hi = [_mm512_setzero_ps(); R];
     for j in 0..R {
-        lo[j] = _mm512_loadu_ps(rows.add(j * GROUP_MAX_WIDTH));
-        hi[j] = _mm512_loadu_ps(rows.add(j * GROUP_MAX_WIDTH + 16));
+        lo[j] = _mm512_loadu_ps(rows[j]);
+        hi[j] = _mm512_loadu_ps(rows[j].add(16));
     }
+    // node vector i (of level ≤ 2) of chain j
+    let node = |j: usize, i: usize| _mm512_loadu_ps(tables[j].0.add(16 * i));
     // One decision: the lane's feature (the split's low 5 bits pick it from
     // the row's two registers), then go right when the value is greater
     // (NaN compares false: left, as the scalar kernel).
@@ -643,21 +712,19 @@ unsafe fn walk_group8(
     let mut d0 = [0 as __mmask16; R];
     let mut d1 = [0 as __mmask16; R];
     let mut d2 = [0 as __mmask16; R];
-    let n0 = _mm512_loadu_ps(np);
     for j in 0..R {
-        d0[j] = decide(n0, lo[j], hi[j]);
+        d0[j] = decide(node(j, 0), lo[j], hi[j]);
     }
     if top > 1 {
-        let (n1, n2) = (_mm512_loadu_ps(np.add(16)), _mm512_loadu_ps(np.add(32)));
         for j in 0..R {
-            d1[j] = decide(_mm512_mask_blend_ps(d0[j], n1, n2), lo[j], hi[j]);
+            let n = _mm512_mask_blend_ps(d0[j], node(j, 1), node(j, 2));
+            d1[j] = decide(n, lo[j], hi[j]);
         }
     }
     if top > 2 {
-        let n = [3, 4, 5, 6].map(|i| _mm512_loadu_ps(np.add(16 * i)));
         for j in 0..R {
-            let left = _mm512_mask_blend_ps(d1[j], n[0], n[1]);
-            let right = _mm512_mask_blend_ps(d1[j], n[2], n[3]);
+            let left = _mm512_mask_blend_ps(d1[j], node(j, 3), node(j, 4));
+            let right = _mm512_mask_blend_ps(d1[j], node(j, 5), node(j, 6));
             d2[j] = decide(_mm512_mask_blend_ps(d0[j], left, right), lo[j], hi[j]);
         }
     }
@@ -675,15 +742,15 @@ unsafe fn walk_group8(
     }
     for _ in top..depth {
         for j in 0..R {
-            let node = _mm512_i32gather_ps::<4>(idx[j], np);
-            let gt = decide(node, lo[j], hi[j]);
+            let n = _mm512_i32gather_ps::<4>(idx[j], tables[j].0);
+            let gt = decide(n, lo[j], hi[j]);
             let next = _mm512_add_epi32(_mm512_add_epi32(idx[j], idx[j]), off);
             idx[j] = _mm512_mask_add_epi32(next, gt, next, sixteen);
         }
     }
     let bottom = _mm512_set1_epi32((16 * ni) as i32);
     for j in 0..R {
-        leaves[j] = _mm512_i32gather_ps::<4>(_mm512_sub_epi32(idx[j], bottom), lp);
+        leaves[j] = _mm512_i32gather_ps::<4>(_mm512_sub_epi32(idx[j], bottom), tables[j].1);
     }
 }
 
@@ -894,19 +961,29 @@ mod tests {
             forest.sum_paths(Kernel::Scalar, &block, BLOCK, &mut want);
             assert!(want.iter().all(|&s| s > 0.0));
             for k in Kernel::available() {
-                let block = laid_out(k);
+                let kblock = laid_out(k);
                 let mut got = [0f32; BLOCK];
-                forest.sum_paths(k, &block, BLOCK, &mut got);
+                forest.sum_paths(k, &kblock, BLOCK, &mut got);
                 assert_eq!(
                     got.map(f32::to_bits),
                     want.map(f32::to_bits),
                     "kernel {} depth {depth}",
                     k.name()
                 );
+                // one row alone, as the gate asks
+                for r in [0, 1, 77, BLOCK - 1] {
+                    let row: Vec<f32> = (0..width).map(|f| block[f * BLOCK + r]).collect();
+                    assert_eq!(
+                        forest.sum_row(k, &row).to_bits(),
+                        want[r].to_bits(),
+                        "kernel {} depth {depth}, row {r} alone",
+                        k.name()
+                    );
+                }
                 // a short block's rows get the same sums
                 for n in [1, 3, 5, 17, 100] {
                     let mut short = [0f32; BLOCK];
-                    forest.sum_paths(k, &block, n, &mut short);
+                    forest.sum_paths(k, &kblock, n, &mut short);
                     assert_eq!(
                         short[..n].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                         want[..n].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
