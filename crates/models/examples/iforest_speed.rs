@@ -1,6 +1,6 @@
 //! Isolation Forest fit and scoring throughput, and PCA fit, on 1M × 20 rows (the workload of
 //! `../shared/bench/ref_speed.py`), without criterion's repetitions:
-//! `RAYON_NUM_THREADS=1 cargo run --release -p palisade-models --example iforest_speed`.
+//! `RAYON_NUM_THREADS=1 cargo run --release -p palisade-models --example iforest_speed [ROWS [COLUMNS]]`.
 
 use palisade_core::Matrix;
 use palisade_models::iforest::Kernel;
@@ -18,11 +18,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
-    let d = 20;
+    let d: usize = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let data: Vec<f64> = (0..n * d)
         .map(|i| {
-            if (i / d) % 100 == 0 {
+            if (i / d).is_multiple_of(100) {
                 rng.random::<f64>() * 12.0 - 6.0
             } else {
                 let (u1, u2): (f64, f64) = (rng.random::<f64>().max(1e-300), rng.random());

@@ -10,11 +10,11 @@
 //! Split rule: at each node an attribute is drawn uniformly among those that
 //! are not constant on the node's rows (as scikit-learn does; the paper draws
 //! among all attributes, where a constant one cannot split), and a split value
-//! uniformly in [min, max); rows with `x ≤ p` go left. With at most 32
+//! uniformly in [min, max); rows with `x ≤ p` go left. With at most 64
 //! preprocessed features, the drawn value is then moved by at most 63 ulps
-//! (staying in [min, max)) so that its low 5 mantissa bits are the feature
-//! index: the AVX-512 tree-parallel kernel reads split and feature with one
-//! gather. Models trained before this, whose splits do not carry their
+//! (127 above 32 features; staying in [min, max)) so that its low 5 (6)
+//! mantissa bits are the feature index: the AVX-512 tree-parallel kernel
+//! reads split and feature with one gather. Models trained before this, whose splits do not carry their
 //! features, score exactly as before with the row-parallel kernels.
 //!
 //! Flat layout: every tree is stored as a *complete* binary tree of depth
@@ -33,7 +33,9 @@
 //! most. Credits are averaged over trees.
 
 pub use crate::iforest_walk::Kernel;
-use crate::iforest_walk::{carried_feature, FlatForest, BLOCK, FEW_ROWS, GROUP_MAX_WIDTH};
+use crate::iforest_walk::{
+    carried_feature, carry_bits, FlatForest, BLOCK, FEW_ROWS, GROUP_MAX_WIDTH,
+};
 use crate::options::OptionReader;
 use crate::preprocess::Preprocess;
 use crate::registry::TrainData;
@@ -373,7 +375,8 @@ impl Detector for IsolationForest {
     }
 }
 
-/// `p` moved by at most 63 ulps so that its low 5 mantissa bits are `f`,
+/// `p` moved by at most 2·2^bits − 1 ulps (63 for 5 bits, 127 for 6) so
+/// that its low `bits` mantissa bits are `f`,
 /// still in [mn, mx) (so the split still separates the node's rows), or
 /// `p` itself when no such value is that close (a range a few ulps wide).
 ///
@@ -381,13 +384,14 @@ impl Detector for IsolationForest {
 /// feature with one gather (`iforest_walk::TreeGroups`). The shift is far
 /// below the resolution that matters to a uniform draw over [mn, mx): it
 /// is the f32 rounding the split already has, 32 times over.
-pub(crate) fn carry_feature(p: f32, f: u32, mn: f32, mx: f32) -> f32 {
-    debug_assert!(f < 32);
-    let base = (p.to_bits() & !31) | f;
-    [base, base.wrapping_sub(32), base.wrapping_add(32)]
+pub(crate) fn carry_feature(p: f32, f: u32, mn: f32, mx: f32, bits: u32) -> f32 {
+    debug_assert!(f < 1 << bits);
+    let step = 1u32 << bits;
+    let base = (p.to_bits() & !(step - 1)) | f;
+    [base, base.wrapping_sub(step), base.wrapping_add(step)]
         .into_iter()
         .map(f32::from_bits)
-        .find(|c| c.is_finite() && *c >= mn && *c < mx && carried_feature(*c) == f)
+        .find(|c| c.is_finite() && *c >= mn && *c < mx && carried_feature(*c, bits) == f)
         .unwrap_or(p)
 }
 
@@ -459,7 +463,7 @@ fn grow(x: &[f32], d: usize, depth: u32, rng: &mut ChaCha8Rng) -> Tree {
                     p = mn;
                 }
                 if d <= GROUP_MAX_WIDTH {
-                    p = carry_feature(p, f as u32, mn, mx);
+                    p = carry_feature(p, f as u32, mn, mx, carry_bits(d));
                 }
                 t.feature[slot] = f as u32;
                 t.split[slot] = p as f64;
@@ -566,7 +570,8 @@ mod tests {
     fn splits_carry_their_feature_inside_the_range() {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         for _ in 0..20_000 {
-            let f = rng.random_range(0..32u32);
+            let bits = rng.random_range(5..=6u32);
+            let f = rng.random_range(0..1u32 << bits);
             let scale = [1e-30f32, 1e-3, 1.0, 7.5, 1e6, 3e37][rng.random_range(0..6)];
             let a = (rng.random::<f32>() - 0.5) * scale;
             let b = (rng.random::<f32>() - 0.5) * scale;
@@ -576,22 +581,22 @@ mod tests {
             }
             let p = (mn + rng.random::<f32>() * (mx - mn)).clamp(mn, mx);
             let p = if p >= mx { mn } else { p };
-            let q = carry_feature(p, f, mn, mx);
+            let q = carry_feature(p, f, mn, mx, bits);
             assert!(q >= mn && q < mx, "{q} outside [{mn}, {mx})");
             // moved by at most 63 ulps (same sign: the bit patterns compare)
             assert!(
-                q.to_bits().abs_diff(p.to_bits()) <= 63 || q == p,
+                q.to_bits().abs_diff(p.to_bits()) < 2 << bits || q == p,
                 "{p} -> {q}"
             );
             // wide ranges always get the feature; only a range of a few ulps may not
-            if mx.to_bits().abs_diff(mn.to_bits()) > 200 && mn.signum() == mx.signum() {
-                assert_eq!(carried_feature(q), f, "{p} in [{mn}, {mx})");
+            if mx.to_bits().abs_diff(mn.to_bits()) > 400 && mn.signum() == mx.signum() {
+                assert_eq!(carried_feature(q, bits), f, "{p} in [{mn}, {mx})");
             }
         }
         // a range one ulp wide keeps its only value
         let mn = 1.0f32;
         let mx = f32::from_bits(mn.to_bits() + 1);
-        assert_eq!(carry_feature(mn, 7, mn, mx), mn);
+        assert_eq!(carry_feature(mn, 7, mn, mx, 5), mn);
     }
 
     #[test]
@@ -602,11 +607,33 @@ mod tests {
         for t in &f.p.trees {
             for (i, (&s, &feat)) in t.split.iter().zip(&t.feature).enumerate() {
                 if s != ALWAYS_LEFT {
-                    assert_eq!(carried_feature(s as f32), feat, "slot {i}");
+                    assert_eq!(carried_feature(s as f32, 5), feat, "slot {i}");
                     // a real split still has training rows on both sides
                     assert!(t.count[2 * i + 1] > 0 && t.count[2 * i + 2] > 0, "slot {i}");
                 }
             }
+        }
+        // 40 features: the splits carry 6 bits
+        let wide = Matrix::new(
+            600,
+            40,
+            (0..600 * 40)
+                .map(|i| ((i * 7919) % 1013) as f64 / 97.0)
+                .collect(),
+        )
+        .unwrap();
+        let w = fit_plain(&wide, 3);
+        assert!(w.flat.has_tree_groups());
+        for t in &w.p.trees {
+            for (&s, &feat) in t.split.iter().zip(&t.feature) {
+                if s != ALWAYS_LEFT {
+                    assert_eq!(carried_feature(s as f32, 6), feat);
+                }
+            }
+        }
+        let want = w.mean_path_lengths_with(Kernel::Scalar, &wide);
+        for k in Kernel::available() {
+            assert_eq!(w.mean_path_lengths_with(k, &wide), want, "{}", k.name());
         }
         // every kernel scores it alike
         let x = blob(300, 6);
