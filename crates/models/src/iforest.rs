@@ -14,8 +14,9 @@
 //! preprocessed features, the drawn value is then moved by at most 63 ulps
 //! (127 above 32 features; staying in [min, max)) so that its low 5 (6)
 //! mantissa bits are the feature index: the AVX-512 tree-parallel kernel
-//! reads split and feature with one gather. Models trained before this, whose splits do not carry their
-//! features, score exactly as before with the row-parallel kernels.
+//! reads split and feature with one gather. Models trained before this,
+//! whose splits do not carry their features, score exactly as before with
+//! the row-parallel kernels.
 //!
 //! Flat layout: every tree is stored as a *complete* binary tree of depth
 //! ⌈log2 ψ⌉ (implicit children 2i+1, 2i+2). A leaf reached above the height
@@ -376,14 +377,14 @@ impl Detector for IsolationForest {
 }
 
 /// `p` moved by at most 2·2^bits − 1 ulps (63 for 5 bits, 127 for 6) so
-/// that its low `bits` mantissa bits are `f`,
-/// still in [mn, mx) (so the split still separates the node's rows), or
-/// `p` itself when no such value is that close (a range a few ulps wide).
+/// that its low `bits` mantissa bits are `f`, still in [mn, mx) (so the
+/// split still separates the node's rows); or `p` itself when no such value
+/// is that close (a range a few ulps wide).
 ///
 /// Why: the tree-parallel scoring kernel reads a node's split value and
 /// feature with one gather (`iforest_walk::TreeGroups`). The shift is far
 /// below the resolution that matters to a uniform draw over [mn, mx): it
-/// is the f32 rounding the split already has, 32 times over.
+/// is the f32 rounding the split already has, 32 or 64 times over.
 pub(crate) fn carry_feature(p: f32, f: u32, mn: f32, mx: f32, bits: u32) -> f32 {
     debug_assert!(f < 1 << bits);
     let step = 1u32 << bits;
@@ -583,7 +584,7 @@ mod tests {
             let p = if p >= mx { mn } else { p };
             let q = carry_feature(p, f, mn, mx, bits);
             assert!(q >= mn && q < mx, "{q} outside [{mn}, {mx})");
-            // moved by at most 63 ulps (same sign: the bit patterns compare)
+            // moved by at most 2·2^bits − 1 ulps (same sign: the bit patterns compare)
             assert!(
                 q.to_bits().abs_diff(p.to_bits()) < 2 << bits || q == p,
                 "{p} -> {q}"
