@@ -5,14 +5,17 @@
 //! - [`table::Table`] and [`table::Matrix`]: feature tables and model input.
 //! - [`model_file::ModelBody`]: the checked, versioned model-file envelope.
 //! - [`stats::ColumnStats`]: summary statistics (drift, typical values).
+//! - [`hash::IdentityHasher`]: maps and sets keyed by values that already are hashes.
 
 pub mod event;
+pub mod hash;
 pub mod model_file;
 pub mod schema;
 pub mod stats;
 pub mod table;
 
 pub use event::{Event, FieldType, FieldValue, EVENT_FIELDS};
+pub use hash::{IdentityBuildHasher, IdentityHasher};
 pub use model_file::{ModelBody, Threshold, TrainingInfo, MODEL_FORMAT_VERSION};
 pub use schema::{FeatureDef, FeatureSchema, FeatureType};
 pub use stats::ColumnStats;

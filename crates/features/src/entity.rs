@@ -685,28 +685,9 @@ fn ekey(v: FieldValue<'_>) -> Option<EKey<'_>> {
     }
 }
 
-/// A set of `value_hash` outputs. They are already ahash outputs, well
-/// mixed in every bit, so the set uses them as their own hash instead of
-/// hashing them again (and a new set needs no random state).
-type HashSet64 = std::collections::HashSet<u64, std::hash::BuildHasherDefault<U64Identity>>;
-
-#[derive(Default)]
-struct U64Identity(u64);
-
-impl Hasher for U64Identity {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // only u64s are hashed (write_u64); anything else still gets a hash
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = v;
-    }
-}
+/// A set of `value_hash` outputs: they are already ahash outputs, so the
+/// set takes them as their own hash.
+type HashSet64 = std::collections::HashSet<u64, palisade_core::IdentityBuildHasher>;
 
 struct Row {
     entity: u32,
@@ -790,8 +771,9 @@ pub fn entity_features_with_report(
     // Per event: each entity getter's id, looked up once (features share
     // getters: the host set's 23 features read source.ip/destination.ip in
     // most of their alternatives), and the rows already found (entity,
-    // window start → row). Both were a hash lookup per feature before:
-    // 40% of the host set's time in hash maps (perf).
+    // window start → row). Both were a hash lookup per feature before
+    // (hash maps were 40% of the host set's time, perf); looking each up
+    // once made the host set 5.6% faster (criterion).
     let mut getter_ids: Vec<Option<Option<u32>>> = vec![None; c.entity_getters.len()];
     let mut rows_seen: Vec<(u32, i64, u32)> = Vec::with_capacity(8);
     for e in events {

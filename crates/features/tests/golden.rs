@@ -331,10 +331,8 @@ fn zeek_conn_and_rdp_of_one_session_count_once() {
     assert!(seen > 2.0 * conn.len() as f64);
     // the conn lines alone give the same connection counts for the sessions they log
     let conn_only = host_features(&conn, 86_400).unwrap();
-    let server = conn[0].destination_ip.unwrap().to_string();
-    let n = conn
-        .iter()
-        .filter(|e| e.destination_ip.map(|ip| ip.to_string()) == Some(server.clone()))
-        .count() as f64;
+    let server = conn[0].destination_ip;
+    let n = conn.iter().filter(|e| e.destination_ip == server).count() as f64;
+    let server = server.map(|ip| ip.to_string()).unwrap_or_default();
     assert_eq!(value(&conn_only, &server, "RDPInboundCount"), n);
 }

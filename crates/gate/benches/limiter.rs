@@ -261,24 +261,20 @@ burst = 50
             }
         })
     });
-    g.bench_function("features_needed_plus_score", |b| {
-        b.iter(|| {
-            for _ in 0..BATCH {
-                let v = black_box(&view);
-                let f = RequestFeatures::from_view_masked(v, scorer.needs());
-                black_box(scorer.score(&f, v));
-            }
-        })
-    });
+    // the features a scorer needs, then its score: the default linear one,
+    // and with the `model` feature an Isolation Forest model file
+    #[allow(unused_mut)]
+    let mut scorers: Vec<(&str, Arc<dyn RiskScorer>)> =
+        vec![("features_needed_plus_score", Arc::new(scorer))];
     #[cfg(feature = "model")]
-    {
-        let model = iforest_risk_model();
-        g.bench_function("iforest_model_score", |b| {
+    scorers.push(("iforest_model_score", iforest_risk_model()));
+    for (name, scorer) in &scorers {
+        g.bench_function(*name, |b| {
             b.iter(|| {
                 for _ in 0..BATCH {
                     let v = black_box(&view);
-                    let f = RequestFeatures::from_view_masked(v, model.needs());
-                    black_box(model.score(&f, v));
+                    let f = RequestFeatures::from_view_masked(v, scorer.needs());
+                    black_box(scorer.score(&f, v));
                 }
             })
         });

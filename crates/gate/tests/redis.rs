@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use palisade_gate::gcra::{self, Quota};
 use palisade_gate::store::{
-    BreakerState, EvictionPolicy, MemoryStore, RedisConfig, RedisStore, StoreError,
+    BreakerState, EvictionPolicy, Lease, MemoryStore, RedisConfig, RedisStore, StoreError,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +37,14 @@ fn store(url: &str, test: &str, server_time: bool) -> RedisStore {
 }
 
 const S: u64 = 1_000_000_000;
+
+/// Whether one request for `key` (limiter `l`) is admitted with `lease`.
+async fn admits(st: &RedisStore, key: &str, q: Quota, lease: Lease, now: u64) -> bool {
+    st.check_leased("l", key, q, lease, now)
+        .await
+        .unwrap()
+        .allowed
+}
 
 #[tokio::test]
 async fn lua_gcra_matches_pure_core_on_fake_time() {
@@ -331,7 +339,6 @@ fn pure_core_is_what_redis_runs() {
 /// lost), with fewer round trips than requests.
 #[tokio::test]
 async fn local_lease_admits_exactly_the_burst_with_fewer_round_trips() {
-    use palisade_gate::store::Lease;
     let st = store(&format!("redis://{REDIS}/"), "lease1", false);
     let q = Quota::new(1, Duration::from_secs(3600), 20).unwrap();
     let lease = Lease {
@@ -375,7 +382,6 @@ async fn local_lease_admits_exactly_the_burst_with_fewer_round_trips() {
 /// the burst between them.
 #[tokio::test]
 async fn local_lease_expires_and_the_fleet_stays_within_the_burst() {
-    use palisade_gate::store::Lease;
     use std::sync::atomic::Ordering::Relaxed;
     let url = format!("redis://{REDIS}/");
     let p = prefix("lease2");
@@ -396,37 +402,18 @@ async fn local_lease_expires_and_the_fleet_stays_within_the_burst() {
     };
     let now = 1_700_000_000 * S;
     // a reserves 5 (of 29 free) and spends one of them
-    assert!(
-        a.check_leased("l", "k", q, lease, now)
-            .await
-            .unwrap()
-            .allowed
-    );
-    assert!(
-        a.check_leased("l", "k", q, lease, now + 1)
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(admits(&a, "k", q, lease, now).await);
+    assert!(admits(&a, "k", q, lease, now + 1).await);
     assert_eq!(a.lease_hits.load(Relaxed), 1);
     // after the lease's 10 ms the held cells are gone: a round trip
     let later = now + 20_000_000;
-    assert!(
-        a.check_leased("l", "k", q, lease, later)
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(admits(&a, "k", q, lease, later).await);
     assert_eq!(a.lease_hits.load(Relaxed), 1);
     // both instances, interleaved, until denied everywhere
     let mut allowed = 0;
     for i in 0..80u64 {
         let s = if i % 2 == 0 { &a } else { &b };
-        allowed += s
-            .check_leased("l", "k", q, lease, later + 1 + i)
-            .await
-            .unwrap()
-            .allowed as u32;
+        allowed += admits(s, "k", q, lease, later + 1 + i).await as u32;
     }
     // 30 cells, 3 spent and 4 left unspendable by the expired reservation
     // (charged, never used: a lease errs on the strict side)
@@ -441,7 +428,6 @@ async fn local_lease_expires_and_the_fleet_stays_within_the_burst() {
 /// 429s under `bench/gate_http.sh` with LEASE=8).
 #[tokio::test]
 async fn concurrent_reservations_of_one_key_add_up() {
-    use palisade_gate::store::Lease;
     use std::sync::atomic::Ordering::Relaxed;
     let st = store(&format!("redis://{REDIS}/"), "lease3", false);
     let q = Quota::new(1, Duration::from_secs(3600), 40).unwrap();
@@ -459,12 +445,7 @@ async fn concurrent_reservations_of_one_key_add_up() {
     assert!(x.unwrap().allowed && y.unwrap().allowed);
     assert_eq!(st.lease_hits.load(Relaxed), 0);
     for i in 1..=8u64 {
-        assert!(
-            st.check_leased("l", "k", q, lease, now + i)
-                .await
-                .unwrap()
-                .allowed
-        );
+        assert!(admits(&st, "k", q, lease, now + i).await);
     }
     assert_eq!(st.lease_hits.load(Relaxed), 8, "both reservations spent");
     // 2 requests + 8 reserved cells charged: 30 of 40 left in Redis
@@ -476,7 +457,6 @@ async fn concurrent_reservations_of_one_key_add_up() {
 /// the held cells expire and a purge frees the slots.
 #[tokio::test]
 async fn lease_slots_bound_the_keys_holding_cells() {
-    use palisade_gate::store::Lease;
     use std::sync::atomic::Ordering::Relaxed;
     let mut st = store(&format!("redis://{REDIS}/"), "lease4", false);
     st.set_lease_slots(2);
@@ -487,43 +467,18 @@ async fn lease_slots_bound_the_keys_holding_cells() {
     };
     let now = 1_700_000_000 * S;
     for k in ["a", "b", "c"] {
-        assert!(
-            st.check_leased("l", k, q, lease, now)
-                .await
-                .unwrap()
-                .allowed
-        );
+        assert!(admits(&st, k, q, lease, now).await);
     }
     // a and b hold 4 cells each; c got no slot, so only its own cell is charged
     assert_eq!(st.peek("l", "a", q, now).await.unwrap().0, 35);
     assert_eq!(st.peek("l", "c", q, now).await.unwrap().0, 39);
-    assert!(
-        st.check_leased("l", "c", q, lease, now + 1)
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(admits(&st, "c", q, lease, now + 1).await);
     assert_eq!(st.lease_hits.load(Relaxed), 0);
-    assert!(
-        st.check_leased("l", "a", q, lease, now + 2)
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(admits(&st, "a", q, lease, now + 2).await);
     assert_eq!(st.lease_hits.load(Relaxed), 1);
     // after the lease time the purge frees the slots: c reserves
     let later = now + 20_000_000;
-    assert!(
-        st.check_leased("l", "c", q, lease, later)
-            .await
-            .unwrap()
-            .allowed
-    );
-    assert!(
-        st.check_leased("l", "c", q, lease, later + 1)
-            .await
-            .unwrap()
-            .allowed
-    );
+    assert!(admits(&st, "c", q, lease, later).await);
+    assert!(admits(&st, "c", q, lease, later + 1).await);
     assert_eq!(st.lease_hits.load(Relaxed), 2);
 }

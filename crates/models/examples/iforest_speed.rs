@@ -3,7 +3,8 @@
 //! `RAYON_NUM_THREADS=1 cargo run --release -p palisade-models --example iforest_speed [ROWS [COLUMNS]]`.
 
 use palisade_core::Matrix;
-use palisade_models::iforest::Kernel;
+use palisade_models::iforest::{IsolationForest, Kernel};
+use palisade_models::preprocess::Preprocess;
 use palisade_models::{fit_detector, TrainData, TrainOptions};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -11,6 +12,20 @@ use std::time::Instant;
 
 fn names_of(d: usize) -> Vec<String> {
     (0..d).map(|j| format!("f{j}")).collect()
+}
+
+/// A forest of `trees` trees (ψ = 256, seed 0) on `x`, as `iforest` trains.
+fn fit_forest(x: &Matrix, trees: usize) -> Result<IsolationForest, Box<dyn std::error::Error>> {
+    let prep = Preprocess::fit(x, &names_of(x.cols), &[], 1.0, false)?.0;
+    Ok(IsolationForest::fit_matrix(
+        x,
+        trees,
+        256,
+        0,
+        prep,
+        Vec::new(),
+        |_| {},
+    )?)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,10 +51,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let x = Matrix::new(n, d, data)?;
     let opts = TrainOptions::new(1);
-    let names: Vec<String> = (0..d).map(|j| format!("f{j}")).collect();
     let td = TrainData {
         x: x.clone(),
-        names,
+        names: names_of(d),
         labels: None,
         validation: None,
         opts: &opts,
@@ -55,22 +69,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(s.len(), n);
     }
     // The scoring kernels side by side on the same forest (the same numbers).
-    let forest = palisade_models::iforest::IsolationForest::fit_matrix(
-        &x,
-        100,
-        256,
-        0,
-        palisade_models::preprocess::Preprocess::fit(
-            &x,
-            &(0..d).map(|j| format!("f{j}")).collect::<Vec<_>>(),
-            &[],
-            1.0,
-            false,
-        )?
-        .0,
-        Vec::new(),
-        |_| {},
-    )?;
+    let forest = fit_forest(&x, 100)?;
+    // One row at a time, as the gate scores a request.
+    let singles: Vec<Matrix> = (0..20_000.min(n))
+        .map(|r| Matrix::new(1, d, x.row(r).to_vec()))
+        .collect::<Result<_, _>>()?;
     let mut reference: Option<Vec<f64>> = None;
     for k in Kernel::available() {
         let mut best_k = f64::INFINITY;
@@ -84,16 +87,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             None => reference = Some(h),
             Some(r) => assert_eq!(r, &h, "kernel {} differs", k.name()),
         }
-        // One row at a time, as the gate scores a request.
-        let singles = 20_000.min(n);
-        let rows: Vec<Matrix> = (0..singles)
-            .map(|r| Matrix::new(1, d, x.row(r).to_vec()))
-            .collect::<Result<_, _>>()?;
         let t = Instant::now();
-        for m in &rows {
+        for m in &singles {
             std::hint::black_box(forest.mean_path_lengths_with(k, m));
         }
-        let one = t.elapsed().as_secs_f64() / singles as f64;
+        let one = t.elapsed().as_secs_f64() / singles.len() as f64;
         println!(
             "iforest kernel {:>6}: score {best_k:.3}s = {:.0} rows/s; one row alone {:.2} µs",
             k.name(),
@@ -103,15 +101,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     // The cost every kernel shares (preprocessing into blocks, the score
     // vector): one tree instead of 100.
-    let one_tree = palisade_models::iforest::IsolationForest::fit_matrix(
-        &x,
-        1,
-        256,
-        0,
-        palisade_models::preprocess::Preprocess::fit(&x, &names_of(d), &[], 1.0, false)?.0,
-        Vec::new(),
-        |_| {},
-    )?;
+    let one_tree = fit_forest(&x, 1)?;
     let mut best_1 = f64::INFINITY;
     for _ in 0..3 {
         let t = Instant::now();

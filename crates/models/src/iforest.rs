@@ -260,10 +260,10 @@ impl IsolationForest {
         let nt = self.p.trees.len();
         if x.rows <= FEW_ROWS {
             // A request's row: no block buffer, no thread pool.
-            let mut row = vec![0f32; self.kept.len()];
+            let d = self.kept.len();
+            let mut row = vec![0f32; d];
             return (0..x.rows)
                 .map(|r| {
-                    let d = row.len();
                     self.p
                         .prep
                         .columns_f32_into(x, r, 1, &self.kept, &mut row, 1, d);

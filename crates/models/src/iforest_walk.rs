@@ -25,7 +25,8 @@
 //! instead of a memory gather (several); level 5 (32 nodes) takes a
 //! two-register permute. Only the deeper levels gather from memory.
 
-/// Blocks of at most this many rows take `sum_paths_few` whatever the kernel.
+/// Blocks of at most this many rows are scored a row at a time
+/// (`FlatForest::sum_row`), whatever the kernel.
 pub(crate) const FEW_ROWS: usize = 4;
 
 /// Rows walked together: the preprocessed block (BLOCK × d f32) stays in L1.
@@ -233,8 +234,9 @@ impl FlatForest {
     /// at `f·col_stride + r·row_stride`, in a buffer of `len` floats.
     /// Column-major for the row-parallel kernels (a feature of 16 rows is
     /// one load); rows of 32 or 64 floats for the tree-parallel one (a row
-    /// is two or four registers). Columns past `width` of a row-major block are never
-    /// read by the walk; keep them finite (the caller zeroes the buffer once).
+    /// is two or four registers). Columns past `width` of a row-major block
+    /// are never read by the walk; keep them finite (the caller zeroes the
+    /// buffer once).
     pub fn block_layout(&self, kernel: Kernel) -> BlockLayout {
         #[cfg(target_arch = "x86_64")]
         if let (Kernel::Avx512Trees, Some(tg)) = (kernel, &self.groups) {
@@ -261,10 +263,11 @@ impl FlatForest {
     /// state in registers: 5% faster than a run-time count, measured).
     pub fn sum_paths(&self, kernel: Kernel, block: &[f32], n: usize, sums: &mut [f32; BLOCK]) {
         // With the invariants of `new`, all the kernels' unchecked indexing needs.
-        assert_eq!(block.len(), self.block_layout(kernel).len, "block size");
+        let at = self.block_layout(kernel);
+        assert_eq!(block.len(), at.len, "block size");
         assert!(n <= BLOCK, "rows in the block");
         if n <= FEW_ROWS && kernel != Kernel::Scalar {
-            return self.sum_paths_few(block, self.block_layout(kernel), n, sums);
+            return self.sum_paths_few(kernel, block, at, n, sums);
         }
         match kernel {
             Kernel::Scalar => self.sum_paths_scalar(block, n, sums),
@@ -298,10 +301,24 @@ impl FlatForest {
         }
     }
 
-    /// A few rows of a block (see [`sum_one`](Self::sum_one)).
-    fn sum_paths_few(&self, block: &[f32], at: BlockLayout, n: usize, sums: &mut [f32; BLOCK]) {
+    /// A few rows of a block, each as [`sum_row`](Self::sum_row) scores a
+    /// row alone (rows of a column-major block by [`sum_one`](Self::sum_one),
+    /// which is what `sum_row` takes for those kernels).
+    fn sum_paths_few(
+        &self,
+        kernel: Kernel,
+        block: &[f32],
+        at: BlockLayout,
+        n: usize,
+        sums: &mut [f32; BLOCK],
+    ) {
         for (r, sum) in sums.iter_mut().enumerate().take(n) {
-            *sum = self.sum_one(&block[r * at.row_stride..], at.col_stride);
+            let row = &block[r * at.row_stride..];
+            *sum = if at.col_stride == 1 {
+                self.sum_row(kernel, &row[..self.width])
+            } else {
+                self.sum_one(row, at.col_stride)
+            };
         }
     }
 
@@ -618,8 +635,6 @@ impl FlatForest {
         let ni = self.n_internal();
         let nl = ni + 1;
         let chunks = n.div_ceil(16);
-        // Row-major, 32 or 64 floats a row (`block_layout`).
-        let rows = block;
         let mut acc = [_mm512_setzero_ps(); BLOCK / 16];
         for g in 0..tg.count {
             let np = tg.node.as_ptr().add(g * ni * 16);
@@ -629,8 +644,9 @@ impl FlatForest {
                 let mut leaves = [[_mm512_setzero_ps(); 8]; 2];
                 for (half, l) in leaves.iter_mut().enumerate() {
                     let first = c * 16 + half * 8;
+                    // row-major, 32 or 64 floats a row (`block_layout`)
                     let rows =
-                        std::array::from_fn(|j| rows.as_ptr().add((first + j) * tg.row_floats));
+                        std::array::from_fn(|j| block.as_ptr().add((first + j) * tg.row_floats));
                     if tg.row_floats == 32 {
                         walk8::<false>([(np, lp); 8], rows, self.depth, l);
                     } else {
@@ -648,9 +664,7 @@ impl FlatForest {
             _mm512_storeu_ps(sums.as_mut_ptr().add(c * 16), *a);
         }
     }
-}
 
-impl FlatForest {
     /// One row through every group, 8 groups at a time (8 independent
     /// chains), then the trees' path lengths added in tree order.
     /// SAFETY (caller): AVX-512F available; `self.groups` is `Some`;

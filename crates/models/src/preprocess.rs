@@ -282,23 +282,15 @@ impl Preprocess {
             let c = &self.columns[j];
             let dst = out[k * col_stride..].iter_mut().step_by(row_stride).take(n);
             let src = rows.iter().skip(j).step_by(cols);
-            let off = self.log_offset;
-            let fill = c.fill;
             // (t − 0) / 1 is t for every t (−0 included), so the identity
             // skips it and stays exact.
-            let identity = c.center == 0.0 && c.scale == 1.0;
-            match (c.log, identity) {
-                (false, true) => {
-                    for (o, &v) in dst.zip(src) {
-                        *o = (if v.is_finite() { v } else { fill }) as f32;
-                    }
+            if !c.log && c.center == 0.0 && c.scale == 1.0 {
+                for (o, &v) in dst.zip(src) {
+                    *o = (if v.is_finite() { v } else { c.fill }) as f32;
                 }
-                (log, _) => {
-                    for (o, &v) in dst.zip(src) {
-                        let t = if log { log_tf(v, off) } else { v };
-                        let t = if t.is_finite() { t } else { fill };
-                        *o = ((t - c.center) / c.scale) as f32;
-                    }
+            } else {
+                for (o, &v) in dst.zip(src) {
+                    *o = self.value(j, v) as f32;
                 }
             }
         }

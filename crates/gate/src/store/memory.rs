@@ -18,8 +18,8 @@
 //! soonest-to-expire — is specific to GCRA; LRU/LFU would evict the wrong keys.
 
 use crate::gcra::{self, Outcome, Quota};
+use palisade_core::IdentityBuildHasher;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -52,25 +52,7 @@ pub struct MemoryStats {
 /// resistance, and hashes a 20-byte key in a few ns; SipHash (std, governor)
 /// is a PRF but several times slower on short keys; foldhash is faster still
 /// but documents only "minimal" DoS resistance.
-#[derive(Default, Clone, Copy)]
-pub struct IdentityHasher(u64);
-
-impl Hasher for IdentityHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed with this hasher; fold bytes for completeness.
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ b as u64;
-        }
-    }
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
-    }
-}
-
-type Shard = HashMap<u64, AtomicU64, BuildHasherDefault<IdentityHasher>>;
+type Shard = HashMap<u64, AtomicU64, IdentityBuildHasher>;
 
 /// One shard on its own cache lines: neighbouring shards' lock words would
 /// otherwise share a line, and threads working on different shards would
