@@ -464,3 +464,47 @@ fn host_set_by_hand() {
     );
     assert_eq!(v("NtlmCount", c), 0.0, "NTLM is counted at the server");
 }
+
+#[test]
+fn distinct_and_new_peer_counts_past_the_inline_set() {
+    // One source, two 1-h windows: window 0 sees destinations .1–.20 (each
+    // twice), window 1 sees .15–.40 (each three times). Distinct: 20 and 26;
+    // new in window 1: .21–.40 = 20. Sets spill from inline storage to a
+    // hash set past 8 values; a distinct and a new-peer count of one field
+    // share a set, so the same features with a `when` (not shared) must agree.
+    let mut ev = Vec::new();
+    for rep in 0..2 {
+        for d in 1..=20 {
+            let t = 0.01 * (d as f64) + 0.3 * rep as f64;
+            ev.push(conn(t, "10.0.0.1", &format!("10.9.0.{d}"), 443, "SF", None));
+        }
+    }
+    for rep in 0..3 {
+        for d in 15..=40 {
+            let t = 1.0 + 0.01 * (d as f64) + 0.2 * rep as f64;
+            ev.push(conn(t, "10.0.0.1", &format!("10.9.0.{d}"), 443, "SF", None));
+        }
+    }
+    let feature = |name: &str, agg: &str, when: &str| {
+        format!("[[feature]]\nname = \"{name}\"\nagg = \"{agg}\"\nfield = \"destination.ip\"\ndescription = \"d\"\n{when}\n")
+    };
+    let when = "when = [ { match = { \"event.dataset\" = \"zeek.conn\" } } ]";
+    let toml = format!(
+        "name = \"t\"\nkey = \"source.ip\"\nwindow = \"1h\"\n{}{}{}{}",
+        feature("dst", "distinct", ""),
+        feature("new", "new_peers", ""),
+        feature("dst_when", "distinct", when),
+        feature("new_when", "new_peers", when),
+    );
+    let cfg = EntityConfig::from_toml(&toml).unwrap();
+    let t = entity_features(&ev, &cfg).unwrap();
+    let src_rows = text(&t, "entity")
+        .iter()
+        .filter(|e| *e == "10.0.0.1")
+        .count();
+    assert_eq!(src_rows, 2);
+    assert_eq!(col(&t, "dst")[..2], [20.0, 26.0]);
+    assert_eq!(col(&t, "new")[..2], [20.0, 20.0]);
+    assert_eq!(col(&t, "dst_when")[..2], [20.0, 26.0]);
+    assert_eq!(col(&t, "new_when")[..2], [20.0, 20.0]);
+}
