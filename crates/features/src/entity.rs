@@ -1043,7 +1043,7 @@ pub fn entity_features_with_report(
         ..Default::default()
     };
     let mut ents = Entities::default();
-    let mut index: AHashMap<(u32, i64), u32> = AHashMap::new();
+    let mut index = RowIndex::default();
     let mut rows = Rows::new(&c);
     // entities an event is attributed to, per feature (tiny, reused)
     let mut targets: Vec<(u32, Option<Accessor>)> = Vec::with_capacity(4);
@@ -1246,11 +1246,23 @@ pub fn entity_features_with_report(
     Ok((table, report))
 }
 
+/// (entity, window start) → row.
+#[derive(Default)]
+struct RowIndex {
+    map: AHashMap<(u32, i64), u32>,
+    /// Per entity id, the (window start, row) it last asked for. Why: logs
+    /// come roughly in time order, so an entity's next event is almost
+    /// always in the window of its last one, and this plain array read
+    /// (indexed by the entity id the event already has) saves a hash lookup
+    /// per event.
+    latest: Vec<(i64, u32)>,
+}
+
 /// The row of (entity, window start), made on first use. `seen` holds this
 /// event's rows so far: an event's features mostly land in the same few.
 #[inline]
 fn row_of(
-    index: &mut AHashMap<(u32, i64), u32>,
+    index: &mut RowIndex,
     rows: &mut Rows,
     seen: &mut Vec<(u32, i64, u32)>,
     ent: u32,
@@ -1259,9 +1271,21 @@ fn row_of(
     if let Some(&(_, _, r)) = seen.iter().find(|s| s.0 == ent && s.1 == start) {
         return r;
     }
-    let r = *index
-        .entry((ent, start))
-        .or_insert_with(|| rows.push(ent, start));
+    let e = ent as usize;
+    let r = match index.latest.get(e) {
+        Some(&(w, r)) if w == start && r != u32::MAX => r,
+        _ => {
+            let r = *index
+                .map
+                .entry((ent, start))
+                .or_insert_with(|| rows.push(ent, start));
+            if index.latest.len() <= e {
+                index.latest.resize(e + 1, (0, u32::MAX));
+            }
+            index.latest[e] = (start, r);
+            r
+        }
+    };
     seen.push((ent, start, r));
     r
 }
