@@ -799,11 +799,12 @@ impl DistinctSet {
         }
     }
 
-    fn values(&self) -> Box<dyn Iterator<Item = u64> + '_> {
-        match self {
-            DistinctSet::Small { len, values } => Box::new(values[..*len as usize].iter().copied()),
-            DistinctSet::Large(set) => Box::new(set.iter().copied()),
-        }
+    fn values(&self) -> impl Iterator<Item = u64> + '_ {
+        let (small, large) = match self {
+            DistinctSet::Small { len, values } => (&values[..*len as usize], None),
+            DistinctSet::Large(set) => (&[][..], Some(set)),
+        };
+        small.iter().chain(large.into_iter().flatten()).copied()
     }
 }
 
@@ -874,12 +875,14 @@ impl Rows {
         }
     }
 
-    fn acc(&self, r: usize) -> &[f64] {
-        &self.acc[r * self.n_slots..(r + 1) * self.n_slots]
-    }
-
-    fn sets(&self, r: usize) -> &[DistinctSet] {
-        &self.sets[r * self.n_sets..(r + 1) * self.n_sets]
+    /// Row r, read for output.
+    fn view(&self, r: usize) -> RowView<'_> {
+        RowView {
+            entity: self.entity[r],
+            window: self.window[r],
+            acc: &self.acc[r * self.n_slots..(r + 1) * self.n_slots],
+            sets: &self.sets[r * self.n_sets..(r + 1) * self.n_sets],
+        }
     }
 }
 
@@ -1188,12 +1191,7 @@ pub fn entity_features_with_report(
         ],
     };
     for &i in &order {
-        let row = RowView {
-            entity: rows.entity[i],
-            window: rows.window[i],
-            acc: rows.acc(i),
-            sets: rows.sets(i),
-        };
+        let row = rows.view(i);
         if row.entity != prev_entity {
             seen.iter_mut().for_each(|s| s.clear());
             prev_entity = row.entity;

@@ -294,30 +294,32 @@ burst = 50
     g.finish();
 }
 
+#[cfg(feature = "model")]
+#[path = "../tests/support/risk_model.rs"]
+mod risk_model;
+
 /// An Isolation Forest (100 trees) on the 18 gate features and 4 URL
 /// features of 2,000 synthetic browser-like requests, loaded as the gate
 /// loads a `risk.model` file: what one request's model score costs.
 #[cfg(feature = "model")]
 fn iforest_risk_model() -> Arc<dyn RiskScorer> {
-    use palisade_core::{ColumnData, ColumnRole, Table};
-    use palisade_gate::risk::{RequestView, FEATURE_NAMES};
-    let url_names: Vec<String> = palisade_features::url_defs()
-        .into_iter()
-        .map(|d| d.name)
-        .take(4)
+    use palisade_gate::risk::RequestView;
+    let requests: Vec<(String, String)> = (0..2000)
+        .map(|i| {
+            (
+                format!("/products/{}", i % 97),
+                format!("ref=home&page={}", i % 7),
+            )
+        })
         .collect();
-    let mut cols: Vec<Vec<f64>> = vec![vec![]; FEATURE_NAMES.len() + url_names.len()];
-    let mut fz = palisade_features::UrlFeaturizer::new();
-    for i in 0..2000 {
-        let (path, query) = (
-            format!("/products/{}", i % 97),
-            format!("ref=home&page={}", i % 7),
-        );
-        let v = RequestView {
+    let views: Vec<RequestView<'_>> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, (path, query))| RequestView {
             method: if i % 9 == 0 { "POST" } else { "GET" },
             host: Some("shop.example"),
-            path: &path,
-            query: &query,
+            path,
+            query,
             user_agent: Some(
                 "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
             ),
@@ -326,35 +328,10 @@ fn iforest_risk_model() -> Arc<dyn RiskScorer> {
             header_count: 8 + i % 5,
             limit_pressure: (i % 10) as f32 / 20.0,
             limit_exceeded: i % 50 == 0,
-        };
-        let f = RequestFeatures::from_view(&v);
-        for (j, x) in f.0.iter().enumerate() {
-            cols[j].push(*x as f64);
-        }
-        let mut u = [0.0; palisade_features::request::N_URL];
-        fz.url_row(&format!("shop.example{path}?{query}"), &mut u);
-        for j in 0..url_names.len() {
-            cols[FEATURE_NAMES.len() + j].push(u[j]);
-        }
-    }
-    let mut t = Table::new();
-    for (j, c) in cols.into_iter().enumerate() {
-        let name = match FEATURE_NAMES.get(j) {
-            Some(n) => n.to_string(),
-            None => url_names[j - FEATURE_NAMES.len()].clone(),
-        };
-        t.push(&name, ColumnRole::Feature, ColumnData::F64(c))
-            .expect("column");
-    }
-    let opts = palisade_models::TrainOptions {
-        seed: 7,
-        log_offset: 1.0,
-        ..Default::default()
-    };
-    let model = palisade_models::train("iforest", &t, &opts).expect("train");
+        })
+        .collect();
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("risk.json");
-    std::fs::write(&path, model.body.to_bytes().expect("bytes")).expect("write");
+    let (_, path) = risk_model::train_risk_model(&views, dir.path());
     palisade_gate::model_scorer::load(&path).expect("load")
 }
 

@@ -7,6 +7,9 @@
 use palisade_core::{ColumnData, ColumnRole, Table};
 use palisade_gate::risk::{RequestFeatures, RequestView, FEATURE_NAMES};
 
+#[path = "support/risk_model.rs"]
+mod risk_model;
+
 fn browser(i: usize) -> (String, String) {
     (
         format!("/products/{}", i % 97),
@@ -16,20 +19,16 @@ fn browser(i: usize) -> (String, String) {
 
 #[test]
 fn model_file_scores_requests() {
-    let url_names: Vec<String> = palisade_features::url_defs()
-        .into_iter()
-        .map(|d| d.name)
-        .take(4)
-        .collect();
-    let mut cols: Vec<Vec<f64>> = vec![vec![]; FEATURE_NAMES.len() + url_names.len()];
-    let mut fz = palisade_features::UrlFeaturizer::new();
-    for i in 0..400 {
-        let (path, query) = browser(i);
-        let v = RequestView {
+    let url_names = risk_model::url_names();
+    let requests: Vec<(String, String)> = (0..400).map(browser).collect();
+    let views: Vec<RequestView<'_>> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, (path, query))| RequestView {
             method: "GET",
             host: Some("shop.example"),
-            path: &path,
-            query: &query,
+            path,
+            query,
             user_agent: Some(
                 "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0",
             ),
@@ -38,36 +37,10 @@ fn model_file_scores_requests() {
             header_count: 8 + i % 5,
             limit_pressure: (i % 10) as f32 / 20.0,
             limit_exceeded: false,
-        };
-        let f = RequestFeatures::from_view(&v);
-        for (j, x) in f.0.iter().enumerate() {
-            cols[j].push(*x as f64);
-        }
-        let mut u = [0.0; palisade_features::request::N_URL];
-        fz.url_row(&format!("shop.example{path}?{query}"), &mut u);
-        for j in 0..url_names.len() {
-            cols[FEATURE_NAMES.len() + j].push(u[j]);
-        }
-    }
-    let mut t = Table::new();
-    for (j, c) in cols.into_iter().enumerate() {
-        let name = if j < FEATURE_NAMES.len() {
-            FEATURE_NAMES[j].to_string()
-        } else {
-            url_names[j - FEATURE_NAMES.len()].clone()
-        };
-        t.push(&name, ColumnRole::Feature, ColumnData::F64(c))
-            .unwrap();
-    }
-    let opts = palisade_models::TrainOptions {
-        seed: 7,
-        log_offset: 1.0,
-        ..Default::default()
-    };
-    let model = palisade_models::train("iforest", &t, &opts).unwrap();
+        })
+        .collect();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("risk.json");
-    std::fs::write(&path, model.body.to_bytes().unwrap()).unwrap();
+    let (model, path) = risk_model::train_risk_model(&views, dir.path());
 
     let scorer = palisade_gate::model_scorer::load(&path).unwrap();
     assert!(scorer.name().starts_with("model:iforest"));
@@ -144,6 +117,11 @@ fn model_file_scores_requests() {
         ColumnData::F64((0..50).map(|i| (i * 7 % 13) as f64).collect()),
     )
     .unwrap();
+    let opts = palisade_models::TrainOptions {
+        seed: 7,
+        log_offset: 1.0,
+        ..Default::default()
+    };
     let m2 = palisade_models::train("iforest", &t2, &opts).unwrap();
     let p2 = dir.path().join("bad.json");
     std::fs::write(&p2, m2.body.to_bytes().unwrap()).unwrap();

@@ -56,8 +56,9 @@ pub(crate) struct FlatForest {
 
 /// Trees in groups of 16, one tree per vector lane, for the tree-parallel
 /// AVX-512 kernel: node slot i of tree 16·g + l at `(g·ni + i)·16 + l`,
-/// bottom slot i at `(g·nl + i)·16 + l`; the last group is filled with
-/// always-left trees whose leaves are never added.
+/// bottom slot i at `(g·nl + i)·16 + l`; the last group's spare lanes hold
+/// always-left filler trees whose leaves are never added, or, when it is
+/// packed (see `pack`), repeats of its trees.
 ///
 /// Why: the row-parallel kernels (16 rows per register, one tree at a time)
 /// spend about two thirds of their time in the gather that reads each row's

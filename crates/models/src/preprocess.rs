@@ -32,6 +32,15 @@ pub struct ColumnPrep {
     pub keep: bool,
 }
 
+impl ColumnPrep {
+    /// No log, centre 0 and scale 1: the value itself (or the fill), as for
+    /// an Isolation Forest. (t − 0) / 1 is t for every t (−0 included), so
+    /// skipping that arithmetic stays exact.
+    pub fn is_identity(&self) -> bool {
+        !self.log && self.center == 0.0 && self.scale == 1.0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocess {
     pub columns: Vec<ColumnPrep>,
@@ -285,9 +294,7 @@ impl Preprocess {
             let c = &self.columns[j];
             let dst = out[k * col_stride..].iter_mut().step_by(row_stride).take(n);
             let src = rows.iter().skip(j).step_by(cols);
-            // (t − 0) / 1 is t for every t (−0 included), so the identity
-            // skips it and stays exact.
-            if !c.log && c.center == 0.0 && c.scale == 1.0 {
+            if c.is_identity() {
                 for (o, &v) in dst.zip(src) {
                     *o = (if v.is_finite() { v } else { c.fill }) as f32;
                 }
@@ -321,10 +328,7 @@ impl Preprocess {
             || kept.len() != cols
             || kept.iter().enumerate().any(|(k, &j)| k != j)
             || self.columns.len() != cols
-            || self
-                .columns
-                .iter()
-                .any(|c| c.log || c.center != 0.0 || c.scale != 1.0)
+            || !self.columns.iter().all(ColumnPrep::is_identity)
         {
             return false;
         }
