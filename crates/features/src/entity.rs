@@ -934,10 +934,6 @@ fn ekey(v: FieldValue<'_>) -> Option<EKey<'_>> {
     }
 }
 
-/// A set of `value_hash` outputs: they are already ahash outputs, so the
-/// set takes them as their own hash.
-type HashSet64 = std::collections::HashSet<u64, palisade_core::IdentityBuildHasher>;
-
 /// The distinct values (their `value_hash`) of one feature in one
 /// (entity, window): inline up to `SMALL_SET` values, searched linearly,
 /// then a hash set. Why: most rows see few distinct values, and a hash set
@@ -999,10 +995,7 @@ impl OpenSet {
     /// The slot where the search for `h` starts.
     #[inline]
     fn home(&self, h: u64) -> usize {
-        // The high half picks the slot: `HashSet64`s (the output's `seen`)
-        // take the low bits, and filling one from this set's slot order
-        // with correlated positions clusters it badly.
-        h.rotate_left(32) as usize & (self.slots.len() - 1)
+        h as usize & (self.slots.len() - 1)
     }
 
     #[inline]
@@ -1022,6 +1015,17 @@ impl OpenSet {
 
     fn values(&self) -> impl Iterator<Item = u64> + '_ {
         self.slots.iter().copied().filter(|&h| h != 0)
+    }
+
+    /// Empties the set. Why the shrink: one entity with many values must
+    /// not make every later clear cost that many slots.
+    fn clear(&mut self) {
+        if self.slots.len() > 64 && self.slots.len() > 8 * self.len {
+            *self = OpenSet::with_capacity(self.len);
+        } else {
+            self.slots.fill(0);
+            self.len = 0;
+        }
     }
 }
 
@@ -1440,8 +1444,11 @@ pub fn entity_features_with_report(
     for (r, &id) in by_name.iter().enumerate() {
         rank[id as usize] = r as u32;
     }
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    order.sort_unstable_by_key(|&i| (rank[rows.entity[i] as usize], rows.window[i]));
+    let mut keyed: Vec<(u32, i64, u32)> = (0..rows.len())
+        .map(|i| (rank[rows.entity[i] as usize], rows.window[i], i as u32))
+        .collect();
+    keyed.sort_unstable();
+    let order: Vec<usize> = keyed.into_iter().map(|(_, _, i)| i as usize).collect();
     // windows are few; format each bound once
     let mut bounds: AHashMap<i64, (String, String)> = AHashMap::new();
     let n = rows.len();
@@ -1451,8 +1458,8 @@ pub fn entity_features_with_report(
         .collect();
     // new peers: values not in the entity's earlier windows (rows are sorted)
     // (per feature: a new-peer count's values so far in the entity's windows)
-    let mut seen: Vec<HashSet64> = (0..c.features.len())
-        .map(|_| HashSet64::default())
+    let mut seen: Vec<OpenSet> = (0..c.features.len())
+        .map(|_| OpenSet::with_capacity(0))
         .collect();
     let mut prev_entity = u32::MAX;
     let mut ids = IdCols {
@@ -1519,8 +1526,13 @@ pub fn entity_features_with_report(
                 Agg::NewPeers => {
                     // the row's values are distinct, so each one's insert
                     // tells whether an earlier window had it
+                    // rotated: a set filled in another set's slot order
+                    // (the same low bits, sorted) would cluster badly
                     let seen = &mut seen[j];
-                    row.sets[f.set].values().filter(|&h| seen.insert(h)).count() as f64
+                    row.sets[f.set]
+                        .values()
+                        .filter(|&h| seen.insert(h.rotate_left(32)))
+                        .count() as f64
                 }
             };
             cols[j].push(x);
@@ -1564,13 +1576,61 @@ struct Batch<'a> {
     /// all known.
     inserts: Vec<(u32, u64)>,
     targets: Vec<(u32, Option<Accessor>)>,
+    span: WindowSpan,
 }
 
-impl Batch<'_> {
+/// The windows of the last timestamp asked for, and the timestamps that
+/// share them. Why: logs come roughly in time order, so most events fall
+/// in the windows of the one before, and this check replaces two 64-bit
+/// divisions per event.
+#[derive(Default)]
+struct WindowSpan {
+    /// Timestamps in `from..until` have the windows `k`.
+    from: i64,
+    until: i64,
+    k: (i64, i64),
+}
+
+impl WindowSpan {
+    /// The windows holding `ts`: starts k·step for k in k_lo..=k_hi, with
+    /// start ≤ ts < start + window.
     #[inline]
-    fn key_rows(&self, i: usize) -> &[u32] {
-        &self.key_rows[self.at[i] as usize..self.at[i + 1] as usize]
+    fn windows(&mut self, ts: i64, window: i64, step: i64) -> (i64, i64) {
+        if ts >= self.from && ts < self.until {
+            return self.k;
+        }
+        let k_hi = ts.div_euclid(step);
+        let k_lo = ts.saturating_sub(window).div_euclid(step) + 1;
+        // k_hi holds for ts in [k_hi·step, (k_hi+1)·step), k_lo for ts in
+        // [(k_lo−1)·step + window, k_lo·step + window); an overflow anywhere
+        // leaves the span empty, so the next event computes its own.
+        let span = || -> Option<(i64, i64)> {
+            ts.checked_sub(window)?;
+            let from =
+                (k_hi.checked_mul(step)?).max((k_lo - 1).checked_mul(step)?.checked_add(window)?);
+            let until = (k_hi + 1)
+                .checked_mul(step)?
+                .min(k_lo.checked_mul(step)?.checked_add(window)?);
+            Some((from, until))
+        };
+        (self.from, self.until) = span().unwrap_or((0, 0));
+        self.k = (k_lo, k_hi);
+        self.k
     }
+}
+
+/// Each event of a batch: its condition bits, the event, its key rows.
+#[inline]
+fn key_rows_of<'x>(
+    bits: &'x [u128],
+    events: &'x [&Event],
+    at: &'x [u32],
+    key_rows: &'x [u32],
+) -> impl Iterator<Item = (u128, &'x Event, &'x [u32])> {
+    bits.iter()
+        .zip(events)
+        .zip(at.windows(2))
+        .map(move |((&b, &e), w)| (b, e, &key_rows[w[0] as usize..w[1] as usize]))
 }
 
 /// The aggregation state and what it needs, for one batch at a time.
@@ -1618,9 +1678,7 @@ impl Engine<'_> {
                 .iter()
                 .find_map(|k| k.get(e).and_then(ekey))
                 .map(|k| self.ents.id(k));
-            // windows containing ts: starts s = k*step with s <= ts < s + window
-            let k_hi = ts.div_euclid(self.step_us);
-            let k_lo = ts.saturating_sub(self.window_us).div_euclid(self.step_us) + 1;
+            let (k_lo, k_hi) = b.span.windows(ts, self.window_us, self.step_us);
             if let Some(d) = key {
                 for k in k_lo..=k_hi {
                     let r = row_of(self.index, self.rows, d, k * self.step_us);
@@ -1655,23 +1713,22 @@ impl Engine<'_> {
     fn by_key(&mut self, f: &CFeature, b: &mut Batch<'_>) {
         let (ns, s) = (self.rows.n_slots, f.slot);
         let acc = &mut self.rows.acc;
-        let n = b.events.len();
+        let each = || key_rows_of(&b.bits, &b.events, &b.at, &b.key_rows);
         match f.agg {
             Agg::Count if f.once_per.is_none() => {
-                for i in 0..n {
-                    if f.hits(b.bits[i]) {
-                        for &r in b.key_rows(i) {
+                for (bits, _, rows) in each() {
+                    if f.hits(bits) {
+                        for &r in rows {
                             acc[r as usize * ns + s] += 1.0;
                         }
                     }
                 }
             }
             Agg::Ratio => {
-                for i in 0..n {
-                    let bits = b.bits[i];
+                for (bits, _, rows) in each() {
                     if f.hits(bits) {
                         let in_num = f.num.iter().any(|m| bits & m == *m) as u8 as f64;
-                        for &r in b.key_rows(i) {
+                        for &r in rows {
                             let at = r as usize * ns + s;
                             acc[at] += in_num;
                             acc[at + 1] += 1.0;
@@ -1681,15 +1738,15 @@ impl Engine<'_> {
             }
             Agg::Sum | Agg::Mean | Agg::Min | Agg::Max => {
                 let Some(get) = f.field else { return };
-                for i in 0..n {
-                    if !f.hits(b.bits[i]) {
+                for (bits, e, rows) in each() {
+                    if !f.hits(bits) {
                         continue;
                     }
-                    let Some(x) = get.get(b.events[i]).and_then(num_of) else {
+                    let Some(x) = get.get(e).and_then(num_of) else {
                         continue;
                     };
                     let x = x * f.scale;
-                    for &r in b.key_rows(i) {
+                    for &r in rows {
                         let at = r as usize * ns + s;
                         acc[at] = match f.agg {
                             Agg::Min => acc[at].min(x),
@@ -1703,27 +1760,29 @@ impl Engine<'_> {
             }
             Agg::Distinct | Agg::NewPeers => {
                 let Some(get) = f.field else { return };
-                b.inserts.clear();
-                for i in 0..n {
-                    if !f.hits(b.bits[i]) {
+                let mut inserts = std::mem::take(&mut b.inserts);
+                inserts.clear();
+                for (bits, e, rows) in each() {
+                    if !f.hits(bits) {
                         continue;
                     }
-                    let Some(v) = get.get(b.events[i]) else {
+                    let Some(v) = get.get(e) else {
                         continue;
                     };
                     let h = value_hash(self.hs, &v);
-                    for &r in &b.key_rows[b.at[i] as usize..b.at[i + 1] as usize] {
+                    for &r in rows {
                         self.rows.prefetch_set(r, f.set);
-                        b.inserts.push((r, h));
+                        inserts.push((r, h));
                     }
                 }
-                self.rows.insert_all(f.set, &b.inserts);
+                self.rows.insert_all(f.set, &inserts);
+                b.inserts = inserts;
             }
             Agg::Count => {
-                for i in 0..n {
-                    if f.hits(b.bits[i]) {
-                        let add = contribution(f, f.field, b.events[i], b.bits[i], self.hs);
-                        for &r in b.key_rows(i) {
+                for (bits, e, rows) in each() {
+                    if f.hits(bits) {
+                        let add = contribution(f, f.field, e, bits, self.hs);
+                        for &r in rows {
                             add.apply(f, self.rows.row(r));
                         }
                     }
@@ -1808,27 +1867,76 @@ struct RowIndex {
 /// The row of (entity, window start), made on first use.
 #[inline]
 fn row_of(index: &mut RowIndex, rows: &mut Rows, ent: u32, start: i64) -> u32 {
-    let e = ent as usize;
-    let r = match index.latest.get(e) {
+    match index.latest.get(ent as usize) {
         Some(&(w, r)) if w == start && r != u32::MAX => r,
-        _ => {
-            let r = *index
-                .map
-                .entry((ent, start))
-                .or_insert_with(|| rows.push(ent, start));
-            if index.latest.len() <= e {
-                index.latest.resize(e + 1, (0, u32::MAX));
-            }
-            index.latest[e] = (start, r);
-            r
-        }
-    };
+        _ => row_of_slow(index, rows, ent, start),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn row_of_slow(index: &mut RowIndex, rows: &mut Rows, ent: u32, start: i64) -> u32 {
+    let e = ent as usize;
+    let r = *index
+        .map
+        .entry((ent, start))
+        .or_insert_with(|| rows.push(ent, start));
+    if index.latest.len() <= e {
+        index.latest.resize(e + 1, (0, u32::MAX));
+    }
+    index.latest[e] = (start, r);
     r
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cached windows of a timestamp are the ones computed afresh, for
+    /// timestamps in order, out of order, negative and near the ends of i64.
+    #[test]
+    fn window_span_matches_the_formula() {
+        let direct = |ts: i64, window: i64, step: i64| {
+            (
+                ts.saturating_sub(window).div_euclid(step) + 1,
+                ts.div_euclid(step),
+            )
+        };
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for (window, step) in [(3600, 3600), (3600, 900), (3600, 1000), (7, 3), (5, 5)] {
+            let mut span = WindowSpan::default();
+            let mut ts: i64 = -20_000;
+            for _ in 0..20_000 {
+                ts += (next() % 700) as i64 - 100;
+                assert_eq!(
+                    span.windows(ts, window, step),
+                    direct(ts, window, step),
+                    "{ts}"
+                );
+            }
+            for ts in [
+                i64::MIN,
+                i64::MIN + 1,
+                i64::MIN + window,
+                i64::MAX - 1,
+                i64::MAX,
+                0,
+                -1,
+            ] {
+                assert_eq!(
+                    span.windows(ts, window, step),
+                    direct(ts, window, step),
+                    "{ts}"
+                );
+            }
+        }
+    }
 
     /// The compiled lookup of a field's conditions gives each condition the
     /// value its own test gives, on values listed, unlisted, absent, of other
