@@ -310,6 +310,9 @@ struct CFeature {
     field: Option<Accessor>,
     scale: f64,
     alts: Vec<Alt>,
+    /// The alternatives' masks, side by side (the test of every feature on
+    /// every event reads only these).
+    masks: Vec<u128>,
     num: Vec<u128>,
     /// First accumulator slot of this feature in a row.
     slot: usize,
@@ -346,13 +349,32 @@ struct FieldConds {
     absent: u128,
     present: u128,
     ints: AHashMap<i64, (u128, u128)>,
-    /// Keys are ASCII-lower-cased (strings compare case-insensitively).
+    /// Keys are ASCII-lower-cased (strings compare case-insensitively);
+    /// those of up to 15 bytes are in `short`, packed by [`short_key`]
+    /// (hashing one integer is a fraction of hashing a slice: `event.dataset`
+    /// and the Zeek states are all short).
     strs: AHashMap<Box<[u8]>, (u128, u128)>,
+    short: AHashMap<u128, (u128, u128)>,
     /// Longest key of `strs`: a longer value matches none.
     longest_str: usize,
     ips: Vec<(IpAddr, (u128, u128))>,
     /// (bit, min, max) of `min`/`max` tests.
     ranges: Vec<(u32, Option<i64>, Option<i64>)>,
+}
+
+/// A string of up to 15 bytes, ASCII-lower-cased, as one integer: its
+/// bytes, zero-padded, with the length in the last byte (so "a" and "a\0"
+/// differ).
+#[inline]
+fn short_key(t: &[u8]) -> Option<u128> {
+    if t.len() > 15 {
+        return None;
+    }
+    let mut buf = [0u8; 16];
+    buf[..t.len()].copy_from_slice(t);
+    buf.make_ascii_lowercase();
+    buf[15] = t.len() as u8;
+    Some(u128::from_le_bytes(buf))
 }
 
 /// Longest string value a condition may list (values are lower-cased on
@@ -370,9 +392,13 @@ impl FieldConds {
                         return Err(format!("`{t}` is longer than {MAX_MATCH_STR} bytes"));
                     }
                     fc.longest_str = fc.longest_str.max(t.len());
-                    fc.strs
-                        .entry(t.to_ascii_lowercase().into_bytes().into_boxed_slice())
-                        .or_default()
+                    match short_key(t.as_bytes()) {
+                        Some(k) => fc.short.entry(k).or_default(),
+                        None => fc
+                            .strs
+                            .entry(t.to_ascii_lowercase().into_bytes().into_boxed_slice())
+                            .or_default(),
+                    }
                 }
             };
             if set {
@@ -463,6 +489,8 @@ impl FieldConds {
             FieldValue::Str(t) => {
                 if t.len() > self.longest_str {
                     (0, 0)
+                } else if let Some(k) = short_key(t.as_bytes()) {
+                    self.short.get(&k).copied().unwrap_or_default()
                 } else {
                     let mut buf = [0u8; MAX_MATCH_STR];
                     let low = &mut buf[..t.len()];
@@ -785,6 +813,7 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
             once_per,
             shares_set,
             by_key: alts.iter().all(|a| a.entity.is_none() && a.field.is_none()),
+            masks: alts.iter().map(|a| a.mask).collect(),
             always: alts
                 .iter()
                 .any(|a| a.mask == 0 && a.entity.is_none() && a.field.is_none()),
@@ -1300,7 +1329,7 @@ impl CFeature {
     /// feature's alternatives.
     #[inline]
     fn hits(&self, bits: u128) -> bool {
-        self.always || self.alts.iter().any(|a| bits & a.mask == a.mask)
+        self.always || self.masks.iter().any(|&m| bits & m == m)
     }
 }
 
@@ -1954,8 +1983,18 @@ mod tests {
                     Test::Exists(true),
                     Test::Exists(false),
                     Test::NotStr(s(&["x"])),
+                    Test::AnyStr(s(&["Microsoft-Windows-Sysmon/Operational", "fifteen-bytes-x"])),
+                    Test::NotStr(s(&["sixteen-bytes-xy"])),
                 ],
                 [
+                    "Microsoft-Windows-Sysmon/Operational",
+                    "microsoft-windows-sysmon/operationaL",
+                    "Microsoft-Windows-Sysmon/Operationa",
+                    "FIFTEEN-bytes-x",
+                    "fifteen-bytes-",
+                    "sixteen-bytes-XY",
+                    "sixteen-bytes-x",
+                    "a\0",
                     "sf",
                     "SF",
                     "Sf",
