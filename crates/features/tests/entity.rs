@@ -508,3 +508,43 @@ fn distinct_and_new_peer_counts_past_the_inline_set() {
     assert_eq!(col(&t, "dst_when")[..2], [20.0, 26.0]);
     assert_eq!(col(&t, "new_when")[..2], [20.0, 20.0]);
 }
+
+/// An IP entity and a host name that print alike are two entities, in the
+/// same place in the table whichever came first: IPs before names.
+#[test]
+fn entities_that_print_alike_keep_apart_in_a_fixed_order() {
+    let cfg = EntityConfig::from_toml(
+        r#"
+name = "alike"
+key = ["host.name", "source.ip"]
+window = "1h"
+[[feature]]
+name = "port_sum"
+agg = "sum"
+field = "destination.port"
+description = "sum of ports"
+[[feature]]
+name = "new_dst"
+agg = "new_peers"
+field = "destination.ip"
+description = "new destinations"
+"#,
+    )
+    .unwrap();
+    let named = Event {
+        host_name: Some("10.0.0.5".into()),
+        ..conn(0.1, "10.0.0.1", "10.0.0.9", 1, "SF", None)
+    };
+    let by_ip = Event {
+        source_ip: Some("10.0.0.5".parse().unwrap()),
+        ..conn(0.2, "10.0.0.5", "10.0.0.9", 2, "SF", None)
+    };
+    let a = entity_features(&[named.clone(), by_ip.clone()], &cfg).unwrap();
+    let b = entity_features(&[by_ip, named], &cfg).unwrap();
+    for t in [&a, &b] {
+        assert_eq!(text(t, "entity"), vec!["10.0.0.5", "10.0.0.5"]);
+        // the IP's row first; each entity's first window sees its peer as new
+        assert_eq!(col(t, "port_sum"), vec![2.0, 1.0]);
+        assert_eq!(col(t, "new_dst"), vec![1.0, 1.0]);
+    }
+}

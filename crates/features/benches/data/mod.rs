@@ -6,6 +6,10 @@
 use palisade_core::Event;
 use std::path::{Path, PathBuf};
 
+// the entity benchmarks' events (`url_rows` uses only the URLs)
+#[allow(dead_code)]
+pub mod flow_events;
+
 /// ../shared/data/url-phishcrawl/dev.csv (20,365 URLs).
 pub fn dev_csv() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/url-phishcrawl/dev.csv")

@@ -1,0 +1,36 @@
+//! Times the entity engine's two phases (the aggregation pass, then sorting
+//! and writing the table) on the throughput bench's 400k synthetic Zeek conn
+//! events, from the engine's own `debug` log line.
+//!
+//! `cargo run --release -p palisade-features --example entity_phases -- [flow|host|count] [RUNS]`
+use palisade_core::Event;
+use palisade_features::*;
+
+#[path = "../benches/data/flow_events.rs"]
+mod flow_events;
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter("palisade_features=debug")
+        .with_target(false)
+        .init();
+    let mut args = std::env::args().skip(1);
+    let set = args.next().unwrap_or_else(|| "flow".into());
+    let runs: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let cfg = match set.as_str() {
+        "count" => EntityConfig::from_toml(flow_events::COUNT_ONLY),
+        name => builtin_entity_set(name),
+    }
+    .unwrap_or_else(|e| panic!("{set}: {e}"));
+    let events: Vec<Event> = flow_events::flow_events(400_000);
+    for _ in 0..runs {
+        let t = std::time::Instant::now();
+        let table = entity_features(&events, &cfg).expect("entity features");
+        println!(
+            "{set}: {} rows, {:.1} ms in all ({:.2} M events/s)",
+            table.nrows(),
+            t.elapsed().as_secs_f64() * 1e3,
+            events.len() as f64 / t.elapsed().as_secs_f64() / 1e6
+        );
+    }
+}
