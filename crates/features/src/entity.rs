@@ -324,8 +324,6 @@ struct CFeature {
     /// No alternative names an `entity` or a `field`: the event's rows are
     /// its key entity's.
     by_key: bool,
-    /// No `when`: every event counts.
-    always: bool,
     /// Its set is filled by an earlier feature with the same field and
     /// `when` (a distinct count and a new-peer count of one field: the flow
     /// set's destination IPs), so the event loop passes it by.
@@ -412,15 +410,14 @@ fn ascii_lower_u128(x: u128) -> u128 {
 const MAX_MATCH_STR: usize = 128;
 
 impl FieldConds {
-    fn add(&mut self, bit: u32, test: &Test) -> Result<(), String> {
+    /// Adds test `test` as bit `bit` (its strings are at most
+    /// `MAX_MATCH_STR` bytes: `make_test` refuses longer ones).
+    fn add(&mut self, bit: u32, test: &Test) {
         let b = 1u128 << bit;
         let listed = |key: Scalar, set: bool, fc: &mut FieldConds| {
             let entry = match key {
                 Scalar::Int(i) => fc.ints.entry(i).or_default(),
                 Scalar::Str(t) => {
-                    if t.len() > MAX_MATCH_STR {
-                        return Err(format!("`{t}` is longer than {MAX_MATCH_STR} bytes"));
-                    }
                     fc.longest_str = fc.longest_str.max(t.len());
                     match short_key(t.as_bytes()) {
                         Some(k) => fc.short.entry(k).or_default(),
@@ -436,7 +433,6 @@ impl FieldConds {
             } else {
                 entry.1 |= b;
             }
-            Ok(())
         };
         let listed_ip = |ip: IpAddr, set: bool, fc: &mut FieldConds| {
             let at = match fc.ips.iter().position(|(x, _)| *x == ip) {
@@ -455,25 +451,25 @@ impl FieldConds {
         match test {
             Test::AnyStr(l) => {
                 for t in l {
-                    listed(Scalar::Str(t.clone()), true, self)?;
+                    listed(Scalar::Str(t.clone()), true, self);
                 }
             }
             Test::AnyInt(l) => {
                 for &i in l {
-                    listed(Scalar::Int(i), true, self)?;
+                    listed(Scalar::Int(i), true, self);
                 }
             }
             Test::AnyIp(l) => l.iter().for_each(|&ip| listed_ip(ip, true, self)),
             Test::NotStr(l) => {
                 (self.absent, self.present) = (self.absent | b, self.present | b);
                 for t in l {
-                    listed(Scalar::Str(t.clone()), false, self)?;
+                    listed(Scalar::Str(t.clone()), false, self);
                 }
             }
             Test::NotInt(l) => {
                 (self.absent, self.present) = (self.absent | b, self.present | b);
                 for &i in l {
-                    listed(Scalar::Int(i), false, self)?;
+                    listed(Scalar::Int(i), false, self);
                 }
             }
             Test::NotIp(l) => {
@@ -484,7 +480,6 @@ impl FieldConds {
             Test::Exists(false) => self.absent |= b,
             Test::Range(lo, hi) => self.ranges.push((bit, *lo, *hi)),
         }
-        Ok(())
     }
 
     /// The bits of this field's conditions that event `e` meets.
@@ -588,6 +583,13 @@ fn make_test(field: &str, spec: &ValueSpec, at: &str) -> Result<Test, FeatureErr
             .collect()
     };
     let any_or_not = |l: &[Scalar], not: bool| -> Result<Test, FeatureError> {
+        if ty == FieldType::Str {
+            if let Some(t) = l.iter().map(scalar_text).find(|t| t.len() > MAX_MATCH_STR) {
+                return Err(FeatureError::Config(format!(
+                    "{at}.`{field}`: `{t}` is longer than {MAX_MATCH_STR} bytes"
+                )));
+            }
+        }
         Ok(match (ty, not) {
             (FieldType::Str, false) => Test::AnyStr(l.iter().map(scalar_text).collect()),
             (FieldType::Str, true) => Test::NotStr(l.iter().map(scalar_text).collect()),
@@ -844,9 +846,6 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
             shares_set,
             by_key: alts.iter().all(|a| a.entity.is_none() && a.field.is_none()),
             masks: alts.iter().map(|a| a.mask).collect(),
-            always: alts
-                .iter()
-                .any(|a| a.mask == 0 && a.entity.is_none() && a.field.is_none()),
             alts,
         });
         n_slots += slots;
@@ -865,10 +864,7 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
                 by_field.len() - 1
             }
         };
-        by_field[at]
-            .1
-            .add(i as u32, &cond.test)
-            .map_err(|m| err(format!("a match on `{}`: {m}", cond.field)))?;
+        by_field[at].1.add(i as u32, &cond.test);
     }
     let defs = cfg.defs();
     let read = defs
@@ -1368,8 +1364,21 @@ impl CFeature {
     /// feature's alternatives.
     #[inline]
     fn hits(&self, bits: u128) -> bool {
-        self.always || self.masks.iter().any(|&m| m & !bits == 0)
+        self.masks.iter().any(|&m| m & !bits == 0)
     }
+}
+
+/// Adds `x` to a sum, min, max or mean's two slots (the value so far, and
+/// how many events had the field).
+#[inline]
+fn add_number(agg: Agg, slots: &mut [f64], x: f64) {
+    slots[0] = match agg {
+        Agg::Min => slots[0].min(x),
+        Agg::Max => slots[0].max(x),
+        // sum and mean both accumulate the sum
+        _ => slots[0] + x,
+    };
+    slots[1] += 1.0;
 }
 
 impl Contribution {
@@ -1388,15 +1397,7 @@ impl Contribution {
                 row.acc[s + 1] += 1.0;
                 row.acc[s] += in_num as u8 as f64;
             }
-            Contribution::Number(Some(x)) => {
-                row.acc[s] = match f.agg {
-                    Agg::Min => row.acc[s].min(x),
-                    Agg::Max => row.acc[s].max(x),
-                    // sum and mean both accumulate the sum
-                    _ => row.acc[s] + x,
-                };
-                row.acc[s + 1] += 1.0;
-            }
+            Contribution::Number(Some(x)) => add_number(f.agg, &mut row.acc[s..s + 2], x),
             Contribution::Value(Some(h)) => {
                 row.sets[f.set].insert(h);
             }
@@ -1422,18 +1423,10 @@ const PREFETCH_AHEAD: usize = 8;
 /// pointers) gained nothing.
 #[inline]
 fn prefetch_event(e: &Event, offsets: &[usize]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let p = e as *const Event as *const i8;
-        for &off in offsets {
-            // SAFETY: a prefetch is a hint: it reads nothing the program
-            // sees and cannot fault; the address is inside `e`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off)) };
-        }
+    let p = e as *const Event as *const i8;
+    for &off in offsets {
+        prefetch_line(p.wrapping_add(off));
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (e, offsets);
 }
 
 /// How many rows ahead the output asks for a row's memory.
@@ -1442,17 +1435,22 @@ const OUTPUT_PREFETCH_AHEAD: usize = 8;
 /// Asks the CPU to load the `len` bytes at `p` (a hint: nothing is read).
 #[inline]
 fn prefetch_bytes(p: *const i8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        for off in (0..len).step_by(64).chain([len.saturating_sub(1)]) {
-            // SAFETY: a prefetch reads nothing the program sees and cannot
-            // fault, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off)) };
-        }
+    for off in (0..len).step_by(64).chain([len.saturating_sub(1)]) {
+        prefetch_line(p.wrapping_add(off));
     }
+}
+
+/// Asks the CPU to load the cache line holding `p`.
+#[inline]
+fn prefetch_line(p: *const i8) {
+    // SAFETY: a prefetch is a hint: it reads nothing the program sees and
+    // cannot fault, whatever the address.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p)
+    };
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
+    let _ = p;
 }
 
 /// Compute the features of `cfg` over `events`. See [`entity_features_with_report`].
@@ -1488,17 +1486,17 @@ pub fn entity_features_with_report(
     let mut index = RowIndex::default();
     let mut rows = Rows::new(&c);
     let mut batch = Batch::default();
+    let mut engine = Engine {
+        c: &c,
+        window_us,
+        step_us,
+        hs: &hs,
+        ents: &mut ents,
+        index: &mut index,
+        rows: &mut rows,
+    };
     for (at, chunk) in events.chunks(BATCH).enumerate() {
         let ahead = &events[(at * BATCH + PREFETCH_AHEAD).min(events.len())..];
-        let mut engine = Engine {
-            c: &c,
-            window_us,
-            step_us,
-            hs: &hs,
-            ents: &mut ents,
-            index: &mut index,
-            rows: &mut rows,
-        };
         engine.batch(chunk, ahead, &mut batch, &mut report);
     }
     let aggregated = started.elapsed();
@@ -1826,13 +1824,7 @@ impl Engine<'_> {
                     let x = x * f.scale;
                     for &r in rows {
                         let at = r as usize * ns + s;
-                        acc[at] = match f.agg {
-                            Agg::Min => acc[at].min(x),
-                            Agg::Max => acc[at].max(x),
-                            // sum and mean both accumulate the sum
-                            _ => acc[at] + x,
-                        };
-                        acc[at + 1] += 1.0;
+                        add_number(f.agg, &mut acc[at..at + 2], x);
                     }
                 }
             }
@@ -2131,7 +2123,7 @@ mod tests {
             let mut fc = FieldConds::default();
             for (bit, t) in tests.iter().enumerate() {
                 // spread the bits over the whole u128
-                fc.add(bit as u32 * 17, t).unwrap();
+                fc.add(bit as u32 * 17, t);
             }
             for v in values {
                 let got = fc.eval_value(v.clone());

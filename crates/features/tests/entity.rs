@@ -548,3 +548,28 @@ description = "new destinations"
         assert_eq!(col(t, "new_dst"), vec![1.0, 1.0]);
     }
 }
+
+/// A match value too long to look up is refused with the feature, the
+/// alternative and the field it is in.
+#[test]
+fn a_too_long_match_value_names_where_it_is() {
+    let long = "x".repeat(129);
+    let e = EntityConfig::from_toml(&format!(
+        "name = \"x\"\nkey = \"source.ip\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\nwhen = [ {{ match = {{ \"event.dataset\" = \"{long}\" }} }} ]\n"
+    ))
+    .map(|_| ())
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("feature[0]")
+            && e.contains("when[0]")
+            && e.contains("event.dataset")
+            && e.contains("longer than 128"),
+        "{e}"
+    );
+    let ok = "x".repeat(128);
+    assert!(EntityConfig::from_toml(&format!(
+        "name = \"x\"\nkey = \"source.ip\"\n[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\nwhen = [ {{ match = {{ \"event.dataset\" = \"{ok}\" }} }} ]\n"
+    ))
+    .is_ok());
+}
