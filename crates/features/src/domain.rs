@@ -140,9 +140,7 @@ pub fn event_domain(e: &Event) -> Option<&str> {
 }
 
 fn table_of(names: Vec<Option<&str>>, ids: IdCols) -> Table {
-    let mut cols: Vec<Vec<f64>> = (0..N_DOMAIN)
-        .map(|_| Vec::with_capacity(names.len()))
-        .collect();
+    let mut cols = crate::table_util::ColumnBlocks::new(N_DOMAIN, names.len());
     let mut fz = DomainFeaturizer::new();
     let mut row = [0.0; N_DOMAIN];
     for n in names {
@@ -150,11 +148,9 @@ fn table_of(names: Vec<Option<&str>>, ids: IdCols) -> Table {
             Some(n) => fz.row(n, &mut row),
             None => row.fill(f64::NAN),
         }
-        for (c, x) in cols.iter_mut().zip(row) {
-            c.push(x);
-        }
+        cols.push_row(&row);
     }
-    crate::table_util::build_table(DOMAIN_SET, domain_defs(), cols, ids)
+    crate::table_util::build_table(DOMAIN_SET, domain_defs(), cols.finish(), ids)
 }
 
 /// Domain features of events (one row per event; all NaN when the event has

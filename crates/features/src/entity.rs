@@ -1521,9 +1521,7 @@ pub fn entity_features_with_report(
     let mut bounds: AHashMap<i64, (String, String)> = AHashMap::new();
     let n = rows.len();
     report.rows = n;
-    let mut cols: Vec<Vec<f64>> = (0..c.features.len())
-        .map(|_| Vec::with_capacity(n))
-        .collect();
+    let mut cols = crate::table_util::ColumnBlocks::new(c.features.len(), n);
     // new peers: values not in the entity's earlier windows (rows are sorted)
     // (per feature: a new-peer count's values so far in the entity's windows)
     let mut seen: Vec<OpenSet> = (0..c.features.len())
@@ -1572,6 +1570,7 @@ pub fn entity_features_with_report(
         });
         ids.cols[1].2.push(Some(ws.clone()));
         ids.cols[2].2.push(Some(we.clone()));
+        let out = cols.next_row();
         for (j, f) in c.features.iter().enumerate() {
             let s = f.slot;
             let x = match f.agg {
@@ -1603,10 +1602,10 @@ pub fn entity_features_with_report(
                         .count() as f64
                 }
             };
-            cols[j].push(x);
+            out[j] = x;
         }
     }
-    let table = crate::table_util::build_table(&cfg.name, cfg.defs(), cols, ids);
+    let table = crate::table_util::build_table(&cfg.name, cfg.defs(), cols.finish(), ids);
     tracing::debug!(
         set = %cfg.name,
         events = report.events,

@@ -9,7 +9,7 @@
 
 use crate::lexical::{lexical_specs, Histogram, LEX_COUNT};
 use crate::scan::{Scanner, Simd, MAX_FUSED};
-use crate::table_util::{build_table, IdCols};
+use crate::table_util::{build_table, ColumnBlocks, IdCols};
 use crate::urlparts::{
     count_byte, is_ip_literal, lower_host_dots, path_slashes_depth, psl_facts_dots, range_mask,
     slashes_depth_masked, split_url_slashes,
@@ -450,37 +450,31 @@ pub fn request_defs() -> Vec<FeatureDef> {
 /// Request features of web/proxy/TLS events (one row per event).
 pub fn request_features(events: &[Event]) -> Table {
     let defs = request_defs();
-    let mut cols: Vec<Vec<f64>> = (0..N_REQUEST)
-        .map(|_| Vec::with_capacity(events.len()))
-        .collect();
+    let mut cols = ColumnBlocks::new(N_REQUEST, events.len());
     let mut ids = IdCols::request(events.len());
     let mut fz = UrlFeaturizer::new();
     let mut row = [0.0; N_REQUEST];
     for e in events {
         fz.request_row(e, &mut row);
-        for (c, x) in cols.iter_mut().zip(row) {
-            c.push(x);
-        }
+        cols.push_row(&row);
         ids.push_request(e);
     }
-    build_table(REQUEST_SET, defs, cols, ids)
+    build_table(REQUEST_SET, defs, cols.finish(), ids)
 }
 
 /// URL-only features of a list of URLs (one row per URL). Identity column
 /// `url` holds the input.
 pub fn url_features_table(urls: &[&str]) -> Table {
     let defs = url_defs();
-    let mut cols: Vec<Vec<f64>> = (0..N_URL).map(|_| Vec::with_capacity(urls.len())).collect();
+    let mut cols = ColumnBlocks::new(N_URL, urls.len());
     let mut fz = UrlFeaturizer::new();
     let mut row = [0.0; N_URL];
     for u in urls {
         fz.url_row(u, &mut row);
-        for (c, x) in cols.iter_mut().zip(row) {
-            c.push(x);
-        }
+        cols.push_row(&row);
     }
     let ids = IdCols::single("url", urls.iter().map(|u| Some(u.to_string())).collect());
-    build_table(URL_SET, defs, cols, ids)
+    build_table(URL_SET, defs, cols.finish(), ids)
 }
 
 #[cfg(test)]

@@ -63,6 +63,69 @@ impl IdCols {
     }
 }
 
+/// Feature columns filled a block of rows at a time: rows are written
+/// row-major into a small block, which is then appended to the columns one
+/// column at a time.
+///
+/// Why: pushing each value of a row onto its own column vector pays a
+/// capacity check and a length update per value, on as many vectors as the
+/// row has features; that was 17% of the request table's time (perf). A
+/// column's share of a block is instead one reserved, check-free copy loop.
+/// The block (64 rows of at most a few dozen features) stays in L1.
+pub(crate) struct ColumnBlocks {
+    width: usize,
+    block: Vec<f64>,
+    filled: usize,
+    cols: Vec<Vec<f64>>,
+}
+
+/// Rows per block.
+const BLOCK_ROWS: usize = 64;
+
+impl ColumnBlocks {
+    /// Columns for `rows` rows of `width` features each.
+    pub fn new(width: usize, rows: usize) -> ColumnBlocks {
+        ColumnBlocks {
+            width,
+            block: vec![0.0; width * BLOCK_ROWS],
+            filled: 0,
+            cols: (0..width).map(|_| Vec::with_capacity(rows)).collect(),
+        }
+    }
+
+    /// The next row to fill; every value must be written.
+    #[inline]
+    pub fn next_row(&mut self) -> &mut [f64] {
+        if self.filled == BLOCK_ROWS {
+            self.flush();
+        }
+        let at = self.filled * self.width;
+        self.filled += 1;
+        &mut self.block[at..at + self.width]
+    }
+
+    /// Appends `row` (of `width` values).
+    #[inline]
+    pub fn push_row(&mut self, row: &[f64]) {
+        self.next_row().copy_from_slice(row);
+    }
+
+    fn flush(&mut self) {
+        let rows = &self.block[..self.filled * self.width];
+        for (j, col) in self.cols.iter_mut().enumerate() {
+            // (exact-size: one reservation, no per-value capacity check)
+            col.extend(rows.chunks_exact(self.width).map(|r| r[j]));
+        }
+        self.filled = 0;
+    }
+
+    /// The columns, one vector per feature.
+    pub fn finish(mut self) -> Vec<Vec<f64>> {
+        self.flush();
+        self.cols
+    }
+}
+
 pub(crate) fn build_table(
     set: &str,
     defs: Vec<FeatureDef>,
@@ -104,4 +167,36 @@ pub(crate) fn build_table(
 /// Microseconds to RFC 3339 text, falling back to the number.
 pub(crate) fn ts_text(us: i64) -> String {
     format_timestamp_us(us).unwrap_or_else(|| us.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_blocks_give_the_columns_of_the_rows() {
+        // 0 rows, under one block, exactly one, and across several (with a partial last)
+        for n in [0usize, 5, BLOCK_ROWS, 2 * BLOCK_ROWS + 3] {
+            let width = 3;
+            let mut blocks = ColumnBlocks::new(width, n);
+            for i in 0..n {
+                if i % 2 == 0 {
+                    blocks.push_row(&[i as f64, -(i as f64), f64::NAN]);
+                } else {
+                    let row = blocks.next_row();
+                    row.copy_from_slice(&[i as f64, -(i as f64), 0.5]);
+                }
+            }
+            let cols = blocks.finish();
+            assert_eq!(cols.len(), width);
+            for c in &cols {
+                assert_eq!(c.len(), n);
+            }
+            for i in 0..n {
+                assert_eq!(cols[0][i], i as f64, "n={n} row {i}");
+                assert_eq!(cols[1][i], -(i as f64));
+                assert_eq!(cols[2][i].is_nan(), i % 2 == 0);
+            }
+        }
+    }
 }
