@@ -163,6 +163,84 @@ fn features_host_on_windows_events_counts_logons_and_connections() {
 }
 
 #[test]
+fn features_read_a_raw_json_log_without_format() {
+    // A `.jsonl` that is a Windows JSON log, not `palisade ingest` output: it
+    // was read as events with no known field, and gave no rows at all.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("hosts.csv");
+    let input = fixture("otrf_covenant_excerpt.jsonl");
+    let o = run(&[
+        "features",
+        "host",
+        "--in",
+        input.to_str().unwrap_or_default(),
+        "--out",
+        out.to_str().unwrap_or_default(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("windows-json"));
+    let (h, rows) = read_csv(&out);
+    let logons: f64 = h
+        .iter()
+        .filter(|c| c.starts_with("SuccessfulLogonType"))
+        .map(|c| rows.iter().map(|r| num(&h, r, c)).sum::<f64>())
+        .sum();
+    assert_eq!(logons, 2.0);
+}
+
+#[test]
+fn features_request_on_a_zeek_json_ssl_log() {
+    let log = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/zeek-wrccdc-2018/json/ssl.json.gz");
+    if !log.exists() {
+        eprintln!("SKIPPED: {} absent", log.display());
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("ssl.csv");
+    ok(&[
+        "features",
+        "request",
+        "--in",
+        log.to_str().unwrap_or_default(),
+        "--out",
+        out.to_str().unwrap_or_default(),
+    ]);
+    let (h, rows) = read_csv(&out);
+    assert_eq!(rows.len(), 49_474, "one row per ssl.log line");
+    // TLS seen by SNI alone: the host is the server name, the URL is encrypted
+    let with_sni: Vec<_> = rows
+        .iter()
+        .filter(|r| !cell(&h, r, "host").is_empty())
+        .collect();
+    assert!(with_sni.len() > 10_000, "{} rows with SNI", with_sni.len());
+    for r in &with_sni {
+        assert_eq!(num(&h, r, "url_encrypted"), 1.0);
+        assert!(num(&h, r, "host_entropy") > 0.0);
+    }
+    assert!(rows.iter().all(|r| !cell(&h, r, "source.ip").is_empty()));
+}
+
+#[test]
+fn features_refuse_json_that_is_neither_events_nor_a_known_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("odd.jsonl");
+    std::fs::write(&input, "{\"foo\": 1}\n").expect("write");
+    let o = run(&[
+        "features",
+        "request",
+        "--in",
+        input.to_str().unwrap_or_default(),
+        "--out",
+        dir.path().join("o.csv").to_str().unwrap_or_default(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("odd.jsonl") && err.contains("line 1"), "{err}");
+    assert!(!dir.path().join("o.csv").exists());
+}
+
+#[test]
 fn train_score_eval_round_trip_with_explanations_and_json_metrics() {
     let dir = tempfile::tempdir().expect("tempdir");
     let table = dir.path().join("t.csv");

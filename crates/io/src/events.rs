@@ -190,6 +190,18 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, IoError> {
                     line: i as u64 + 1,
                     message: format!("not an event: {e}"),
                 })?;
+                // Unknown keys are ignored (newer writers may add fields), so
+                // a raw JSON log (Zeek, Windows) would otherwise decode to
+                // empty events: all rows silently blank downstream.
+                if ev == Event::default() {
+                    return Err(IoError::Line {
+                        path: path.to_path_buf(),
+                        line: i as u64 + 1,
+                        message: "a JSON object with no event field (a raw log? \
+                                  `palisade ingest` turns it into events)"
+                            .to_string(),
+                    });
+                }
                 out.push(ev);
             }
             Ok(out)
@@ -288,8 +300,22 @@ mod tests {
     fn bad_event_line_is_named() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("e.jsonl");
-        std::fs::write(&p, "{}\n{\"source.port\": \"x\"}\n").unwrap();
+        std::fs::write(&p, "{\"source.port\": 1}\n{\"source.port\": \"x\"}\n").unwrap();
         let err = read_events(&p).unwrap_err().to_string();
         assert!(err.contains("e.jsonl") && err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_raw_json_log_is_refused_not_read_as_blank_events() {
+        // the first line of ../shared/data/zeek-wrccdc-2018/json/ssl.json.gz
+        let zeek = r#"{"_path":"ssl","ts":"2018-03-24T17:15:20.615923Z","uid":"CmC9kY1X0u9nP78KZc","id.orig_h":"10.164.94.120","id.orig_p":39611,"id.resp_h":"10.47.3.200","id.resp_p":443,"version":"TLSv10","established":true}"#;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ssl.json");
+        std::fs::write(&p, format!("{zeek}\n")).unwrap();
+        let err = read_events(&p).unwrap_err().to_string();
+        assert!(
+            err.contains("ssl.json") && err.contains("line 1") && err.contains("raw log"),
+            "{err}"
+        );
     }
 }

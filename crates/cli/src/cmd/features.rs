@@ -134,17 +134,48 @@ fn is_event_file(p: &Path) -> bool {
         .any(|e| name.ends_with(e))
 }
 
+/// The raw-log format of a `.json`/`.jsonl` file that is a log (Zeek JSON,
+/// Windows JSON) rather than `palisade ingest` output: both end in `.json`,
+/// and the event reader would refuse the log line by line.
+fn raw_json_log(p: &Path) -> anyhow::Result<Option<palisade_ingest::Format>> {
+    use std::io::Read;
+    let name = p.to_string_lossy().to_ascii_lowercase();
+    let name = name.strip_suffix(".gz").unwrap_or(&name);
+    if ![".jsonl", ".ndjson", ".json"]
+        .iter()
+        .any(|e| name.ends_with(e))
+    {
+        return Ok(None);
+    }
+    let mut head = Vec::with_capacity(64 * 1024);
+    palisade_io::open_input(p)?
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .with_context(|| format!("reading {}", p.display()))?;
+    Ok(palisade_ingest::sniff(&head))
+}
+
 fn load_events(a: &InOut) -> anyhow::Result<Vec<Event>> {
-    if a.format.is_none() && is_event_file(&a.input) {
+    let raw = match a.format {
+        None if is_event_file(&a.input) => raw_json_log(&a.input)?,
+        _ => None,
+    };
+    if let Some(f) = raw {
+        tracing::info!("{}: a raw {} log", a.input.display(), f.name());
+    }
+    if a.format.is_none() && raw.is_none() && is_event_file(&a.input) {
         let ev = palisade_io::read_events(&a.input)?;
         tracing::info!("{}: {} events", a.input.display(), ev.len());
         return Ok(ev);
     }
-    let format = a
-        .format
-        .as_deref()
-        .map(palisade_ingest::Format::from_name)
-        .transpose()?;
+    let format = match raw {
+        Some(f) => Some(f),
+        None => a
+            .format
+            .as_deref()
+            .map(palisade_ingest::Format::from_name)
+            .transpose()?,
+    };
     let (events, summary) =
         palisade_ingest::read_path(&a.input, format, &palisade_ingest::IngestOptions::default())?;
     eprintln!("{summary}");
