@@ -145,13 +145,19 @@ pub struct Event {
         skip_serializing_if = "Option::is_none"
     )]
     pub network_connection_state: Option<String>,
-    /// Zeek `uid` or another sensor's flow id, to tie events of one connection together.
+    /// Zeek's connection `uid` (conn_uids for files), the same in every log
+    /// line of one connection (conn.log, rdp.log, ntlm.log, …): it ties them
+    /// together. Named as Elastic's Zeek integration names it. Not
+    /// `network.community_id`, which is a hash of the flow's 5-tuple that
+    /// other tools compute and join on; palisade wrote the uid there before,
+    /// and still reads that name as this field ([`canonical_field_name`]).
     #[serde(
-        rename = "network.community_id",
+        rename = "zeek.session_id",
+        alias = "network.community_id",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub flow_id: Option<String>,
+    pub session_id: Option<String>,
 
     #[serde(rename = "url.full", default, skip_serializing_if = "Option::is_none")]
     pub url_full: Option<String>,
@@ -364,7 +370,7 @@ macro_rules! event_fields {
 
             /// Set a field from text by its ECS name. Errors name the field.
             pub fn set_text(&mut self, name: &str, text: &str) -> Result<(), crate::CoreError> {
-                match name {
+                match canonical_field_name(name) {
                     $( $name => { event_fields!(@set self.$field, $kind, name, text); Ok(()) } )*
                     _ => Err(crate::CoreError::UnknownField(name.to_string())),
                 }
@@ -407,7 +413,7 @@ event_fields! {
     ("network.protocol", Str, network_protocol, string),
     ("network.direction", Str, network_direction, string),
     ("network.connection_state", Str, network_connection_state, string),
-    ("network.community_id", Str, flow_id, string),
+    ("zeek.session_id", Str, session_id, string),
     ("url.full", Str, url_full, string),
     ("url.domain", Str, url_domain, string),
     ("url.path", Str, url_path, string),
@@ -437,6 +443,16 @@ event_fields! {
     ("log.file.path", Str, log_file_path, string),
     ("log.offset", Int, log_line, int),
     ("event.original", Str, original, string),
+}
+
+/// The field a name read from a file or a config means: the name itself,
+/// or for a name palisade used to write, the field that holds it now
+/// (`network.community_id` held the Zeek uid: now `zeek.session_id`).
+pub fn canonical_field_name(name: &str) -> &str {
+    match name {
+        "network.community_id" => "zeek.session_id",
+        other => other,
+    }
 }
 
 impl Event {
@@ -521,6 +537,25 @@ mod tests {
             assert!(v.get(*name).is_some(), "serde name missing for {name}");
         }
         assert_eq!(v.as_object().unwrap().len(), EVENT_FIELDS.len());
+    }
+
+    #[test]
+    fn the_zeek_uid_is_a_session_id_and_its_old_name_still_reads() {
+        // palisade wrote the uid as `network.community_id` before
+        let old = r#"{"network.community_id":"CGLspW1BuwJH6YxjK6","source.port":1}"#;
+        let e: Event = serde_json::from_str(old).unwrap();
+        assert_eq!(e.session_id.as_deref(), Some("CGLspW1BuwJH6YxjK6"));
+        let json = serde_json::to_string(&e).unwrap();
+        assert!(
+            json.contains(r#""zeek.session_id":"CGLspW1BuwJH6YxjK6""#),
+            "{json}"
+        );
+        assert!(!json.contains("community_id"), "{json}");
+        let mut t = Event::default();
+        t.set_text("network.community_id", "C1").unwrap();
+        t.set_text("source.port", "2").unwrap();
+        assert_eq!(t.session_id.as_deref(), Some("C1"));
+        assert_eq!(canonical_field_name("source.port"), "source.port");
     }
 
     #[test]

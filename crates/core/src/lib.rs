@@ -14,7 +14,7 @@ pub mod schema;
 pub mod stats;
 pub mod table;
 
-pub use event::{Event, FieldType, FieldValue, EVENT_FIELDS};
+pub use event::{canonical_field_name, Event, FieldType, FieldValue, EVENT_FIELDS};
 pub use hash::{IdentityBuildHasher, IdentityHasher};
 pub use model_file::{ModelBody, Threshold, TrainingInfo, MODEL_FORMAT_VERSION};
 pub use schema::{FeatureDef, FeatureSchema, FeatureType};

@@ -27,6 +27,7 @@ impl Accessor {
 
 /// The accessor of an ECS field name, `None` when unknown.
 pub fn accessor(name: &str) -> Option<Accessor> {
+    let name = palisade_core::canonical_field_name(name);
     if let Some(f) = fast(name) {
         return Some(Accessor::Fast(f));
     }
@@ -40,7 +41,7 @@ pub fn accessor(name: &str) -> Option<Accessor> {
 /// for a field without a fast accessor. The entity engine asks the CPU for
 /// just these bytes of upcoming events (see `entity::prefetch_event`).
 pub fn field_span(name: &str) -> Option<(usize, usize)> {
-    span(name)
+    span(palisade_core::canonical_field_name(name))
 }
 
 fn size_of_field<T>(_: fn(&Event) -> &T) -> usize {
@@ -92,7 +93,7 @@ accessors! {
     ("network.protocol", network_protocol, string),
     ("network.direction", network_direction, string),
     ("network.connection_state", network_connection_state, string),
-    ("network.community_id", flow_id, string),
+    ("zeek.session_id", session_id, string),
     ("url.full", url_full, string),
     ("url.domain", url_domain, string),
     ("url.path", url_path, string),

@@ -31,7 +31,7 @@
 //! per distinct value of it in an (entity, window); events without it count
 //! one each. Zeek writes one line per connection in conn.log and another in
 //! rdp.log, ntlm.log, …, all with the connection's `uid`
-//! (`network.community_id` here), so `once_per = "network.community_id"`
+//! (`zeek.session_id` here), so `once_per = "zeek.session_id"`
 //! counts connections, not log lines, whichever logs are fed.
 //!
 //! Rows: one per (entity, window) that at least one event was attributed to,

@@ -277,20 +277,20 @@ description = "log lines"
 [[feature]]
 name = "sessions"
 agg = "count"
-once_per = "network.community_id"
+once_per = "zeek.session_id"
 description = "sessions: lines with a uid count once per uid"
 
 [[feature]]
 name = "in_sessions"
 agg = "count"
-once_per = "network.community_id"
+once_per = "zeek.session_id"
 description = "sessions received"
 when = [ { entity = "destination.ip" } ]
 "#,
     )
     .unwrap();
     let with_uid = |t_h: f64, uid: Option<&str>, dataset: &str| Event {
-        flow_id: uid.map(str::to_string),
+        session_id: uid.map(str::to_string),
         event_dataset: Some(dataset.into()),
         ..conn(t_h, "10.0.0.1", "10.0.0.9", 3389, "SF", None)
     };
@@ -320,13 +320,21 @@ when = [ { entity = "destination.ip" } ]
     assert_eq!(at("lines", &src), vec![7.0, 1.0]);
     assert_eq!(at("sessions", &src), vec![4.0, 1.0]);
     assert_eq!(at("in_sessions", &dst), vec![4.0, 1.0]);
+    // a config written when palisade named the uid `network.community_id`
+    let legacy = EntityConfig::from_toml(
+        "name = \"t\"\nkey = \"source.ip\"\n[[feature]]\nname = \"sessions\"\nagg = \"count\"\n\
+         once_per = \"network.community_id\"\ndescription = \"d\"\n",
+    )
+    .unwrap();
+    let t_legacy = entity_features(&ev, &legacy).unwrap();
+    assert_eq!(col(&t_legacy, "sessions")[0], 4.0);
     // the catalog says the field is read
     let defs = cfg.defs();
-    assert!(defs[1].reads.iter().any(|r| r == "network.community_id"));
+    assert!(defs[1].reads.iter().any(|r| r == "zeek.session_id"));
     // only counts take it, and the field must exist
     let head = "name = \"x\"\nkey = \"source.ip\"\n";
     let e = err_of(&format!(
-        "{head}[[feature]]\nname=\"a\"\nagg=\"distinct\"\nfield=\"destination.ip\"\nonce_per=\"network.community_id\"\ndescription=\"d\"\n"
+        "{head}[[feature]]\nname=\"a\"\nagg=\"distinct\"\nfield=\"destination.ip\"\nonce_per=\"zeek.session_id\"\ndescription=\"d\"\n"
     ));
     assert!(e.contains("feature[0]") && e.contains("once_per"), "{e}");
     let e = err_of(&format!(

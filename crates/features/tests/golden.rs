@@ -291,7 +291,7 @@ fn csv_lines(p: &Path) -> Vec<Vec<String>> {
 #[test]
 fn zeek_conn_and_rdp_of_one_session_count_once() {
     let rdp = read(&data().join("zeek-wrccdc-2018/tsv/rdp.log"), "zeek-tsv");
-    assert!(rdp.iter().all(|e| e.flow_id.is_some()));
+    assert!(rdp.iter().all(|e| e.session_id.is_some()));
     let conn: Vec<Event> = rdp
         .iter()
         // a failed RDP handshake's TCP connection was established too, but the

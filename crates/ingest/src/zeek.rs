@@ -220,7 +220,7 @@ fn apply(
     match col {
         Ignore => {}
         Ts => num!(ev.timestamp_us, zeek_time, Reason::BadTimestamp),
-        Uid => put_opt(&mut ev.flow_id, v),
+        Uid => put_opt(&mut ev.session_id, v),
         OrigH => num!(ev.source_ip, parse_ip, Reason::BadAddress),
         RespH => num!(ev.destination_ip, parse_ip, Reason::BadAddress),
         OrigP => num!(ev.source_port, parse_u16, Reason::BadNumber),
@@ -304,7 +304,7 @@ fn apply(
             |s| parse_ip(first_of_set(s, set_sep)),
             Reason::BadAddress
         ),
-        ConnUids => put_opt(&mut ev.flow_id, v.map(|s| first_of_set(s, set_sep))),
+        ConnUids => put_opt(&mut ev.session_id, v.map(|s| first_of_set(s, set_sep))),
         FileSource => match v {
             Some(s) => put(&mut ev.network_protocol, &s.to_ascii_lowercase()),
             None => ev.network_protocol = None,

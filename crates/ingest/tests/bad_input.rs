@@ -317,5 +317,5 @@ fn non_ascii_zeek_separator_is_refused_not_split_mid_character() {
     .expect("not fatal");
     assert_eq!(s.skipped.get(&Reason::Syntax), Some(&1), "{s}");
     assert_eq!(ev.len(), 1);
-    assert_eq!(ev[0].flow_id.as_deref(), Some("\u{e9}\u{e9}"));
+    assert_eq!(ev[0].session_id.as_deref(), Some("\u{e9}\u{e9}"));
 }

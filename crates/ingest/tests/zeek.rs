@@ -44,8 +44,9 @@ fn wrccdc_tsv_and_json_give_identical_events() {
             .iter()
             .all(|e| e.event_dataset.as_deref() == Some(&format!("zeek.{log}")[..])));
         assert!(
-            a.iter()
-                .all(|e| e.timestamp_us.is_some() && e.source_ip.is_some() && e.flow_id.is_some()),
+            a.iter().all(|e| e.timestamp_us.is_some()
+                && e.source_ip.is_some()
+                && e.session_id.is_some()),
             "{log}"
         );
     }
@@ -60,7 +61,7 @@ fn wrccdc_field_values() {
     assert_eq!(ev.len(), 422);
     let e = &ev[0];
     assert_eq!(e.timestamp_us, Some(1_521_911_721_608_646));
-    assert_eq!(e.flow_id.as_deref(), Some("CGLspW1BuwJH6YxjK6"));
+    assert_eq!(e.session_id.as_deref(), Some("CGLspW1BuwJH6YxjK6"));
     assert_eq!(e.source_ip, "10.164.94.120".parse().ok());
     assert_eq!(e.source_port, Some(36315));
     assert_eq!(e.destination_ip, "10.47.8.208".parse().ok());
@@ -153,7 +154,7 @@ fn stratosphere_labelled_conn() {
     assert_eq!(e.source_packets, Some(1));
     assert_eq!(e.network_connection_state.as_deref(), Some("SF"));
     assert_eq!(e.network_direction.as_deref(), Some("external"));
-    assert_eq!(e.flow_id.as_deref(), Some("C91Ycq25p2quMWzEMk"));
+    assert_eq!(e.session_id.as_deref(), Some("C91Ycq25p2quMWzEMk"));
     assert_eq!(e.event_dataset.as_deref(), Some("zeek.conn"));
 
     // the unlabelled conn.log of the same scenario: same flows, no label
@@ -263,7 +264,7 @@ fn stratosphere_http_dns_ssl_files() {
         "147.32.81.167".parse().ok(),
         "first of the set"
     );
-    assert_eq!(e.flow_id.as_deref(), Some("C5hVfL2fjFRPxB5V3d"));
+    assert_eq!(e.session_id.as_deref(), Some("C5hVfL2fjFRPxB5V3d"));
     assert_eq!(e.network_protocol.as_deref(), Some("http"));
     assert_eq!(
         e.http_response_mime_type.as_deref(),

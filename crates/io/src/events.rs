@@ -241,7 +241,8 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, IoError> {
             let n = pq.columns.first().map(|c| c.len()).unwrap_or(0);
             let mut out = vec![Event::default(); n];
             for (name, col) in pq.names.iter().zip(&pq.columns) {
-                if !EVENT_FIELDS.iter().any(|(f, _)| f == name) {
+                let canonical = palisade_core::canonical_field_name(name);
+                if !EVENT_FIELDS.iter().any(|(f, _)| *f == canonical) {
                     continue;
                 }
                 for (i, ev) in out.iter_mut().enumerate() {
