@@ -192,10 +192,11 @@ mod tests {
             for c in &cols {
                 assert_eq!(c.len(), n);
             }
-            for i in 0..n {
-                assert_eq!(cols[0][i], i as f64, "n={n} row {i}");
-                assert_eq!(cols[1][i], -(i as f64));
-                assert_eq!(cols[2][i].is_nan(), i % 2 == 0);
+            let rows = cols[0].iter().zip(&cols[1]).zip(&cols[2]);
+            for (i, ((a, b), c)) in rows.enumerate() {
+                assert_eq!(*a, i as f64, "n={n} row {i}");
+                assert_eq!(*b, -(i as f64));
+                assert_eq!(c.is_nan(), i % 2 == 0);
             }
         }
     }
