@@ -4,7 +4,7 @@
 //! shared machine shows the quiet figure) and a checksum of every output bit
 //! (two builds that print the same checksum computed the same features).
 //!
-//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|both] [passes] [csv]`
+//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|both|table] [passes] [csv]`
 //! Under callgrind use one pass and count only the calls:
 //! `valgrind --tool=callgrind --toggle-collect='*one_request*' target/release/examples/url_rows request 1`
 //! (two passes run: the checksum pass and the timed one). Valgrind does not
@@ -104,4 +104,22 @@ fn main() {
             one_request(&mut fz, e, out)
         });
     }
+    if mode == "table" {
+        // the whole table, identity columns and all (not part of "both")
+        let events = data::request_events(&urls);
+        let (min, med) = time(passes, events.len(), || {
+            black_box(one_table(black_box(&events)));
+        });
+        println!(
+            "request_features (table) {} events: min {min:.1} ns/event ({:.2} M/s), median {med:.1}",
+            events.len(),
+            1e3 / min
+        );
+    }
+}
+
+/// As [`one_url`], for the table (`--toggle-collect='*one_table*'`).
+#[inline(never)]
+fn one_table(events: &[Event]) -> palisade_core::Table {
+    palisade_features::request_features(events)
 }
