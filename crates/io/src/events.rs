@@ -180,6 +180,7 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, IoError> {
         EventFormat::Jsonl => {
             let input = crate::open_input(path)?;
             let mut out = Vec::new();
+            let empty = Event::default();
             for (i, line) in input.lines().enumerate() {
                 let line = line.map_err(|e| IoError::io(path, e))?;
                 if line.trim().is_empty() {
@@ -193,7 +194,7 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, IoError> {
                 // Unknown keys are ignored (newer writers may add fields), so
                 // a raw JSON log (Zeek, Windows) would otherwise decode to
                 // empty events: all rows silently blank downstream.
-                if ev == Event::default() {
+                if ev == empty {
                     return Err(IoError::Line {
                         path: path.to_path_buf(),
                         line: i as u64 + 1,

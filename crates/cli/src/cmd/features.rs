@@ -126,56 +126,47 @@ fn entity(a: &InOut, mut cfg: palisade_features::EntityConfig) -> anyhow::Result
     write(&a.out, &t)
 }
 
-fn is_event_file(p: &Path) -> bool {
+/// The extension of a file `palisade ingest` may have written (`.gz`
+/// aside), `None` for any other file.
+fn event_file_ext(p: &Path) -> Option<&'static str> {
     let name = p.to_string_lossy().to_ascii_lowercase();
     let name = name.strip_suffix(".gz").unwrap_or(&name);
     [".jsonl", ".ndjson", ".json", ".csv", ".parquet"]
-        .iter()
-        .any(|e| name.ends_with(e))
+        .into_iter()
+        .find(|e| name.ends_with(e))
 }
 
-/// The raw-log format of a `.json`/`.jsonl` file that is a log (Zeek JSON,
-/// Windows JSON) rather than `palisade ingest` output: both end in `.json`,
-/// and the event reader would refuse the log line by line.
-fn raw_json_log(p: &Path) -> anyhow::Result<Option<palisade_ingest::Format>> {
+/// Whether a JSON file is a raw log (Zeek JSON, Windows JSON) rather than
+/// `palisade ingest` output: both end in `.json`, and the event reader would
+/// refuse the log line by line.
+fn is_raw_json_log(p: &Path) -> anyhow::Result<bool> {
     use std::io::Read;
-    let name = p.to_string_lossy().to_ascii_lowercase();
-    let name = name.strip_suffix(".gz").unwrap_or(&name);
-    if ![".jsonl", ".ndjson", ".json"]
-        .iter()
-        .any(|e| name.ends_with(e))
-    {
-        return Ok(None);
-    }
     let mut head = Vec::with_capacity(64 * 1024);
     palisade_io::open_input(p)?
         .take(64 * 1024)
         .read_to_end(&mut head)
         .with_context(|| format!("reading {}", p.display()))?;
-    Ok(palisade_ingest::sniff(&head))
+    Ok(palisade_ingest::sniff(&head).is_some())
 }
 
 fn load_events(a: &InOut) -> anyhow::Result<Vec<Event>> {
-    let raw = match a.format {
-        None if is_event_file(&a.input) => raw_json_log(&a.input)?,
-        _ => None,
-    };
-    if let Some(f) = raw {
-        tracing::info!("{}: a raw {} log", a.input.display(), f.name());
-    }
-    if a.format.is_none() && raw.is_none() && is_event_file(&a.input) {
+    let events_file = a.format.is_none()
+        && match event_file_ext(&a.input) {
+            Some(".csv" | ".parquet") => true,
+            Some(_) => !is_raw_json_log(&a.input)?,
+            None => false,
+        };
+    if events_file {
         let ev = palisade_io::read_events(&a.input)?;
         tracing::info!("{}: {} events", a.input.display(), ev.len());
         return Ok(ev);
     }
-    let format = match raw {
-        Some(f) => Some(f),
-        None => a
-            .format
-            .as_deref()
-            .map(palisade_ingest::Format::from_name)
-            .transpose()?,
-    };
+    // without --format, ingest detects the format; its summary names it
+    let format = a
+        .format
+        .as_deref()
+        .map(palisade_ingest::Format::from_name)
+        .transpose()?;
     let (events, summary) =
         palisade_ingest::read_path(&a.input, format, &palisade_ingest::IngestOptions::default())?;
     eprintln!("{summary}");
