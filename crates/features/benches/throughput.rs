@@ -49,6 +49,17 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function(
+        "request_rows (full request set, per event, prefetching)",
+        |b| {
+            let mut fz = UrlFeaturizer::new();
+            b.iter(|| {
+                fz.request_rows(black_box(&events), |_, row| {
+                    black_box(row);
+                })
+            })
+        },
+    );
     g.bench_function("request_features (table)", |b| {
         b.iter(|| black_box(request_features(&events)))
     });

@@ -4,7 +4,7 @@
 //! shared machine shows the quiet figure) and a checksum of every output bit
 //! (two builds that print the same checksum computed the same features).
 //!
-//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|both|table] [passes] [csv]`
+//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|rows|both|table] [passes] [csv]`
 //! Under callgrind use one pass and count only the calls:
 //! `valgrind --tool=callgrind --toggle-collect='*one_request*' target/release/examples/url_rows request 1`
 //! (two passes run: the checksum pass and the timed one). Valgrind does not
@@ -104,6 +104,20 @@ fn main() {
             one_request(&mut fz, e, out)
         });
     }
+    if mode == "rows" || mode == "both" {
+        // the batch form, which prefetches upcoming events (same checksum as request_row)
+        let events = data::request_events(&urls);
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        fz.request_rows(&events, |_, row| mix(&mut h, row));
+        let (min, med) = time(passes, events.len(), || {
+            one_batch(&mut fz, black_box(&events));
+        });
+        println!(
+            "request_rows {} URLs: min {min:.1} ns/URL ({:.2} M/s), median {med:.1}; checksum {h:016x}",
+            events.len(),
+            1e3 / min
+        );
+    }
     if mode == "table" {
         // the whole table, identity columns and all (not part of "both")
         let events = data::request_events(&urls);
@@ -116,6 +130,14 @@ fn main() {
             1e3 / min
         );
     }
+}
+
+/// As [`one_url`], for the batch form (`--toggle-collect='*one_batch*'`).
+#[inline(never)]
+fn one_batch(fz: &mut UrlFeaturizer, events: &[Event]) {
+    fz.request_rows(events, |_, row| {
+        black_box(row);
+    });
 }
 
 /// As [`one_url`], for the table (`--toggle-collect='*one_table*'`).

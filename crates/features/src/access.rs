@@ -39,7 +39,7 @@ pub fn accessor(name: &str) -> Option<Accessor> {
 
 /// Where the field `name` lies in an [`Event`]: (byte offset, size), `None`
 /// for a field without a fast accessor. The entity engine asks the CPU for
-/// just these bytes of upcoming events (see `entity::prefetch_event`).
+/// just these bytes of upcoming events (see `prefetch::prefetch_event`).
 pub fn field_span(name: &str) -> Option<(usize, usize)> {
     span(palisade_core::canonical_field_name(name))
 }

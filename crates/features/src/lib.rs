@@ -16,6 +16,7 @@ mod access;
 pub mod domain;
 pub mod entity;
 pub mod lexical;
+mod prefetch;
 pub mod request;
 mod scan;
 mod table_util;

@@ -8,6 +8,7 @@
 //! assembled as host + path + `?` + query from the fields it has.
 
 use crate::lexical::{lexical_specs, Histogram, LEX_COUNT};
+use crate::prefetch::{prefetch_bytes, prefetch_event, prefetch_offsets};
 use crate::scan::{Scanner, Simd, MAX_FUSED};
 use crate::table_util::{build_table, ColumnBlocks, IdCols};
 use crate::urlparts::{
@@ -17,6 +18,22 @@ use crate::urlparts::{
 #[cfg(test)]
 use crate::urlparts::{lower_host, psl_facts, split_url};
 use palisade_core::{Event, FeatureDef, FeatureType, Table};
+use std::sync::LazyLock;
+
+/// How many events ahead [`UrlFeaturizer::request_rows`] asks for an
+/// event's fields, and for its text fields' bytes.
+const EVENT_AHEAD: usize = 8;
+const TEXT_AHEAD: usize = 4;
+/// At most this many bytes of a text field are asked for early (a URL's
+/// features read it all, but a long one is rare and streams well).
+const MAX_TEXT_PREFETCH: usize = 256;
+
+/// The byte offsets of the event fields the request set reads (the union
+/// of its features' `reads`), for [`prefetch_event`].
+static REQUEST_PREFETCH: LazyLock<Vec<usize>> = LazyLock::new(|| {
+    let defs = request_defs();
+    prefetch_offsets(defs.iter().flat_map(|d| d.reads.iter().map(String::as_str)))
+});
 
 /// Name of the request feature set.
 pub const REQUEST_SET: &str = "request";
@@ -215,6 +232,41 @@ impl UrlFeaturizer {
             return unsafe { self.request_row_avx2(e, out) };
         }
         self.request_row_in(e, out);
+    }
+
+    /// [`request_row`](Self::request_row) over `events`, handing each event
+    /// and its row to `each`, in order. Use this rather than a loop of
+    /// `request_row` over many events: it asks the CPU for each upcoming
+    /// event's fields [`EVENT_AHEAD`] events early and for its URL's bytes
+    /// [`TEXT_AHEAD`] early (the URL's address is in the event, so that
+    /// must wait for the event's line). Why: a large log's events do not
+    /// fit in any cache, and the first touch of an event's fields and then
+    /// of its URL were the largest costs of the per-event loop (perf:
+    /// about 15% of `request_row`'s time on 20k events).
+    pub fn request_rows(
+        &mut self,
+        events: &[Event],
+        mut each: impl FnMut(&Event, &[f64; N_REQUEST]),
+    ) {
+        let offsets: &[usize] = &REQUEST_PREFETCH;
+        let mut row = [0.0; N_REQUEST];
+        for (i, e) in events.iter().enumerate() {
+            if let Some(ahead) = events.get(i + EVENT_AHEAD) {
+                prefetch_event(ahead, offsets);
+            }
+            if let Some(soon) = events.get(i + TEXT_AHEAD) {
+                let texts = [
+                    soon.url_full.as_deref(),
+                    soon.url_domain.as_deref(),
+                    soon.http_request_referrer.as_deref(),
+                ];
+                for t in texts.into_iter().flatten() {
+                    prefetch_bytes(t.as_ptr().cast(), t.len().min(MAX_TEXT_PREFETCH));
+                }
+            }
+            self.request_row(e, &mut row);
+            each(e, &row);
+        }
     }
 
     /// [`request_row`](Self::request_row) compiled for CPUs with AVX2 (see
@@ -453,12 +505,10 @@ pub fn request_features(events: &[Event]) -> Table {
     let mut cols = ColumnBlocks::new(N_REQUEST, events.len());
     let mut ids = IdCols::request(events.len());
     let mut fz = UrlFeaturizer::new();
-    let mut row = [0.0; N_REQUEST];
-    for e in events {
-        fz.request_row(e, &mut row);
-        cols.push_row(&row);
+    fz.request_rows(events, |e, row| {
+        cols.push_row(row);
         ids.push_request(e);
-    }
+    });
     build_table(REQUEST_SET, defs, cols.finish(), ids)
 }
 
@@ -516,6 +566,57 @@ mod tests {
         a.iter()
             .zip(b)
             .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+    }
+
+    #[test]
+    fn request_rows_match_request_row_event_by_event() {
+        // more events than the prefetch distances, some without a URL,
+        // with a referrer, with the URL in parts
+        let mut events: Vec<Event> = crate::test_data::EDGE_URLS
+            .iter()
+            .map(|u| Event {
+                url_full: Some(u.to_string()),
+                http_request_referrer: Some("http://r.example/a/b".into()),
+                ..Default::default()
+            })
+            .collect();
+        events.push(Event::default());
+        events.push(Event {
+            url_domain: Some("www.Example.org".into()),
+            url_path: Some("/a/b".into()),
+            url_query: Some("q=1".into()),
+            ..Default::default()
+        });
+        assert!(events.len() > EVENT_AHEAD + TEXT_AHEAD);
+        let mut fz = UrlFeaturizer::new();
+        let mut seen = 0;
+        fz.request_rows(&events, |e, row| {
+            let mut want = [0.0; N_REQUEST];
+            UrlFeaturizer::new().request_row(e, &mut want);
+            assert!(std::ptr::eq(e, &events[seen]), "rows out of order");
+            assert!(same(row, &want), "event {seen}: {row:?} vs {want:?}");
+            seen += 1;
+        });
+        assert_eq!(seen, events.len());
+        fz.request_rows(&[], |_, _| panic!("no events, no rows"));
+    }
+
+    #[test]
+    fn request_prefetch_asks_for_the_fields_read_not_the_whole_event() {
+        // every field the set reads has a known place: a field without one
+        // would make the prefetch ask for all ~17 lines of every event
+        for d in request_defs() {
+            for f in &d.reads {
+                assert!(
+                    crate::access::field_span(f).is_some(),
+                    "{}: no span for {f}",
+                    d.name
+                );
+            }
+        }
+        let lines = std::mem::size_of::<Event>().div_ceil(64);
+        assert!(!REQUEST_PREFETCH.is_empty());
+        assert!(REQUEST_PREFETCH.len() < lines, "{:?}", *REQUEST_PREFETCH);
     }
 
     #[test]
