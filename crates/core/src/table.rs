@@ -38,30 +38,40 @@ impl ColumnData {
     }
     /// The value of row `i` as text (empty for missing).
     pub fn text(&self, i: usize) -> String {
+        let mut s = String::new();
+        self.push_text(i, &mut s);
+        s
+    }
+
+    /// Appends [`text`](Self::text) of row `i` to `out`: writers of many
+    /// cells reuse one buffer instead of a `String` per cell.
+    pub fn push_text(&self, i: usize, out: &mut String) {
         match self {
-            ColumnData::F64(v) => {
-                let x = v[i];
-                if x.is_nan() {
-                    String::new()
-                } else {
-                    format_f64(x)
-                }
-            }
-            ColumnData::Str(v) => v[i].clone().unwrap_or_default(),
+            ColumnData::F64(v) => push_f64(v[i], out),
+            ColumnData::Str(v) => out.push_str(v[i].as_deref().unwrap_or_default()),
         }
     }
 }
 
 /// Shortest round-tripping text for a float; integers without a fraction.
 pub fn format_f64(x: f64) -> String {
+    let mut s = String::new();
+    push_f64(x, &mut s);
+    s
+}
+
+/// Appends [`format_f64`] of `x` to `out` (nothing for NaN).
+pub fn push_f64(x: f64, out: &mut String) {
+    use std::fmt::Write;
     if x.is_nan() {
-        return String::new();
+        return;
     }
-    if x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{}", x as i64)
+    // (writing to a String cannot fail)
+    let _ = if x.fract() == 0.0 && x.abs() < 1e15 {
+        write!(out, "{}", x as i64)
     } else {
-        format!("{x}")
-    }
+        write!(out, "{x}")
+    };
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -1389,158 +1389,222 @@ pub fn entity_features_with_report(
     events: &[Event],
     cfg: &EntityConfig,
 ) -> Result<(Table, EntityReport), FeatureError> {
-    let c = compile(cfg)?;
-    let started = std::time::Instant::now();
-    let to_us = |secs: i64, key: &str| {
-        secs.checked_mul(1_000_000)
-            .ok_or_else(|| FeatureError::Config(format!("key `{key}`: too long")))
-    };
-    let window_us = to_us(cfg.window_secs()?, "window")?;
-    let step_us = match &cfg.slide {
-        Some(s) => to_us(
-            parse_duration(s).map_err(|m| FeatureError::Config(format!("key `slide`: {m}")))?,
-            "slide",
-        )?,
-        None => window_us,
-    };
-    let hs = ahash::RandomState::with_seeds(0x0005_eed1, 0x0005_eed2, 0x0005_eed3, 0x0005_eed4);
-    let mut report = EntityReport {
-        events: events.len(),
-        ..Default::default()
-    };
-    let mut ents = Entities::default();
-    let mut index = RowIndex::default();
-    let mut rows = Rows::new(&c);
-    let mut batch = Batch::default();
-    let mut engine = Engine {
-        c: &c,
-        window_us,
-        step_us,
-        hs: &hs,
-        ents: &mut ents,
-        index: &mut index,
-        rows: &mut rows,
-    };
-    for (at, chunk) in events.chunks(BATCH).enumerate() {
-        let ahead = &events[(at * BATCH + PREFETCH_AHEAD).min(events.len())..];
-        engine.batch(chunk, ahead, &mut batch, &mut report);
+    let mut agg = EntityAggregator::new(cfg)?;
+    agg.push(events);
+    Ok(agg.finish())
+}
+
+/// The entity engine fed a chunk of events at a time, so that a long log's
+/// events need not all be in memory: only the rows (entity × window) are
+/// kept. Pushing the events in chunks, in order, gives the same table as
+/// [`entity_features_with_report`] over all of them at once, bit for bit
+/// (a chunk is cut into the same batches when its length is a multiple of
+/// [`EntityAggregator::CHUNK_MULTIPLE`]; any cut gives the same values,
+/// which do not depend on batching, but this keeps even the work alike).
+pub struct EntityAggregator {
+    name: String,
+    defs: Vec<FeatureDef>,
+    c: Compiled,
+    window_us: i64,
+    step_us: i64,
+    hs: ahash::RandomState,
+    ents: Entities,
+    index: RowIndex,
+    rows: Rows,
+    report: EntityReport,
+    aggregating: std::time::Duration,
+}
+
+impl EntityAggregator {
+    /// Chunks whose length is a multiple of this are cut into the engine's batches exactly.
+    pub const CHUNK_MULTIPLE: usize = BATCH;
+
+    pub fn new(cfg: &EntityConfig) -> Result<EntityAggregator, FeatureError> {
+        let c = compile(cfg)?;
+        let to_us = |secs: i64, key: &str| {
+            secs.checked_mul(1_000_000)
+                .ok_or_else(|| FeatureError::Config(format!("key `{key}`: too long")))
+        };
+        let window_us = to_us(cfg.window_secs()?, "window")?;
+        let step_us = match &cfg.slide {
+            Some(s) => to_us(
+                parse_duration(s).map_err(|m| FeatureError::Config(format!("key `slide`: {m}")))?,
+                "slide",
+            )?,
+            None => window_us,
+        };
+        let rows = Rows::new(&c);
+        Ok(EntityAggregator {
+            name: cfg.name.clone(),
+            defs: cfg.defs(),
+            c,
+            window_us,
+            step_us,
+            hs: ahash::RandomState::with_seeds(0x0005_eed1, 0x0005_eed2, 0x0005_eed3, 0x0005_eed4),
+            ents: Entities::default(),
+            index: RowIndex::default(),
+            rows,
+            report: EntityReport::default(),
+            aggregating: std::time::Duration::ZERO,
+        })
     }
-    let aggregated = started.elapsed();
-    // deterministic order: entity name, its kind, then window start (the
-    // kind keeps an IP and a host name that print alike apart, so new-peer
-    // state is per entity, and orders them whatever order they came in)
-    let mut by_name: Vec<u32> = (0..ents.names.len() as u32).collect();
-    by_name.sort_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        (&ents.names[a], ents.kinds[a]).cmp(&(&ents.names[b], ents.kinds[b]))
-    });
-    let mut rank = vec![0u32; by_name.len()];
-    for (r, &id) in by_name.iter().enumerate() {
-        rank[id as usize] = r as u32;
+
+    /// Adds `events` (the next ones in input order) to the rows.
+    pub fn push(&mut self, events: &[Event]) {
+        let started = std::time::Instant::now();
+        self.report.events += events.len();
+        let mut batch = Batch::default();
+        let mut engine = Engine {
+            c: &self.c,
+            window_us: self.window_us,
+            step_us: self.step_us,
+            hs: &self.hs,
+            ents: &mut self.ents,
+            index: &mut self.index,
+            rows: &mut self.rows,
+        };
+        for (at, chunk) in events.chunks(BATCH).enumerate() {
+            let ahead = &events[(at * BATCH + PREFETCH_AHEAD).min(events.len())..];
+            engine.batch(chunk, ahead, &mut batch, &mut self.report);
+        }
+        self.aggregating += started.elapsed();
     }
-    let mut keyed: Vec<(u32, i64, u32)> = (0..rows.len())
-        .map(|i| (rank[rows.entity[i] as usize], rows.window[i], i as u32))
-        .collect();
-    keyed.sort_unstable();
-    let order: Vec<usize> = keyed.into_iter().map(|(_, _, i)| i as usize).collect();
-    // windows are few; format each bound once
-    let mut bounds: AHashMap<i64, (String, String)> = AHashMap::new();
-    let n = rows.len();
-    report.rows = n;
-    let mut cols = crate::table_util::ColumnBlocks::new(c.features.len(), n);
-    // new peers: values not in the entity's earlier windows (rows are sorted)
-    // (per feature: a new-peer count's values so far in the entity's windows)
-    let mut seen: Vec<OpenSet> = (0..c.features.len())
-        .map(|_| OpenSet::with_capacity(0))
-        .collect();
-    let mut prev_entity = u32::MAX;
-    let mut ids = IdCols {
-        cols: vec![
-            (
-                "entity".to_string(),
-                ColumnRole::Identity,
-                Vec::with_capacity(n),
-            ),
-            (
-                "window_start".to_string(),
-                ColumnRole::Identity,
-                Vec::with_capacity(n),
-            ),
-            (
-                "window_end".to_string(),
-                ColumnRole::Identity,
-                Vec::with_capacity(n),
-            ),
-        ],
-    };
-    for (at, &i) in order.iter().enumerate() {
-        if let Some(&ahead) = order.get(at + OUTPUT_PREFETCH_AHEAD) {
-            rows.prefetch(ahead);
-        }
-        if let Some(&soon) = order.get(at + OUTPUT_PREFETCH_AHEAD / 2) {
-            rows.prefetch_large_sets(soon);
-        }
-        let row = rows.view(i);
-        if row.entity != prev_entity {
-            seen.iter_mut().for_each(|s| s.clear());
-            prev_entity = row.entity;
-        }
-        ids.cols[0]
-            .2
-            .push(Some(ents.names[row.entity as usize].clone()));
-        let (ws, we) = bounds.entry(row.window).or_insert_with(|| {
-            (
-                ts_text(row.window),
-                ts_text(row.window.saturating_add(window_us)),
-            )
+
+    /// Events pushed so far.
+    pub fn events(&self) -> usize {
+        self.report.events
+    }
+
+    /// The table (rows sorted by entity, then window) and the report.
+    pub fn finish(self) -> (Table, EntityReport) {
+        let started = std::time::Instant::now();
+        let EntityAggregator {
+            name,
+            defs,
+            c,
+            window_us,
+            ents,
+            rows,
+            mut report,
+            aggregating,
+            ..
+        } = self;
+        // deterministic order: entity name, its kind, then window start (the
+        // kind keeps an IP and a host name that print alike apart, so new-peer
+        // state is per entity, and orders them whatever order they came in)
+        let mut by_name: Vec<u32> = (0..ents.names.len() as u32).collect();
+        by_name.sort_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            (&ents.names[a], ents.kinds[a]).cmp(&(&ents.names[b], ents.kinds[b]))
         });
-        ids.cols[1].2.push(Some(ws.clone()));
-        ids.cols[2].2.push(Some(we.clone()));
-        let out = cols.next_row();
-        for (j, f) in c.features.iter().enumerate() {
-            let s = f.slot;
-            let x = match f.agg {
-                Agg::Count => row.acc[s],
-                Agg::Sum | Agg::Min | Agg::Max => {
-                    if row.acc[s + 1] > 0.0 {
-                        row.acc[s]
-                    } else {
-                        f64::NAN
-                    }
-                }
-                Agg::Mean | Agg::Ratio => {
-                    if row.acc[s + 1] > 0.0 {
-                        row.acc[s] / row.acc[s + 1]
-                    } else {
-                        f64::NAN
-                    }
-                }
-                Agg::Distinct => row.sets[f.set].len() as f64,
-                Agg::NewPeers => {
-                    // the row's values are distinct, so each one's insert
-                    // tells whether an earlier window had it
-                    // rotated: a set filled in another set's slot order
-                    // (the same low bits, sorted) would cluster badly
-                    let seen = &mut seen[j];
-                    row.sets[f.set]
-                        .values()
-                        .filter(|&h| seen.insert(h.rotate_left(32)))
-                        .count() as f64
-                }
-            };
-            out[j] = x;
+        let mut rank = vec![0u32; by_name.len()];
+        for (r, &id) in by_name.iter().enumerate() {
+            rank[id as usize] = r as u32;
         }
+        let mut keyed: Vec<(u32, i64, u32)> = (0..rows.len())
+            .map(|i| (rank[rows.entity[i] as usize], rows.window[i], i as u32))
+            .collect();
+        keyed.sort_unstable();
+        let order: Vec<usize> = keyed.into_iter().map(|(_, _, i)| i as usize).collect();
+        // windows are few; format each bound once
+        let mut bounds: AHashMap<i64, (String, String)> = AHashMap::new();
+        let n = rows.len();
+        report.rows = n;
+        let mut cols = crate::table_util::ColumnBlocks::new(c.features.len(), n);
+        // new peers: values not in the entity's earlier windows (rows are sorted)
+        // (per feature: a new-peer count's values so far in the entity's windows)
+        let mut seen: Vec<OpenSet> = (0..c.features.len())
+            .map(|_| OpenSet::with_capacity(0))
+            .collect();
+        let mut prev_entity = u32::MAX;
+        let mut ids = IdCols {
+            cols: vec![
+                (
+                    "entity".to_string(),
+                    ColumnRole::Identity,
+                    Vec::with_capacity(n),
+                ),
+                (
+                    "window_start".to_string(),
+                    ColumnRole::Identity,
+                    Vec::with_capacity(n),
+                ),
+                (
+                    "window_end".to_string(),
+                    ColumnRole::Identity,
+                    Vec::with_capacity(n),
+                ),
+            ],
+        };
+        for (at, &i) in order.iter().enumerate() {
+            if let Some(&ahead) = order.get(at + OUTPUT_PREFETCH_AHEAD) {
+                rows.prefetch(ahead);
+            }
+            if let Some(&soon) = order.get(at + OUTPUT_PREFETCH_AHEAD / 2) {
+                rows.prefetch_large_sets(soon);
+            }
+            let row = rows.view(i);
+            if row.entity != prev_entity {
+                seen.iter_mut().for_each(|s| s.clear());
+                prev_entity = row.entity;
+            }
+            ids.cols[0]
+                .2
+                .push(Some(ents.names[row.entity as usize].clone()));
+            let (ws, we) = bounds.entry(row.window).or_insert_with(|| {
+                (
+                    ts_text(row.window),
+                    ts_text(row.window.saturating_add(window_us)),
+                )
+            });
+            ids.cols[1].2.push(Some(ws.clone()));
+            ids.cols[2].2.push(Some(we.clone()));
+            let out = cols.next_row();
+            for (j, f) in c.features.iter().enumerate() {
+                let s = f.slot;
+                let x = match f.agg {
+                    Agg::Count => row.acc[s],
+                    Agg::Sum | Agg::Min | Agg::Max => {
+                        if row.acc[s + 1] > 0.0 {
+                            row.acc[s]
+                        } else {
+                            f64::NAN
+                        }
+                    }
+                    Agg::Mean | Agg::Ratio => {
+                        if row.acc[s + 1] > 0.0 {
+                            row.acc[s] / row.acc[s + 1]
+                        } else {
+                            f64::NAN
+                        }
+                    }
+                    Agg::Distinct => row.sets[f.set].len() as f64,
+                    Agg::NewPeers => {
+                        // the row's values are distinct, so each one's insert
+                        // tells whether an earlier window had it
+                        // rotated: a set filled in another set's slot order
+                        // (the same low bits, sorted) would cluster badly
+                        let seen = &mut seen[j];
+                        row.sets[f.set]
+                            .values()
+                            .filter(|&h| seen.insert(h.rotate_left(32)))
+                            .count() as f64
+                    }
+                };
+                out[j] = x;
+            }
+        }
+        let table = crate::table_util::build_table(&name, defs, cols.finish(), ids);
+        tracing::debug!(
+            set = %name,
+            events = report.events,
+            rows = report.rows,
+            aggregate_ms = aggregating.as_secs_f64() * 1e3,
+            table_ms = started.elapsed().as_secs_f64() * 1e3,
+            "entity features"
+        );
+        (table, report)
     }
-    let table = crate::table_util::build_table(&cfg.name, cfg.defs(), cols.finish(), ids);
-    tracing::debug!(
-        set = %cfg.name,
-        events = report.events,
-        rows = report.rows,
-        aggregate_ms = aggregated.as_secs_f64() * 1e3,
-        table_ms = (started.elapsed() - aggregated).as_secs_f64() * 1e3,
-        "entity features"
-    );
-    Ok((table, report))
 }
 
 /// Events the engine takes at a time. Why batches: the engine then works

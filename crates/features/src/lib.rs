@@ -27,10 +27,12 @@ pub mod urlparts;
 pub use domain::{
     domain_defs, domain_features, domain_features_table, DomainFeaturizer, DOMAIN_SET,
 };
-pub use entity::{entity_features, entity_features_with_report, EntityConfig, EntityReport};
+pub use entity::{
+    entity_features, entity_features_with_report, EntityAggregator, EntityConfig, EntityReport,
+};
 pub use request::{
-    request_defs, request_features, url_defs, url_features_table, UrlFeaturizer, REQUEST_SET,
-    URL_SET,
+    request_defs, request_features, request_features_fixed_columns, url_defs, url_features_table,
+    UrlFeaturizer, REQUEST_SET, URL_SET,
 };
 
 use palisade_core::{Event, FeatureDef, Table};

@@ -10,7 +10,7 @@
 use crate::lexical::{lexical_specs, Histogram, LEX_COUNT};
 use crate::prefetch::{prefetch_bytes, prefetch_event, prefetch_offsets};
 use crate::scan::{Scanner, Simd, MAX_FUSED};
-use crate::table_util::{build_table, ColumnBlocks, IdCols};
+use crate::table_util::{build_table, build_table_with, ColumnBlocks, IdCols, Prune};
 use crate::urlparts::{
     count_byte, is_ip_literal, lower_host_dots, path_slashes_depth, psl_facts_dots, range_mask,
     slashes_depth_masked, split_url_slashes,
@@ -501,6 +501,18 @@ pub fn request_defs() -> Vec<FeatureDef> {
 
 /// Request features of web/proxy/TLS events (one row per event).
 pub fn request_features(events: &[Event]) -> Table {
+    request_table(events, Prune::EmptyLabels)
+}
+
+/// As [`request_features`], but the label column `labels.source_label` is
+/// kept even when no event has a label, so that the columns do not depend
+/// on the events: a long input written chunk by chunk needs every chunk's
+/// columns alike (`palisade features request` on more than one chunk).
+pub fn request_features_fixed_columns(events: &[Event]) -> Table {
+    request_table(events, Prune::Nothing)
+}
+
+fn request_table(events: &[Event], prune: Prune) -> Table {
     let defs = request_defs();
     let mut cols = ColumnBlocks::new(N_REQUEST, events.len());
     let mut ids = IdCols::request(events.len());
@@ -509,7 +521,7 @@ pub fn request_features(events: &[Event]) -> Table {
         cols.push_row(row);
         ids.push_request(e);
     });
-    build_table(REQUEST_SET, defs, cols.finish(), ids)
+    build_table_with(REQUEST_SET, defs, cols.finish(), ids, prune)
 }
 
 /// URL-only features of a list of URLs (one row per URL). Identity column

@@ -130,9 +130,29 @@ pub(crate) fn build_table(
     set: &str,
     defs: Vec<FeatureDef>,
     cols: Vec<Vec<f64>>,
-    mut ids: IdCols,
+    ids: IdCols,
 ) -> Table {
-    ids.prune();
+    build_table_with(set, defs, cols, ids, Prune::EmptyLabels)
+}
+
+/// Whether label and meta columns empty in every row are dropped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Prune {
+    EmptyLabels,
+    /// Keep every column: the table's columns then do not depend on its rows.
+    Nothing,
+}
+
+pub(crate) fn build_table_with(
+    set: &str,
+    defs: Vec<FeatureDef>,
+    cols: Vec<Vec<f64>>,
+    mut ids: IdCols,
+    prune: Prune,
+) -> Table {
+    if prune == Prune::EmptyLabels {
+        ids.prune();
+    }
     let mut t = Table::new();
     let identity: Vec<String> = ids
         .cols

@@ -173,13 +173,30 @@ fn event_columns(events: &[Event]) -> Vec<PqColumn> {
 /// Read an event file written by [`EventWriter`] (or any JSON lines of ECS
 /// events, or a CSV with ECS column names). Errors name the file and line.
 pub fn read_events(path: &Path) -> Result<Vec<Event>, IoError> {
+    let mut out = Vec::new();
+    for_each_event(path, |e| {
+        out.push(e);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// As [`read_events`], one event at a time to `sink`, in file order, so a
+/// large file's events need not all be in memory (JSON lines and CSV are
+/// read line by line; Parquet's columns are read whole, its events made
+/// one by one). The first error, the file's or the sink's, stops the read.
+/// Returns the number of events.
+pub fn for_each_event<F>(path: &Path, mut sink: F) -> Result<u64, IoError>
+where
+    F: FnMut(Event) -> Result<(), IoError>,
+{
+    let mut n = 0u64;
     let format = EventFormat::from_path(path).ok_or_else(|| IoError::UnknownFormat {
         path: path.to_path_buf(),
     })?;
     match format {
         EventFormat::Jsonl => {
             let input = crate::open_input(path)?;
-            let mut out = Vec::new();
             let empty = Event::default();
             for (i, line) in input.lines().enumerate() {
                 let line = line.map_err(|e| IoError::io(path, e))?;
@@ -203,9 +220,10 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, IoError> {
                             .to_string(),
                     });
                 }
-                out.push(ev);
+                sink(ev)?;
+                n += 1;
             }
-            Ok(out)
+            Ok(n)
         }
         EventFormat::Csv => {
             let input = crate::open_input(path)?;
@@ -214,7 +232,6 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, IoError> {
                 .headers()
                 .map_err(|e| IoError::format(path, e.to_string()))?
                 .clone();
-            let mut out = Vec::new();
             for (i, rec) in rdr.records().enumerate() {
                 let line = i as u64 + 2;
                 let rec = rec.map_err(|e| IoError::Line {
@@ -233,20 +250,26 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, IoError> {
                         message: e.to_string(),
                     })?;
                 }
-                out.push(ev);
+                sink(ev)?;
+                n += 1;
             }
-            Ok(out)
+            Ok(n)
         }
         EventFormat::Parquet => {
             let pq = crate::parquet_io::read_columns(path)?;
-            let n = pq.columns.first().map(|c| c.len()).unwrap_or(0);
-            let mut out = vec![Event::default(); n];
-            for (name, col) in pq.names.iter().zip(&pq.columns) {
-                let canonical = palisade_core::canonical_field_name(name);
-                if !EVENT_FIELDS.iter().any(|(f, _)| *f == canonical) {
-                    continue;
-                }
-                for (i, ev) in out.iter_mut().enumerate() {
+            let rows = pq.columns.first().map(|c| c.len()).unwrap_or(0);
+            let fields: Vec<(&String, &ColumnData)> = pq
+                .names
+                .iter()
+                .zip(&pq.columns)
+                .filter(|(name, _)| {
+                    let canonical = palisade_core::canonical_field_name(name);
+                    EVENT_FIELDS.iter().any(|(f, _)| *f == canonical)
+                })
+                .collect();
+            for i in 0..rows {
+                let mut ev = Event::default();
+                for &(name, col) in &fields {
                     let text = match col {
                         ColumnData::F64(v) if !v[i].is_nan() => Some(format!("{}", v[i] as i64)),
                         ColumnData::Str(v) => v[i].clone(),
@@ -257,8 +280,10 @@ pub fn read_events(path: &Path) -> Result<Vec<Event>, IoError> {
                             .map_err(|e| IoError::format(path, format!("row {i}: {e}")))?;
                     }
                 }
+                sink(ev)?;
+                n += 1;
             }
-            Ok(out)
+            Ok(n)
         }
     }
 }
@@ -295,6 +320,43 @@ mod tests {
             }
             w.finish().unwrap();
             assert_eq!(read_events(&p).unwrap(), events(), "{ext}");
+        }
+    }
+
+    #[test]
+    fn for_each_event_streams_in_order_and_stops_at_the_sinks_error() {
+        let dir = tempfile::tempdir().unwrap();
+        for ext in ["jsonl", "csv", "parquet"] {
+            let p = dir.path().join(format!("e.{ext}"));
+            let mut w = EventWriter::create(&p, EventFormat::from_path(&p).unwrap()).unwrap();
+            for _ in 0..3 {
+                for e in events() {
+                    w.write(&e).unwrap();
+                }
+            }
+            w.finish().unwrap();
+            let mut got = Vec::new();
+            assert_eq!(
+                for_each_event(&p, |e| {
+                    got.push(e);
+                    Ok(())
+                })
+                .unwrap(),
+                6
+            );
+            assert_eq!(got, [events(), events(), events()].concat(), "{ext}");
+            let mut seen = 0;
+            let err = for_each_event(&p, |_| {
+                seen += 1;
+                if seen == 2 {
+                    Err(IoError::format(&p, "sink full"))
+                } else {
+                    Ok(())
+                }
+            })
+            .unwrap_err();
+            assert!(err.to_string().contains("sink full"), "{ext}: {err}");
+            assert_eq!(seen, 2, "{ext}: read on after the error");
         }
     }
 

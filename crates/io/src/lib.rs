@@ -16,10 +16,10 @@ mod events;
 mod parquet_io;
 mod tables;
 
-pub use events::{read_events, EventFormat, EventWriter};
+pub use events::{for_each_event, read_events, EventFormat, EventWriter};
 pub use tables::{
-    read_table, write_table, write_table_as, ReadTableOptions, TableFormat, DEFAULT_LABEL_COLUMN,
-    IDENTITY_COLUMN_NAMES,
+    read_table, write_table, write_table_as, ReadTableOptions, TableFormat, TableWriter,
+    DEFAULT_LABEL_COLUMN, IDENTITY_COLUMN_NAMES,
 };
 
 use std::io::Write;
@@ -110,6 +110,20 @@ impl AtomicFile {
             .into_inner()
             .map_err(|e| IoError::io(&path, e.into_error()))?;
         persist(tmp, &path)
+    }
+}
+
+/// Writes go to the temporary file (so that writers such as `csv::Writer`
+/// can own an `AtomicFile`).
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.writer.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.writer.write_all(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
     }
 }
 

@@ -85,6 +85,30 @@ impl PqWriter {
         })
     }
 
+    /// A file for tables shaped like `first`: its columns' names and kinds,
+    /// and its roles and feature schema in the key-value metadata.
+    pub(crate) fn for_table(path: &Path, first: &Table) -> Result<Self, IoError> {
+        let cols: Vec<(String, PqColumn)> = first
+            .columns
+            .iter()
+            .map(|c| {
+                let kind = match &c.data {
+                    ColumnData::F64(_) => PqColumn::F64(Vec::new()),
+                    ColumnData::Str(_) => PqColumn::Str(Vec::new()),
+                };
+                (c.name.clone(), kind)
+            })
+            .collect();
+        let mut meta = vec![(
+            "palisade.roles".to_string(),
+            crate::tables::roles_json(first),
+        )];
+        if let Some(s) = crate::tables::schema_json(first) {
+            meta.push(("palisade.schema".to_string(), s));
+        }
+        PqWriter::create(path, &cols, meta)
+    }
+
     pub(crate) fn write_row_group(&mut self, columns: &[PqColumn]) -> Result<(), IoError> {
         let path = self.path.clone();
         let pe = |e: parquet::errors::ParquetError| IoError::format(&path, e.to_string());
@@ -140,31 +164,16 @@ impl PqWriter {
     }
 }
 
-pub(crate) fn write_table(path: &Path, table: &Table) -> Result<(), IoError> {
-    let cols: Vec<(String, PqColumn)> = table
+/// The columns of `table` as Parquet stores them.
+pub(crate) fn pq_columns(table: &Table) -> Vec<PqColumn> {
+    table
         .columns
         .iter()
-        .map(|c| {
-            let pc = match &c.data {
-                ColumnData::F64(v) => PqColumn::F64(v.clone()),
-                ColumnData::Str(v) => PqColumn::Str(v.clone()),
-            };
-            (c.name.clone(), pc)
+        .map(|c| match &c.data {
+            ColumnData::F64(v) => PqColumn::F64(v.clone()),
+            ColumnData::Str(v) => PqColumn::Str(v.clone()),
         })
-        .collect();
-    let mut meta = vec![(
-        "palisade.roles".to_string(),
-        crate::tables::roles_json(table),
-    )];
-    if let Some(s) = crate::tables::schema_json(table) {
-        meta.push(("palisade.schema".to_string(), s));
-    }
-    let mut w = PqWriter::create(path, &cols, meta)?;
-    if table.nrows() > 0 || table.columns.is_empty() {
-        let data: Vec<PqColumn> = cols.into_iter().map(|(_, c)| c).collect();
-        w.write_row_group(&data)?;
-    }
-    w.commit()
+        .collect()
 }
 
 /// A Parquet file read column-wise into text/number columns, plus its metadata.

@@ -3,7 +3,8 @@
 use crate::{parquet_io, AtomicFile, IoError};
 use palisade_core::{ColumnData, ColumnRole, FeatureSchema, Table};
 use std::collections::HashSet;
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TableFormat {
@@ -168,11 +169,204 @@ pub fn write_table(path: &Path, table: &Table) -> Result<(), IoError> {
 }
 
 pub fn write_table_as(path: &Path, table: &Table, format: TableFormat) -> Result<(), IoError> {
-    match format {
-        TableFormat::Csv => write_csv(path, table),
-        TableFormat::Jsonl => write_jsonl(path, table),
-        TableFormat::Parquet => parquet_io::write_table(path, table),
+    let mut w = TableWriter::create_as(path, format)?;
+    w.write(table)?;
+    w.finish()?;
+    Ok(())
+}
+
+/// A table written chunk by chunk, so that a long input's rows need not all
+/// be in memory: CSV and JSON lines append rows, Parquet writes one row
+/// group per chunk. The first chunk fixes the columns (names, kinds, roles,
+/// feature schema); every later chunk must have the same names and kinds.
+/// Like every write, the file appears at its path only on [`finish`](Self::finish).
+pub struct TableWriter {
+    path: PathBuf,
+    format: TableFormat,
+    sink: Option<TableSink>,
+    /// Names and whether numeric, from the first chunk.
+    columns: Vec<(String, bool)>,
+    chunks: u64,
+    rows: u64,
+}
+
+enum TableSink {
+    Csv(csv::Writer<AtomicFile>),
+    Jsonl(AtomicFile),
+    Parquet(parquet_io::PqWriter),
+}
+
+impl TableWriter {
+    /// A writer for `path`; the format comes from the extension.
+    pub fn create(path: &Path) -> Result<TableWriter, IoError> {
+        let format = TableFormat::from_path(path).ok_or_else(|| IoError::UnknownFormat {
+            path: path.to_path_buf(),
+        })?;
+        TableWriter::create_as(path, format)
     }
+
+    pub fn create_as(path: &Path, format: TableFormat) -> Result<TableWriter, IoError> {
+        // CSV and JSON lines open now, so that an unwritable place fails
+        // before any work; Parquet needs the first chunk's columns.
+        let sink = match format {
+            TableFormat::Csv => Some(TableSink::Csv(csv::Writer::from_writer(
+                AtomicFile::create(path)?,
+            ))),
+            TableFormat::Jsonl => Some(TableSink::Jsonl(AtomicFile::create(path)?)),
+            TableFormat::Parquet => None,
+        };
+        Ok(TableWriter {
+            path: path.to_path_buf(),
+            format,
+            sink,
+            columns: Vec::new(),
+            chunks: 0,
+            rows: 0,
+        })
+    }
+
+    /// Appends the rows of `chunk`.
+    pub fn write(&mut self, chunk: &Table) -> Result<(), IoError> {
+        let path = self.path.clone();
+        let kinds: Vec<(String, bool)> = chunk
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), matches!(c.data, ColumnData::F64(_))))
+            .collect();
+        if self.chunks == 0 {
+            self.start(chunk)?;
+            self.columns = kinds;
+        } else if kinds != self.columns {
+            return Err(IoError::format(
+                &path,
+                format!(
+                    "chunk {} has other columns than the first ({}; first: {})",
+                    self.chunks + 1,
+                    describe_columns(&kinds),
+                    describe_columns(&self.columns)
+                ),
+            ));
+        }
+        self.chunks += 1;
+        self.rows += chunk.nrows() as u64;
+        let ce = |e: csv::Error| IoError::format(&path, e.to_string());
+        match &mut self.sink {
+            Some(TableSink::Csv(w)) => {
+                // one buffer for the row's text, cut at `ends`: no String per cell
+                let mut text = String::new();
+                let mut ends: Vec<usize> = Vec::with_capacity(chunk.columns.len());
+                for i in 0..chunk.nrows() {
+                    text.clear();
+                    ends.clear();
+                    for c in &chunk.columns {
+                        c.data.push_text(i, &mut text);
+                        ends.push(text.len());
+                    }
+                    let cells = ends.iter().scan(0, |start, &end| {
+                        let cell = &text[*start..end];
+                        *start = end;
+                        Some(cell)
+                    });
+                    w.write_record(cells).map_err(ce)?;
+                }
+            }
+            Some(TableSink::Jsonl(f)) => write_jsonl_rows(&path, f, chunk)?,
+            Some(TableSink::Parquet(w)) => {
+                if chunk.nrows() > 0 || chunk.columns.is_empty() {
+                    w.write_row_group(&parquet_io::pq_columns(chunk))?;
+                }
+            }
+            None => return Err(IoError::format(&path, "the writer failed to start")),
+        }
+        Ok(())
+    }
+
+    /// The header (CSV) or the file with its schema (Parquet), from the first chunk.
+    fn start(&mut self, first: &Table) -> Result<(), IoError> {
+        match self.format {
+            TableFormat::Csv => {
+                if let Some(TableSink::Csv(w)) = &mut self.sink {
+                    let names: Vec<&str> = first.columns.iter().map(|c| c.name.as_str()).collect();
+                    w.write_record(&names)
+                        .map_err(|e| IoError::format(&self.path, e.to_string()))?;
+                }
+            }
+            TableFormat::Jsonl => {}
+            TableFormat::Parquet => {
+                self.sink = Some(TableSink::Parquet(parquet_io::PqWriter::for_table(
+                    &self.path, first,
+                )?));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Completes the file and moves it to its path; returns the rows written.
+    /// With no chunk written, CSV and JSON lines leave an empty file and
+    /// Parquet refuses (a Parquet file needs columns).
+    pub fn finish(self) -> Result<u64, IoError> {
+        let path = self.path;
+        match self.sink {
+            Some(TableSink::Csv(w)) => {
+                let f = w
+                    .into_inner()
+                    .map_err(|e| IoError::io(&path, e.into_error()))?;
+                f.commit()?;
+            }
+            Some(TableSink::Jsonl(f)) => f.commit()?,
+            Some(TableSink::Parquet(w)) => w.commit()?,
+            None => {
+                return Err(IoError::format(
+                    &path,
+                    "no rows or columns to write: a Parquet file needs at least its columns",
+                ))
+            }
+        }
+        Ok(self.rows)
+    }
+}
+
+fn describe_columns(cols: &[(String, bool)]) -> String {
+    let names: Vec<&str> = cols.iter().map(|c| c.0.as_str()).collect();
+    let mut s = names.join(", ");
+    if s.len() > 200 {
+        s.truncate(200);
+        s.push('…');
+    }
+    format!("{} columns: {s}", cols.len())
+}
+
+fn write_jsonl_rows(path: &Path, w: &mut dyn Write, table: &Table) -> Result<(), IoError> {
+    for i in 0..table.nrows() {
+        let mut obj = serde_json::Map::new();
+        for c in &table.columns {
+            let v = match &c.data {
+                ColumnData::F64(v) => {
+                    let x = v[i];
+                    if x.is_nan() {
+                        serde_json::Value::Null
+                    } else {
+                        serde_json::Number::from_f64(x)
+                            .map(serde_json::Value::Number)
+                            .unwrap_or(serde_json::Value::Null)
+                    }
+                }
+                ColumnData::Str(v) => v[i]
+                    .clone()
+                    .map(serde_json::Value::String)
+                    .unwrap_or(serde_json::Value::Null),
+            };
+            obj.insert(c.name.clone(), v);
+        }
+        serde_json::to_writer(&mut *w, &obj).map_err(|e| IoError::format(path, e.to_string()))?;
+        w.write_all(b"\n").map_err(|e| IoError::io(path, e))?;
+    }
+    Ok(())
 }
 
 fn parse_number(s: &str) -> Option<f64> {
@@ -239,25 +433,6 @@ fn read_csv(path: &Path) -> Result<Table, IoError> {
             .map_err(|e| IoError::format(path, e.to_string()))?;
     }
     Ok(table)
-}
-
-fn write_csv(path: &Path, table: &Table) -> Result<(), IoError> {
-    let mut f = AtomicFile::create(path)?;
-    {
-        let mut w = csv::Writer::from_writer(f.writer());
-        let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
-        w.write_record(&names)
-            .map_err(|e| IoError::format(path, e.to_string()))?;
-        let mut row: Vec<String> = Vec::with_capacity(names.len());
-        for i in 0..table.nrows() {
-            row.clear();
-            row.extend(table.columns.iter().map(|c| c.data.text(i)));
-            w.write_record(&row)
-                .map_err(|e| IoError::format(path, e.to_string()))?;
-        }
-        w.flush().map_err(|e| IoError::io(path, e))?;
-    }
-    f.commit()
 }
 
 fn read_jsonl(path: &Path) -> Result<Table, IoError> {
@@ -328,39 +503,6 @@ fn read_jsonl(path: &Path) -> Result<Table, IoError> {
     Ok(table)
 }
 
-fn write_jsonl(path: &Path, table: &Table) -> Result<(), IoError> {
-    let mut f = AtomicFile::create(path)?;
-    {
-        let w = f.writer();
-        for i in 0..table.nrows() {
-            let mut obj = serde_json::Map::new();
-            for c in &table.columns {
-                let v = match &c.data {
-                    ColumnData::F64(v) => {
-                        let x = v[i];
-                        if x.is_nan() {
-                            serde_json::Value::Null
-                        } else {
-                            serde_json::Number::from_f64(x)
-                                .map(serde_json::Value::Number)
-                                .unwrap_or(serde_json::Value::Null)
-                        }
-                    }
-                    ColumnData::Str(v) => v[i]
-                        .clone()
-                        .map(serde_json::Value::String)
-                        .unwrap_or(serde_json::Value::Null),
-                };
-                obj.insert(c.name.clone(), v);
-            }
-            serde_json::to_writer(&mut *w, &obj)
-                .map_err(|e| IoError::format(path, e.to_string()))?;
-            w.write_all(b"\n").map_err(|e| IoError::io(path, e))?;
-        }
-    }
-    f.commit()
-}
-
 /// Serialise roles for Parquet metadata.
 pub(crate) fn roles_json(table: &Table) -> String {
     let roles: Vec<(String, ColumnRole)> = table
@@ -409,6 +551,84 @@ mod tests {
             identity: vec!["entity".into()],
         });
         t
+    }
+
+    /// Rows `range` of `t` as a table of their own.
+    fn rows_of(t: &Table, range: std::ops::Range<usize>) -> Table {
+        let mut out = Table::new();
+        for c in &t.columns {
+            let data = match &c.data {
+                ColumnData::F64(v) => ColumnData::F64(v[range.clone()].to_vec()),
+                ColumnData::Str(v) => ColumnData::Str(v[range.clone()].to_vec()),
+            };
+            out.push(&c.name, c.role, data).unwrap();
+        }
+        out.schema = t.schema.clone();
+        out
+    }
+
+    #[test]
+    fn a_table_written_in_chunks_is_the_table_written_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = sample();
+        for ext in ["csv", "jsonl", "parquet"] {
+            let whole = dir.path().join(format!("whole.{ext}"));
+            let parts = dir.path().join(format!("parts.{ext}"));
+            write_table(&whole, &t).unwrap();
+            let mut w = TableWriter::create(&parts).unwrap();
+            // an empty chunk between: it adds nothing (no empty row group)
+            for r in [0..1, 1..1, 1..3] {
+                w.write(&rows_of(&t, r)).unwrap();
+            }
+            assert_eq!(w.rows(), 3);
+            assert!(!parts.exists(), "{ext}: visible before finish");
+            assert_eq!(w.finish().unwrap(), 3);
+            let (a, b) = (
+                read_table(&whole, &ReadTableOptions::default()).unwrap(),
+                read_table(&parts, &ReadTableOptions::default()).unwrap(),
+            );
+            assert_eq!(a.schema, b.schema, "{ext}");
+            assert_eq!(a.nrows(), 3, "{ext}");
+            for (x, y) in a.columns.iter().zip(&b.columns) {
+                assert_eq!((&x.name, x.role), (&y.name, y.role), "{ext}");
+                for i in 0..a.nrows() {
+                    assert_eq!(x.data.text(i), y.data.text(i), "{ext} row {i}");
+                }
+            }
+            if ext != "parquet" {
+                let (a, b) = (
+                    std::fs::read(&whole).unwrap(),
+                    std::fs::read(&parts).unwrap(),
+                );
+                assert_eq!(a, b, "{ext}: the same bytes");
+            }
+        }
+    }
+
+    #[test]
+    fn a_chunk_with_other_columns_is_refused_and_nothing_is_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        for ext in ["csv", "jsonl", "parquet"] {
+            let p = dir.path().join(format!("t.{ext}"));
+            let mut w = TableWriter::create(&p).unwrap();
+            w.write(&sample()).unwrap();
+            let mut other = sample();
+            other.columns.swap(1, 2);
+            let e = w.write(&other).unwrap_err().to_string();
+            assert!(e.contains("chunk 2 has other columns"), "{e}");
+            assert!(e.contains(&p.display().to_string()), "{e}");
+            drop(w);
+            assert!(!p.exists(), "{ext}");
+            let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+            assert!(leftovers.is_empty(), "{ext}: {leftovers:?}");
+        }
+        // Parquet needs columns: finishing with no chunk is an error, CSV is empty
+        let p = dir.path().join("none.parquet");
+        assert!(TableWriter::create(&p).unwrap().finish().is_err());
+        assert!(!p.exists());
+        let p = dir.path().join("none.csv");
+        assert_eq!(TableWriter::create(&p).unwrap().finish().unwrap(), 0);
+        assert_eq!(std::fs::read(&p).unwrap(), b"");
     }
 
     #[test]

@@ -64,20 +64,24 @@ pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
     match args.cmd {
         FeaturesCmd::List { json, set } => list(json, set.as_deref()),
         FeaturesCmd::Request(a) => {
-            let t = if let Some(col) = &a.column {
-                column_table(&a, col, palisade_features::url_features_table)?
-            } else {
-                palisade_features::request_features(&load_events(&a)?)
-            };
-            write(&a.out, &t)
+            if let Some(col) = &a.column {
+                let t = column_table(&a, col, palisade_features::url_features_table)?;
+                return write(&a.out, &t);
+            }
+            per_event_rows(&a, |chunk, whole| {
+                if whole {
+                    palisade_features::request_features(chunk)
+                } else {
+                    palisade_features::request_features_fixed_columns(chunk)
+                }
+            })
         }
         FeaturesCmd::Domain(a) => {
-            let t = if let Some(col) = &a.column {
-                column_table(&a, col, palisade_features::domain_features_table)?
-            } else {
-                palisade_features::domain_features(&load_events(&a)?)
-            };
-            write(&a.out, &t)
+            if let Some(col) = &a.column {
+                let t = column_table(&a, col, palisade_features::domain_features_table)?;
+                return write(&a.out, &t);
+            }
+            per_event_rows(&a, |chunk, _| palisade_features::domain_features(chunk))
         }
         FeaturesCmd::Host(a) => {
             let cfg = palisade_features::builtin_entity_set("host")?;
@@ -105,8 +109,12 @@ fn entity(a: &InOut, mut cfg: palisade_features::EntityConfig) -> anyhow::Result
             .map_err(|m| anyhow::anyhow!("--window: {m}"))?;
         cfg.window = w.clone();
     }
-    let events = load_events(a)?;
-    let (t, rep) = palisade_features::entity_features_with_report(&events, &cfg)?;
+    let mut agg = palisade_features::EntityAggregator::new(&cfg)?;
+    for_each_chunk(a, |chunk, _| {
+        agg.push(chunk);
+        Ok(())
+    })?;
+    let (t, rep) = agg.finish();
     if rep.without_timestamp > 0 || rep.without_entity > 0 {
         tracing::warn!(
             "{} of {} events skipped without a timestamp, {} matched no entity",
@@ -149,28 +157,112 @@ fn is_raw_json_log(p: &Path) -> anyhow::Result<bool> {
     Ok(palisade_ingest::sniff(&head).is_some())
 }
 
-fn load_events(a: &InOut) -> anyhow::Result<Vec<Event>> {
+/// Events per chunk of a long input (about 64 MiB of events): `palisade
+/// features` holds one chunk of events at a time, not the whole input. A
+/// multiple of the entity engine's batch, so chunks change none of its work.
+const CHUNK_EVENTS: usize = 65_536;
+const _: () =
+    assert!(CHUNK_EVENTS.is_multiple_of(palisade_features::EntityAggregator::CHUNK_MULTIPLE));
+
+/// The chunk size: [`CHUNK_EVENTS`], or `PALISADE_FEATURES_CHUNK` (tests use
+/// a small one to check that chunked output equals whole output on real logs).
+fn chunk_events() -> anyhow::Result<usize> {
+    let multiple = palisade_features::EntityAggregator::CHUNK_MULTIPLE;
+    match std::env::var("PALISADE_FEATURES_CHUNK") {
+        Err(_) => Ok(CHUNK_EVENTS),
+        Ok(v) => match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 && n.is_multiple_of(multiple) => Ok(n),
+            _ => bail!("PALISADE_FEATURES_CHUNK={v}: must be a positive multiple of {multiple}"),
+        },
+    }
+}
+
+/// Feeds the input's events to `each`, [`chunk_events`] at a time, in input
+/// order. `whole` is true for a call that has the whole input (it fit in
+/// one chunk); an empty input makes one call with no events. Returns the
+/// number of events.
+fn for_each_chunk(
+    a: &InOut,
+    mut each: impl FnMut(&[Event], bool) -> anyhow::Result<()>,
+) -> anyhow::Result<usize> {
+    let chunk = chunk_events()?;
+    let mut buf: Vec<Event> = Vec::new();
+    let mut flushed = 0usize;
+    let mut failed: Option<anyhow::Error> = None;
+    // called for each event; hands a full chunk on
+    let mut take = |e: Event| -> bool {
+        buf.push(e);
+        if buf.len() == chunk {
+            if let Err(err) = each(&buf, false) {
+                failed = Some(err);
+                return false;
+            }
+            flushed += buf.len();
+            buf.clear();
+        }
+        true
+    };
     let events_file = a.format.is_none()
         && match event_file_ext(&a.input) {
             Some(".csv" | ".parquet") => true,
             Some(_) => !is_raw_json_log(&a.input)?,
             None => false,
         };
-    if events_file {
-        let ev = palisade_io::read_events(&a.input)?;
-        tracing::info!("{}: {} events", a.input.display(), ev.len());
-        return Ok(ev);
+    let read = if events_file {
+        palisade_io::for_each_event(&a.input, |e| {
+            if take(e) {
+                Ok(())
+            } else {
+                // the chunk's own error is kept in `failed`
+                Err(palisade_io::IoError::Format {
+                    path: a.input.clone(),
+                    message: "stopped".into(),
+                })
+            }
+        })
+        .map(|n| tracing::info!("{}: {n} events", a.input.display()))
+        .map_err(anyhow::Error::from)
+    } else {
+        // without --format, ingest detects the format; its summary names it
+        let format = a
+            .format
+            .as_deref()
+            .map(palisade_ingest::Format::from_name)
+            .transpose()?;
+        let opts = palisade_ingest::IngestOptions::default();
+        palisade_ingest::ingest_path(&a.input, format, &opts, None, |e| {
+            if take(e.clone()) {
+                Ok(())
+            } else {
+                Err("stopped".into())
+            }
+        })
+        .map(|summary| eprintln!("{summary}"))
+        .map_err(anyhow::Error::from)
+    };
+    if let Some(err) = failed {
+        return Err(err);
     }
-    // without --format, ingest detects the format; its summary names it
-    let format = a
-        .format
-        .as_deref()
-        .map(palisade_ingest::Format::from_name)
-        .transpose()?;
-    let (events, summary) =
-        palisade_ingest::read_path(&a.input, format, &palisade_ingest::IngestOptions::default())?;
-    eprintln!("{summary}");
-    Ok(events)
+    read?;
+    let total = flushed + buf.len();
+    each(&buf, flushed == 0)?;
+    Ok(total)
+}
+
+/// A per-event feature set (request, domain) written chunk by chunk:
+/// `rows(chunk, whole)` makes each chunk's table.
+fn per_event_rows(a: &InOut, rows: impl Fn(&[Event], bool) -> Table) -> anyhow::Result<()> {
+    let mut w = palisade_io::TableWriter::create(&a.out)?;
+    let mut columns = 0;
+    for_each_chunk(a, |chunk, whole| {
+        let t = rows(chunk, whole);
+        columns = t.columns.len();
+        w.write(&t)?;
+        Ok(())
+    })?;
+    let n = w.finish()?;
+    eprintln!("wrote {} ({n} rows, {columns} columns)", a.out.display());
+    Ok(())
 }
 
 /// Features of one text column of a table, with the other columns carried.
