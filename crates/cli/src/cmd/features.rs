@@ -230,15 +230,26 @@ fn for_each_chunk(
             .map(palisade_ingest::Format::from_name)
             .transpose()?;
         let opts = palisade_ingest::IngestOptions::default();
-        palisade_ingest::ingest_path(&a.input, format, &opts, None, |e| {
+        let input = palisade_ingest::open_path(&a.input)?;
+        let pb = super::ingest::progress_for(&a.input);
+        let input: Box<dyn std::io::Read> = match &pb {
+            Some(pb) => Box::new(pb.wrap_read(input)),
+            None => input,
+        };
+        let name = a.input.display().to_string();
+        let result = palisade_ingest::ingest_reader(&name, input, format, &opts, None, |e| {
             if take(e.clone()) {
                 Ok(())
             } else {
                 Err("stopped".into())
             }
-        })
-        .map(|summary| eprintln!("{summary}"))
-        .map_err(anyhow::Error::from)
+        });
+        if let Some(pb) = pb {
+            pb.finish_and_clear();
+        }
+        result
+            .map(|summary| eprintln!("{summary}"))
+            .map_err(anyhow::Error::from)
     };
     if let Some(err) = failed {
         return Err(err);

@@ -56,7 +56,9 @@ fn expand(inputs: &[String]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn progress_for(path: &Path) -> Option<indicatif::ProgressBar> {
+/// A progress bar over the bytes read of `path`, on a terminal and for an
+/// input long enough to watch (also used by `palisade features`).
+pub(crate) fn progress_for(path: &Path) -> Option<indicatif::ProgressBar> {
     if !std::io::stderr().is_terminal() || path.as_os_str() == "-" {
         return None;
     }
