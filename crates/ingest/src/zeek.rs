@@ -12,6 +12,9 @@ use crate::util::{parse_ip, parse_u16, parse_u64, put, put_opt, seconds_to_ns};
 use crate::{LineError, LineReader, Parsed, Reason};
 use palisade_core::event::parse_timestamp_us;
 use palisade_core::Event;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt::Write as _;
 
 /// What one Zeek field means for the event. Resolved once per header (TSV) or
 /// per key (JSON).
@@ -606,16 +609,170 @@ impl ZeekJson {
     }
 }
 
+/// One value of a Zeek JSON line, borrowed from the line where it can be.
+///
+/// Why not `serde_json::Value`: a `Value` object is a map (an `IndexMap`
+/// with SipHash here, as a dependency turns on `preserve_order`) that owns a
+/// copy of every key and string, and the reader only walks the fields once,
+/// in order. Parsing into borrowed cells instead took the Zeek JSON reader
+/// from 104 to 192–211 MiB/s on the Stratosphere conn log (`cargo bench -p
+/// palisade-ingest --bench parse -- zeek-json`, old and new alternated).
+enum Cell<'a> {
+    Null,
+    Bool(bool),
+    Num(serde_json::Number),
+    Str(Cow<'a, str>),
+    Array(Vec<Cell<'a>>),
+    /// A nested object: Zeek writes none; skipped.
+    Object,
+}
+
+/// A whole line: its fields in order, or a JSON value that is not an object.
+enum LineValue<'a> {
+    Object(Vec<(Cow<'a, str>, Cell<'a>)>),
+    NotObject,
+}
+
+struct CellVisitor;
+
+impl<'de> Visitor<'de> for CellVisitor {
+    type Value = Cell<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Cell<'de>, E> {
+        Ok(Cell::Null)
+    }
+    fn visit_none<E>(self) -> Result<Cell<'de>, E> {
+        Ok(Cell::Null)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Cell<'de>, E> {
+        Ok(Cell::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Cell<'de>, E> {
+        Ok(Cell::Num(n.into()))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Cell<'de>, E> {
+        Ok(Cell::Num(n.into()))
+    }
+    fn visit_f64<E>(self, x: f64) -> Result<Cell<'de>, E> {
+        // JSON has no NaN or infinity, so this is always a number
+        Ok(serde_json::Number::from_f64(x).map_or(Cell::Null, Cell::Num))
+    }
+    fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Cell<'de>, E> {
+        Ok(Cell::Str(Cow::Borrowed(s)))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Cell<'de>, E> {
+        Ok(Cell::Str(Cow::Owned(s.to_string())))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Cell<'de>, E> {
+        Ok(Cell::Str(Cow::Owned(s)))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Cell<'de>, A::Error> {
+        let mut v = Vec::new();
+        while let Some(c) = seq.next_element::<Cell<'de>>()? {
+            v.push(c);
+        }
+        Ok(Cell::Array(v))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Cell<'de>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Cell::Object)
+    }
+}
+
+impl<'de> Deserialize<'de> for Cell<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(CellVisitor)
+    }
+}
+
+/// A key, borrowed unless it has escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Key<'de>, E> {
+                Ok(Key(Cow::Owned(s)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for LineValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct LineVisitor;
+        impl<'de> Visitor<'de> for LineVisitor {
+            type Value = LineValue<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LineValue<'de>, A::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(24));
+                while let Some((k, v)) = map.next_entry::<Key<'de>, Cell<'de>>()? {
+                    // a repeated key: the last value wins, in the first one's place
+                    match fields
+                        .iter_mut()
+                        .find(|(f, _): &&mut (Cow<str>, Cell)| *f == k.0)
+                    {
+                        Some(slot) => slot.1 = v,
+                        None => fields.push((k.0, v)),
+                    }
+                }
+                Ok(LineValue::Object(fields))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LineValue<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(LineValue::NotObject)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<LineValue<'de>, E> {
+                Ok(LineValue::NotObject)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<LineValue<'de>, E> {
+                Ok(LineValue::NotObject)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<LineValue<'de>, E> {
+                Ok(LineValue::NotObject)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<LineValue<'de>, E> {
+                Ok(LineValue::NotObject)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<LineValue<'de>, E> {
+                Ok(LineValue::NotObject)
+            }
+            fn visit_unit<E>(self) -> Result<LineValue<'de>, E> {
+                Ok(LineValue::NotObject)
+            }
+        }
+        d.deserialize_any(LineVisitor)
+    }
+}
+
 /// A JSON value as Zeek's TSV would write it (`T`/`F`, sets joined by `,`).
-fn json_text(v: &serde_json::Value, out: &mut String) -> bool {
-    use serde_json::Value;
+fn json_text(v: &Cell<'_>, out: &mut String) -> bool {
     out.clear();
     match v {
-        Value::Null => return false,
-        Value::Bool(b) => out.push(if *b { 'T' } else { 'F' }),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => out.push_str(s),
-        Value::Array(a) => {
+        Cell::Null | Cell::Object => return false,
+        Cell::Bool(b) => out.push(if *b { 'T' } else { 'F' }),
+        Cell::Num(n) => {
+            // (writing to a String cannot fail)
+            let _ = write!(out, "{n}");
+        }
+        Cell::Str(s) => out.push_str(s),
+        Cell::Array(a) => {
             if a.is_empty() {
                 return false;
             }
@@ -629,7 +786,6 @@ fn json_text(v: &serde_json::Value, out: &mut String) -> bool {
                 }
             }
         }
-        Value::Object(_) => return false,
     }
     !out.is_empty()
 }
@@ -643,17 +799,31 @@ impl LineReader for ZeekJson {
     }
 
     fn parse_line(&mut self, line: &str, ev: &mut Event) -> Result<Parsed, LineError> {
-        let v: serde_json::Value = serde_json::from_str(line)
-            .map_err(|e| LineError::new(Reason::BadJson, format!("not a JSON object: {e}")))?;
-        let obj = v.as_object().ok_or_else(|| {
-            LineError::new(Reason::BadJson, "a JSON value that is not an object".into())
-        })?;
-        let path: String = match obj.get("_path").and_then(|p| p.as_str()) {
+        let fields = match serde_json::from_str::<LineValue<'_>>(line) {
+            Ok(LineValue::Object(fields)) => fields,
+            Ok(LineValue::NotObject) => {
+                return Err(LineError::new(
+                    Reason::BadJson,
+                    "a JSON value that is not an object".into(),
+                ))
+            }
+            Err(e) => {
+                return Err(LineError::new(
+                    Reason::BadJson,
+                    format!("not a JSON object: {e}"),
+                ))
+            }
+        };
+        let given = fields.iter().find_map(|(k, v)| match (k.as_ref(), v) {
+            ("_path", Cell::Str(p)) => Some(p.as_ref()),
+            _ => None,
+        });
+        let path: String = match given {
             Some(p) => p.to_string(),
             None => match (&self.name_hint, &self.inferred) {
                 (Some(p), _) | (None, Some(p)) => p.clone(),
                 (None, None) => {
-                    let p = path_from_fields(obj.keys().map(String::as_str)).to_string();
+                    let p = path_from_fields(fields.iter().map(|(k, _)| k.as_ref())).to_string();
                     self.inferred = Some(p.clone());
                     p
                 }
@@ -663,7 +833,7 @@ impl LineReader for ZeekJson {
         set_constants(ev, &path);
         let mut st = LineState::default();
         let mut text = String::new();
-        for (k, val) in obj {
+        for (k, val) in &fields {
             let col = resolve(&path, k);
             if col == Col::Ignore {
                 continue;
@@ -689,6 +859,32 @@ impl LineReader for ZeekJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The borrowed line parse keeps `serde_json::Value`'s reading: a
+    /// repeated key's last value, escapes decoded, nested objects and empty
+    /// sets absent, and the two kinds of bad line told apart.
+    #[test]
+    fn json_lines_edge_cases() {
+        let mut r = ZeekJson::new("x.json");
+        let mut ev = Event::default();
+        let line = r#"{"_path":"conn","ts":1521911724.5,"id.orig_h":"10.0.0.3","id.orig_h":"10.0.0.4","id.orig_p":2,"id.resp_h":"10.0.0\u002e2","id.resp_p":80,"uid":"C2","tunnel_parents":[],"x":{"a":1},"proto":null}"#;
+        assert!(matches!(r.parse_line(line, &mut ev), Ok(Parsed::Event)));
+        assert_eq!(ev.source_ip, Some("10.0.0.4".parse().unwrap()));
+        assert_eq!(ev.destination_ip, Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(ev.source_port, Some(2));
+        assert_eq!(ev.timestamp_us, Some(1_521_911_724_500_000));
+        assert_eq!(ev.session_id.as_deref(), Some("C2"));
+        assert_eq!(ev.network_transport, None);
+        let e = r.parse_line("[1,2]", &mut ev).unwrap_err();
+        assert_eq!(e.reason, Reason::BadJson);
+        assert!(e.detail.contains("not an object"), "{}", e.detail);
+        let e = r.parse_line("not json", &mut ev).unwrap_err();
+        assert!(e.detail.starts_with("not a JSON object: "), "{}", e.detail);
+        let e = r
+            .parse_line(r#"{"_path":"conn","id.orig_h":"x"}"#, &mut ev)
+            .unwrap_err();
+        assert!(e.detail.contains("id.orig_h"), "{}", e.detail);
+    }
 
     #[test]
     fn names_to_paths() {
