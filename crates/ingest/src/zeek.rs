@@ -615,7 +615,7 @@ impl ZeekJson {
 /// with SipHash here, as a dependency turns on `preserve_order`) that owns a
 /// copy of every key and string, and the reader only walks the fields once,
 /// in order. Parsing into borrowed cells instead took the Zeek JSON reader
-/// from 104 to 192–211 MiB/s on the Stratosphere conn log (`cargo bench -p
+/// from 97–104 to 184–218 MiB/s on the Stratosphere conn log (`cargo bench -p
 /// palisade-ingest --bench parse -- zeek-json`, old and new alternated).
 enum Cell<'a> {
     Null,
