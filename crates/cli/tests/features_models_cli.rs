@@ -328,6 +328,11 @@ fn train_score_eval_round_trip_with_explanations_and_json_metrics() {
     assert!(err.contains("the model was trained on: c"), "{err}");
 }
 
+/// The quickstart's real Zeek logs (in the repository).
+fn quickstart_logs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/logs")
+}
+
 /// `palisade features` reads a long input a chunk of events at a time and
 /// writes the table chunk by chunk; `PALISADE_FEATURES_CHUNK` makes the
 /// chunks small here. On the quickstart's real Zeek logs (3,060 ssl, 3,195
@@ -338,20 +343,18 @@ fn train_score_eval_round_trip_with_explanations_and_json_metrics() {
 /// columns cannot wait for the last chunk).
 #[test]
 fn features_chunked_equal_features_whole_on_real_logs() {
-    let logs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/logs");
+    let logs = quickstart_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let ssl = logs.join("ssl.log.gz");
     let mut event_files = Vec::new();
     for ext in ["jsonl", "parquet"] {
         let out = dir.path().join(format!("ssl-events.{ext}"));
-        let o = palisade()
-            .arg("ingest")
-            .arg(&ssl)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .expect("run palisade ingest");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        ok(&[
+            "ingest",
+            ssl.to_str().unwrap_or_default(),
+            "--out",
+            out.to_str().unwrap_or_default(),
+        ]);
         event_files.push(out);
     }
     let s = |p: &Path| p.to_str().unwrap_or_default().to_string();
@@ -407,7 +410,7 @@ fn features_chunked_equal_features_whole_on_real_logs() {
 
 #[test]
 fn features_refuse_a_chunk_size_the_engine_cannot_take() {
-    let logs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart/logs");
+    let logs = quickstart_logs();
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("x.csv");
     let o = palisade()

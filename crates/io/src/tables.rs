@@ -182,7 +182,7 @@ pub fn write_table_as(path: &Path, table: &Table, format: TableFormat) -> Result
 /// Like every write, the file appears at its path only on [`finish`](Self::finish).
 pub struct TableWriter {
     path: PathBuf,
-    format: TableFormat,
+    /// `None` only for Parquet before the first chunk (its file needs the columns).
     sink: Option<TableSink>,
     /// Names and whether numeric, from the first chunk.
     columns: Vec<(String, bool)>,
@@ -217,7 +217,6 @@ impl TableWriter {
         };
         Ok(TableWriter {
             path: path.to_path_buf(),
-            format,
             sink,
             columns: Vec::new(),
             chunks: 0,
@@ -283,16 +282,14 @@ impl TableWriter {
 
     /// The header (CSV) or the file with its schema (Parquet), from the first chunk.
     fn start(&mut self, first: &Table) -> Result<(), IoError> {
-        match self.format {
-            TableFormat::Csv => {
-                if let Some(TableSink::Csv(w)) = &mut self.sink {
-                    let names: Vec<&str> = first.columns.iter().map(|c| c.name.as_str()).collect();
-                    w.write_record(&names)
-                        .map_err(|e| IoError::format(&self.path, e.to_string()))?;
-                }
+        match &mut self.sink {
+            Some(TableSink::Csv(w)) => {
+                let names: Vec<&str> = first.columns.iter().map(|c| c.name.as_str()).collect();
+                w.write_record(&names)
+                    .map_err(|e| IoError::format(&self.path, e.to_string()))?;
             }
-            TableFormat::Jsonl => {}
-            TableFormat::Parquet => {
+            Some(TableSink::Jsonl(_) | TableSink::Parquet(_)) => {}
+            None => {
                 self.sink = Some(TableSink::Parquet(parquet_io::PqWriter::for_table(
                     &self.path, first,
                 )?));

@@ -179,15 +179,14 @@ fn chunk_events() -> anyhow::Result<usize> {
 
 /// Feeds the input's events to `each`, [`chunk_events`] at a time, in input
 /// order. `whole` is true for a call that has the whole input (it fit in
-/// one chunk); an empty input makes one call with no events. Returns the
-/// number of events.
+/// one chunk); an empty input makes one call with no events.
 fn for_each_chunk(
     a: &InOut,
     mut each: impl FnMut(&[Event], bool) -> anyhow::Result<()>,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<()> {
     let chunk = chunk_events()?;
     let mut buf: Vec<Event> = Vec::new();
-    let mut flushed = 0usize;
+    let mut flushed = false;
     let mut failed: Option<anyhow::Error> = None;
     // called for each event; hands a full chunk on
     let mut take = |e: Event| -> bool {
@@ -197,7 +196,7 @@ fn for_each_chunk(
                 failed = Some(err);
                 return false;
             }
-            flushed += buf.len();
+            flushed = true;
             buf.clear();
         }
         true
@@ -255,9 +254,7 @@ fn for_each_chunk(
         return Err(err);
     }
     read?;
-    let total = flushed + buf.len();
-    each(&buf, flushed == 0)?;
-    Ok(total)
+    each(&buf, !flushed)
 }
 
 /// A per-event feature set (request, domain) written chunk by chunk:
