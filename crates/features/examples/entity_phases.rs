@@ -2,7 +2,7 @@
 //! and writing the table) on the throughput bench's 400k synthetic Zeek conn
 //! events, from the engine's own `debug` log line.
 //!
-//! `cargo run --release -p palisade-features --example entity_phases -- [flow|host|count] [RUNS]`
+//! `cargo run --release -p palisade-features --example entity_phases -- [flow|host|count|sliding] [RUNS]`
 use palisade_core::Event;
 use palisade_features::*;
 
@@ -19,6 +19,10 @@ fn main() {
     let runs: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
     let cfg = match set.as_str() {
         "count" => EntityConfig::from_toml(flow_events::COUNT_ONLY),
+        "sliding" => EntityConfig::from_toml(flow_events::COUNT_ONLY).map(|mut c| {
+            c.slide = Some("15m".into());
+            c
+        }),
         name => builtin_entity_set(name),
     }
     .unwrap_or_else(|e| panic!("{set}: {e}"));
