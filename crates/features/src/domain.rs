@@ -11,6 +11,7 @@ use crate::lexical::{lexical_specs, Histogram, LexStats, LEX_COUNT};
 use crate::scan::{Scanner, MAX_FUSED};
 use crate::table_util::IdCols;
 use crate::urlparts::{is_ip_literal, lower_host, psl_facts};
+use palisade_core::event::ip_text;
 use palisade_core::{Event, FeatureDef, FeatureType, Table};
 
 pub const DOMAIN_SET: &str = "domain";
@@ -174,8 +175,8 @@ pub fn domain_features(events: &[Event]) -> Table {
     for e in events {
         let v = [
             e.timestamp_rfc3339(),
-            e.source_ip.map(|i| i.to_string()),
-            e.destination_ip.map(|i| i.to_string()),
+            e.source_ip.map(ip_text),
+            e.destination_ip.map(ip_text),
             event_domain(e).map(str::to_string),
         ];
         for (c, x) in ids.cols.iter_mut().zip(v) {

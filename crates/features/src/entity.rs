@@ -926,7 +926,8 @@ impl Entities {
         let next = self.names.len() as u32;
         match k {
             EKey::Ip(IpAddr::V4(ip)) => self.ip4s.id(ip.to_bits(), || {
-                self.names.push(ip.to_string());
+                self.names
+                    .push(palisade_core::event::ip_text(IpAddr::V4(ip)));
                 self.kinds.push(0);
                 next
             }),

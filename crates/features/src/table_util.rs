@@ -1,6 +1,6 @@
 //! Building feature tables: identity columns first, then features.
 
-use palisade_core::event::format_timestamp_us;
+use palisade_core::event::{format_timestamp_us, ip_text};
 use palisade_core::{ColumnData, ColumnRole, Event, FeatureDef, FeatureSchema, Table};
 
 /// Text columns carried next to the features (identity, label, meta).
@@ -36,8 +36,8 @@ impl IdCols {
     pub fn push_request(&mut self, e: &Event) {
         let vals = [
             e.timestamp_rfc3339(),
-            e.source_ip.map(|i| i.to_string()),
-            e.destination_ip.map(|i| i.to_string()),
+            e.source_ip.map(ip_text),
+            e.destination_ip.map(ip_text),
             e.web_host().map(str::to_string),
             e.url_full.clone().or_else(|| {
                 e.url_path.as_ref().map(|p| {
