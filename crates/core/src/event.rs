@@ -595,10 +595,6 @@ pub fn epoch_seconds_to_us(t: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    /// The hand-written formatter writes what chrono writes: every year
-    /// boundary from 1 BCE to 10001, around the epoch, leap days, the last
-    /// microsecond of a day, and 200,000 random instants over ±12,000 years
-    /// (the years outside 0–9999 take chrono's path).
     /// IPv4 text is `Display`'s for every octet value in every place.
     #[test]
     fn ip_text_is_display() {
@@ -617,6 +613,10 @@ mod tests {
         assert_eq!(ip_text(v6), "2001:db8::1");
     }
 
+    /// The hand-written formatter writes what chrono writes: every year
+    /// boundary from 1 BCE to 10001, around the epoch, leap days, the last
+    /// microsecond of a day, and 200,000 random instants over ±12,000 years
+    /// (the years outside 0–9999 take chrono's path).
     #[test]
     fn timestamps_format_as_chrono_does() {
         let chrono_text = |us: i64| {

@@ -2047,8 +2047,8 @@ struct RowIndex {
     /// come roughly in time order, so an entity's next event is almost
     /// always in the windows of its last one, and this plain array read
     /// (indexed by the entity id the event already has) saves a hash lookup
-    /// per event and window. A sliding window's event asks for `ways`
-    /// consecutive windows, which take distinct places; with one place per
+    /// per event and window. A sliding window's event asks for up to
+    /// 2^`ways_log2` consecutive windows, which take distinct places; with one place per
     /// entity they evicted each other, and every lookup of a 1 h window
     /// sliding by 15 min went to the hash map.
     latest: Vec<(i64, u32)>,

@@ -610,7 +610,7 @@ fn sliding_counts_match_brute_force_on_unordered_events() {
         x ^= x << 17;
         x
     };
-    // 3 hours, 40 sources; a tenth of the events jump up to an hour back
+    // about 1.5 hours, 40 sources; a tenth of the events jump up to an hour back
     let mut ts: Vec<(i64, String)> = Vec::new();
     let mut t = 0i64;
     for _ in 0..3000 {
