@@ -2,7 +2,7 @@
 //! and writing the table) on the throughput bench's 400k synthetic Zeek conn
 //! events, from the engine's own `debug` log line.
 //!
-//! `cargo run --release -p palisade-features --example entity_phases -- [flow|host|count|sliding] [RUNS]`
+//! `cargo run --release -p palisade-features --example entity_phases -- [flow|host|count|sliding|SET.toml] [RUNS]`
 use palisade_core::Event;
 use palisade_features::*;
 
@@ -23,6 +23,10 @@ fn main() {
             c.slide = Some("15m".into());
             c
         }),
+        // a path: a feature set of one's own (to take a set apart)
+        path if path.ends_with(".toml") => std::fs::read_to_string(path)
+            .map_err(|e| palisade_features::FeatureError::Config(format!("{path}: {e}")))
+            .and_then(|t| EntityConfig::from_toml(&t)),
         name => builtin_entity_set(name),
     }
     .unwrap_or_else(|e| panic!("{set}: {e}"));

@@ -667,3 +667,120 @@ fn sliding_counts_match_brute_force_on_unordered_events() {
         );
     }
 }
+
+/// Distinct counts no new-peer count shares, and counts `once_per`, keep
+/// their values in one table for all rows (`counted` sets): against counts
+/// written out by brute force, on sliding windows, with values counted for
+/// the key entity and for another (`entity = destination.ip`), a second
+/// distinct count of the same values, and a new-peer count of another field
+/// beside them (its set keeps its values). Enough (row, value) pairs that
+/// the table doubles several times.
+#[test]
+fn counted_distinct_and_once_per_match_brute_force() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let events: Vec<Event> = (0..6000i64)
+        .map(|i| Event {
+            timestamp_us: Some(i * 1_500_000),
+            source_ip: Some(IpAddr::from([10, 0, 0, (next() % 30) as u8])),
+            destination_ip: Some(IpAddr::from([
+                10,
+                1,
+                (next() % 2) as u8,
+                (next() % 200) as u8,
+            ])),
+            destination_port: Some((next() % 50) as u16),
+            session_id: (next() % 8 != 0).then(|| format!("C{}", next() % 900)),
+            event_dataset: Some("zeek.conn".into()),
+            ..Default::default()
+        })
+        .collect();
+    let cfg = EntityConfig::from_toml(
+        r#"
+name = "t"
+key = "source.ip"
+window = "1h"
+slide = "20m"
+[[feature]]
+name = "dst"
+agg = "distinct"
+field = "destination.ip"
+description = "destinations"
+[[feature]]
+name = "dst_again"
+agg = "distinct"
+field = "destination.ip"
+description = "the same"
+[[feature]]
+name = "peers"
+agg = "distinct"
+field = "source.ip"
+description = "as destination: its sources; as source: none"
+when = [ { entity = "destination.ip" } ]
+[[feature]]
+name = "sessions"
+agg = "count"
+once_per = "zeek.session_id"
+description = "sessions, each once"
+[[feature]]
+name = "new_ports"
+agg = "new_peers"
+field = "destination.port"
+description = "ports new to the source"
+"#,
+    )
+    .unwrap();
+    let table = entity_features(&events, &cfg).unwrap();
+    let step = 1_200_000_000i64;
+    // brute force: per (entity, window start) the destinations, sources, and sessions
+    type Sets = (BTreeSet<IpAddr>, BTreeSet<IpAddr>, BTreeSet<String>, usize);
+    let mut want: BTreeMap<(IpAddr, String), Sets> = BTreeMap::new();
+    for e in &events {
+        let t = e.timestamp_us.unwrap();
+        let (src, dst) = (e.source_ip.unwrap(), e.destination_ip.unwrap());
+        let mut k = t.div_euclid(step);
+        while k * step + H > t {
+            let s = want.entry((src, start_text(k * step))).or_default();
+            s.0.insert(dst);
+            match &e.session_id {
+                Some(uid) => {
+                    s.2.insert(uid.clone());
+                }
+                None => s.3 += 1,
+            }
+            want.entry((dst, start_text(k * step)))
+                .or_default()
+                .1
+                .insert(src);
+            k -= 1;
+        }
+    }
+    let (ents, starts) = (text(&table, "entity"), text(&table, "window_start"));
+    let (dst, again, peers, sessions) = (
+        col(&table, "dst"),
+        col(&table, "dst_again"),
+        col(&table, "peers"),
+        col(&table, "sessions"),
+    );
+    assert_eq!(table.nrows(), want.len());
+    let mut checked = 0;
+    for i in 0..table.nrows() {
+        let s = &want[&(ents[i].parse().unwrap(), starts[i].clone())];
+        let at = format!("{} {}", ents[i], starts[i]);
+        assert_eq!(dst[i], s.0.len() as f64, "dst {at}");
+        assert_eq!(again[i], s.0.len() as f64, "dst_again {at}");
+        assert_eq!(peers[i], s.1.len() as f64, "peers {at}");
+        assert_eq!(sessions[i], (s.2.len() + s.3) as f64, "sessions {at}");
+        checked += (s.0.len() > 20 && s.1.is_empty()) as usize;
+    }
+    assert!(checked > 50, "too few large source rows: {checked}");
+    // the new-peer count beside them: a source's first window has all its ports new
+    let new_ports = col(&table, "new_ports");
+    assert!(new_ports.iter().any(|&n| n > 10.0));
+}
