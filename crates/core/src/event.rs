@@ -27,7 +27,8 @@ use std::net::IpAddr;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[repr(C)]
 pub struct Event {
-    // -- the fields the entity sets read most (timestamps, counters, addresses, ports, Windows ids), then the short fixed-size ones
+    // -- what the entity sets read most: the fixed-size fields (timestamp,
+    // counters, addresses, ports, Windows ids)
     #[serde(
         rename = "@timestamp",
         default,
@@ -223,7 +224,7 @@ pub struct Event {
         skip_serializing_if = "Option::is_none"
     )]
     pub winlog_record_id: Option<u64>,
-    /// 1-based line number (or record number for EVTX) in that file.
+    /// 1-based line number (or record number for EVTX) in `log_file_path`.
     #[serde(
         rename = "log.offset",
         default,
