@@ -25,7 +25,7 @@ fn main() {
         }),
         // a path: a feature set of one's own (to take a set apart)
         path if path.ends_with(".toml") => std::fs::read_to_string(path)
-            .map_err(|e| palisade_features::FeatureError::Config(format!("{path}: {e}")))
+            .map_err(|e| FeatureError::Config(format!("{path}: {e}")))
             .and_then(|t| EntityConfig::from_toml(&t)),
         name => builtin_entity_set(name),
     }

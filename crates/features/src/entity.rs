@@ -332,7 +332,8 @@ struct CFeature {
     /// No new-peer count reads its set's values back (a distinct count of
     /// its own, or a count `once_per`): only whether each (row, value) is
     /// new matters, so its values go to the rows' one [`Rows::seen`] table
-    /// (`set` is then its index among such sets) and its count to `slot`.
+    /// (`set` then only keeps them apart from other sets' there) and its
+    /// count to `slot`.
     counted: bool,
 }
 
@@ -860,8 +861,9 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
         n_slots += slots;
         n_sets += sets;
     }
-    // Sets no new-peer count reads become `counted`; the others are
-    // renumbered 0.. among themselves, the counted ones among theirs.
+    // Sets no new-peer count reads become `counted` and keep their index
+    // (a key in `Rows::seen`); the others, whose values each row keeps, are
+    // renumbered 0.. among themselves.
     let has_set =
         |f: &CFeature| matches!(f.agg, Agg::Distinct | Agg::NewPeers) || f.once_per.is_some();
     let mut valued = vec![false; n_sets];
@@ -872,25 +874,23 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
             owner_slot[f.set] = f.slot;
         }
     }
-    let (mut n_valued, mut n_counted) = (0usize, 0usize);
-    let renumber: Vec<usize> = valued
-        .iter()
-        .map(|&v| {
-            let n = if v { &mut n_valued } else { &mut n_counted };
-            *n += 1;
-            *n - 1
-        })
-        .collect();
+    let mut n_valued = 0usize;
+    let mut renumber = vec![usize::MAX; n_sets];
+    for (set, _) in valued.iter().enumerate().filter(|(_, &v)| v) {
+        renumber[set] = n_valued;
+        n_valued += 1;
+    }
     for f in features.iter_mut() {
         if !has_set(f) {
             continue;
         }
         f.counted = !valued[f.set];
-        if f.counted && f.shares_set {
+        if !f.counted {
+            f.set = renumber[f.set];
+        } else if f.shares_set {
             // a second distinct count of the same values reads the first's count
             f.slot = owner_slot[f.set];
         }
-        f.set = renumber[f.set];
     }
     let n_sets = n_valued;
     let mut by_field: Vec<(String, FieldConds)> = Vec::new();

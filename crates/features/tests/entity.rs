@@ -583,6 +583,16 @@ fn a_too_long_match_value_names_where_it_is() {
 }
 
 /// A window start within a day of 1970-01-01 as the tables print it.
+/// A xorshift64 stream from `seed` (nonzero): the random tests' inputs.
+fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 fn start_text(us: i64) -> String {
     let secs = us.div_euclid(1_000_000);
     let day = if secs < 0 { "1969-12-31" } else { "1970-01-01" };
@@ -603,13 +613,7 @@ fn start_text(us: i64) -> String {
 #[test]
 fn sliding_counts_match_brute_force_on_unordered_events() {
     use std::collections::BTreeMap;
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     // about 1.5 hours, 40 sources; a tenth of the events jump up to an hour back
     let mut ts: Vec<(i64, String)> = Vec::new();
     let mut t = 0i64;
@@ -678,13 +682,7 @@ fn sliding_counts_match_brute_force_on_unordered_events() {
 #[test]
 fn counted_distinct_and_once_per_match_brute_force() {
     use std::collections::{BTreeMap, BTreeSet};
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
     let events: Vec<Event> = (0..6000i64)
         .map(|i| Event {
             timestamp_us: Some(i * 1_500_000),
@@ -696,7 +694,7 @@ fn counted_distinct_and_once_per_match_brute_force() {
                 (next() % 200) as u8,
             ])),
             destination_port: Some((next() % 50) as u16),
-            session_id: (next() % 8 != 0).then(|| format!("C{}", next() % 900)),
+            session_id: (!next().is_multiple_of(8)).then(|| format!("C{}", next() % 900)),
             event_dataset: Some("zeek.conn".into()),
             ..Default::default()
         })
