@@ -34,6 +34,17 @@
 //! (`zeek.session_id` here), so `once_per = "zeek.session_id"`
 //! counts connections, not log lines, whichever logs are fed.
 //!
+//! `exclusive = "GROUP"` (counts `once_per` only) makes the counts that name
+//! the same group, and the same `once_per` field, count each value at most
+//! once between them in an (entity, window): the value goes to the count
+//! whose alternative of highest `rank` (an integer 0–255 on a `when`
+//! alternative, default 0) met one of its events; among equal ranks, to
+//! the count listed first (so the order of the events does not matter). Why: one RDP connection is logged in Zeek's conn.log as
+//! established (`SF`) and in rdp.log as failed when the login failed; the
+//! host set's successful and failed RDP counts form a group in which
+//! rdp.log's verdict (rank 1) outranks the TCP state (rank 0), so the
+//! connection counts as failed, whichever line comes first.
+//!
 //! Rows: one per (entity, window) that at least one event was attributed to,
 //! by `key` or by a feature's `entity`. Counts in a row are counts of observed
 //! events (0 means none was seen for that entity in that window); sums and
@@ -127,6 +138,12 @@ pub struct FeatureSpec {
     /// value in an (entity, window) (see the module docs).
     #[serde(default)]
     pub once_per: Option<String>,
+    /// For a count `once_per`: the counts that name the same group count
+    /// each value at most once between them in an (entity, window); the
+    /// highest `rank` of the alternatives that saw it says which (see the
+    /// module docs).
+    #[serde(default)]
+    pub exclusive: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,6 +156,10 @@ pub struct When {
     pub field: Option<String>,
     #[serde(rename = "match", default)]
     pub matches: BTreeMap<String, ValueSpec>,
+    /// In an `exclusive` group: how much this alternative's word on a value
+    /// counts against the others' (default 0).
+    #[serde(default)]
+    pub rank: Option<u8>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -300,6 +321,8 @@ impl Test {
 
 struct Alt {
     mask: u128,
+    /// Rank in an `exclusive` group (0 outside one).
+    rank: u8,
     /// Field accessor override for this alternative.
     field: Option<Accessor>,
     /// Entity accessor override (index into `Compiled::entity_getters`).
@@ -322,6 +345,9 @@ struct CFeature {
     set: usize,
     /// `once_per`: the field whose values are counted once.
     once_per: Option<Accessor>,
+    /// In an `exclusive` group (`set` is then the group's): its values are
+    /// held in [`Rows::held`], each by one of the group's counts.
+    exclusive: bool,
     /// No alternative names an `entity` or a `field`: the event's rows are
     /// its key entity's.
     by_key: bool,
@@ -680,6 +706,8 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
     let (mut n_slots, mut n_sets) = (0usize, 0usize);
     // (field and `when` as written, set index) of distinct / new-peer features
     let mut set_owners: Vec<(String, usize)> = Vec::new();
+    // (group, `once_per` field, set index, first feature) of `exclusive` groups
+    let mut groups: Vec<(String, String, usize, String)> = Vec::new();
     let mask_of = |w: &When, at: &str, conds: &mut Vec<Cond>| -> Result<u128, FeatureError> {
         let mut mask = 0u128;
         for (field, spec) in &w.matches {
@@ -764,6 +792,7 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
                 entity: None,
                 field: None,
                 matches: BTreeMap::new(),
+                rank: None,
             }]
         } else {
             f.when.clone()
@@ -797,8 +826,14 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
                         .ok_or_else(|| err(format!("{wat}.field: unknown event field `{name}`")))?,
                 ),
             };
+            if w.rank.is_some() && f.exclusive.is_none() {
+                return Err(err(format!(
+                    "{wat}.rank: only a count in an `exclusive` group takes `rank`"
+                )));
+            }
             alts.push(Alt {
                 mask,
+                rank: w.rank.unwrap_or(0),
                 field: alt_field,
                 entity,
             });
@@ -824,6 +859,18 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
                 )))
             }
         };
+        let exclusive = match (&f.exclusive, &f.once_per) {
+            (None, _) => None,
+            (Some(g), _) if g.trim().is_empty() => {
+                return Err(err(format!("{at}.exclusive: must not be empty")));
+            }
+            (Some(g), Some(op)) if once_per.is_some() => Some((g, op)),
+            (Some(_), _) => {
+                return Err(err(format!(
+                    "{at}.exclusive: only a count with `once_per` takes `exclusive`"
+                )));
+            }
+        };
         let slots = match f.agg {
             Agg::Count => 1,
             Agg::Sum | Agg::Min | Agg::Max | Agg::Mean | Agg::Ratio => 2,
@@ -844,6 +891,18 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
                 None => set_owners.push((signature, n_sets)),
             }
         }
+        if let Some((group, op)) = exclusive {
+            match groups.iter().find(|g| g.0 == *group) {
+                Some((_, first_op, _, first)) if first_op != op => {
+                    return Err(err(format!(
+                        "{at}.once_per: `{op}`, but `{first}` in the same `exclusive` group `{group}` counts once per `{first_op}`"
+                    )));
+                }
+                // the group's counts keep their values in one set
+                Some(&(_, _, owner, _)) => (set, sets) = (owner, 0),
+                None => groups.push((group.clone(), op.clone(), n_sets, f.name.clone())),
+            }
+        }
         features.push(CFeature {
             agg: f.agg,
             field,
@@ -852,6 +911,7 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
             slot: n_slots,
             set,
             once_per,
+            exclusive: exclusive.is_some(),
             shares_set,
             counted: false,
             by_key: alts.iter().all(|a| a.entity.is_none() && a.field.is_none()),
@@ -1273,6 +1333,10 @@ struct Rows {
     /// small sets inline and spilling only into this table was tried: no
     /// better for the host set, and more misses for the flow set's ports.
     seen: OpenSet,
+    /// The values of `exclusive` groups, by the same fingerprint (of the
+    /// row, the group's set and the value): the slot of the count that
+    /// holds each, and the rank it was held with.
+    held: AHashMap<u64, (u32, u8)>,
 }
 
 /// One row's state.
@@ -1281,6 +1345,7 @@ struct Row<'a> {
     acc: &'a mut [f64],
     sets: &'a mut [DistinctSet],
     seen: &'a mut OpenSet,
+    held: &'a mut AHashMap<u64, (u32, u8)>,
 }
 
 /// The fingerprint of value hash `h` in counted set `set` of row `r`:
@@ -1313,6 +1378,7 @@ impl Rows {
             acc: Vec::new(),
             sets: Vec::new(),
             seen: OpenSet::with_capacity(1024),
+            held: AHashMap::new(),
         }
     }
 
@@ -1338,6 +1404,7 @@ impl Rows {
             acc: &mut self.acc[at * self.n_slots..(at + 1) * self.n_slots],
             sets: &mut self.sets[at * self.n_sets..(at + 1) * self.n_sets],
             seen: &mut self.seen,
+            held: &mut self.held,
         }
     }
 
@@ -1458,8 +1525,9 @@ struct RowView<'a> {
 /// several rows applies it to each.
 #[derive(Clone, Copy)]
 enum Contribution {
-    /// A count; with `once_per`, the hash of the event's value of that field.
-    Count(Option<u64>),
+    /// A count; with `once_per`, the hash of the event's value of that
+    /// field, and the rank the event's alternatives give it (`exclusive`).
+    Count(Option<u64>, u8),
     /// A ratio's denominator, and whether the event is in its numerator.
     Ratio(bool),
     /// Sum, min, max, mean: the scaled value, if the event has the field.
@@ -1481,6 +1549,7 @@ fn contribution(
             f.once_per
                 .and_then(|g| g.get(e))
                 .map(|v| value_hash(hs, &v)),
+            if f.exclusive { f.rank(bits) } else { 0 },
         ),
         Agg::Ratio => Contribution::Ratio(f.num.iter().any(|m| bits & m == *m)),
         Agg::Sum | Agg::Min | Agg::Max | Agg::Mean => Contribution::Number(
@@ -1502,6 +1571,16 @@ impl CFeature {
     fn hits(&self, bits: u128) -> bool {
         self.masks.iter().any(|&m| m & !bits == 0)
     }
+
+    /// The highest rank of the alternatives an event with `bits` meets.
+    fn rank(&self, bits: u128) -> u8 {
+        self.alts
+            .iter()
+            .filter(|a| a.mask & !bits == 0)
+            .map(|a| a.rank)
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// Adds `x` to a sum, min, max or mean's two slots (the value so far, and
@@ -1522,7 +1601,26 @@ impl Contribution {
     fn apply(self, f: &CFeature, row: Row<'_>) {
         let s = f.slot;
         match self {
-            Contribution::Count(once) => {
+            Contribution::Count(Some(h), rank) if f.exclusive => {
+                match row.held.entry(seen_key(row.r, f.set, h)) {
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert((s as u32, rank));
+                        row.acc[s] += 1.0;
+                    }
+                    std::collections::hash_map::Entry::Occupied(mut o) => {
+                        let (held_by, held_rank) = *o.get();
+                        // a higher rank takes the value over, an equal one
+                        // only for a count listed earlier: the outcome does
+                        // not depend on the order of the events
+                        if rank > held_rank || (rank == held_rank && (s as u32) < held_by) {
+                            row.acc[held_by as usize] -= 1.0;
+                            row.acc[s] += 1.0;
+                            o.insert((s as u32, rank));
+                        }
+                    }
+                }
+            }
+            Contribution::Count(once, _) => {
                 // a count `once_per` is always `counted`
                 let first = match once {
                     Some(h) => row.seen.insert(seen_key(row.r, f.set, h)),

@@ -343,6 +343,182 @@ when = [ { entity = "destination.ip" } ]
     assert!(e.contains("once_per") && e.contains("no.such"), "{e}");
 }
 
+/// Counts in one `exclusive` group hold each `once_per` value once between
+/// them; the higher rank takes it over, whichever event comes first.
+#[test]
+fn exclusive_group_counts_each_value_once_by_rank() {
+    let toml = |slide: &str| {
+        format!(
+            r#"
+name = "t"
+key = "source.ip"
+window = "1h"
+{slide}
+
+[[feature]]
+name = "ok"
+agg = "count"
+once_per = "zeek.session_id"
+exclusive = "g"
+description = "established, unless the application log says it failed"
+when = [
+  {{ match = {{ "event.dataset" = "zeek.conn", "network.connection_state" = "SF" }} }},
+  {{ match = {{ "event.dataset" = "zeek.rdp", "event.outcome" = {{ not = ["failure"] }} }}, rank = 1 }},
+]
+
+[[feature]]
+name = "failed"
+agg = "count"
+once_per = "zeek.session_id"
+exclusive = "g"
+description = "refused, or failed by the application log"
+when = [
+  {{ match = {{ "event.dataset" = "zeek.conn", "network.connection_state" = "REJ" }} }},
+  {{ match = {{ "event.dataset" = "zeek.rdp", "event.outcome" = "failure" }}, rank = 1 }},
+]
+
+[[feature]]
+name = "sessions"
+agg = "count"
+once_per = "zeek.session_id"
+description = "the same sessions outside the group"
+"#
+        )
+    };
+    let ev =
+        |t_h: f64, uid: Option<&str>, dataset: &str, state: &str, outcome: Option<&str>| Event {
+            session_id: uid.map(str::to_string),
+            event_dataset: Some(dataset.into()),
+            event_outcome: outcome.map(str::to_string),
+            ..conn(t_h, "10.0.0.1", "10.0.0.9", 3389, state, None)
+        };
+    let events = vec![
+        // TCP established, login failed: failed, in either order
+        ev(0.10, Some("A"), "zeek.conn", "SF", None),
+        ev(0.11, Some("A"), "zeek.rdp", "", Some("failure")),
+        ev(0.20, Some("B"), "zeek.rdp", "", Some("failure")),
+        ev(0.21, Some("B"), "zeek.conn", "SF", None),
+        // established and logged in: ok once
+        ev(0.30, Some("C"), "zeek.conn", "SF", None),
+        ev(0.31, Some("C"), "zeek.rdp", "", Some("success")),
+        // conn.log alone
+        ev(0.40, Some("D"), "zeek.conn", "SF", None),
+        ev(0.41, Some("E"), "zeek.conn", "REJ", None),
+        // equal ranks: the count listed first (ok) takes it
+        ev(0.50, Some("F"), "zeek.conn", "REJ", None),
+        ev(0.51, Some("F"), "zeek.conn", "SF", None),
+        // no uid: each counts where it matches
+        ev(0.60, None, "zeek.conn", "SF", None),
+        ev(0.61, None, "zeek.rdp", "", Some("failure")),
+        // A again, in the next window: counts there on its own
+        ev(1.10, Some("A"), "zeek.conn", "SF", None),
+    ];
+    let cfg = EntityConfig::from_toml(&toml("")).unwrap();
+    let t = entity_features(&events, &cfg).unwrap();
+    // window 0: ok = C, D, F, (no uid) = 4; failed = A, B, E, (no uid) = 4
+    assert_eq!(col(&t, "ok"), vec![4.0, 1.0]);
+    assert_eq!(col(&t, "failed"), vec![4.0, 0.0]);
+    // A..F once each, and the two without a uid
+    assert_eq!(col(&t, "sessions"), vec![8.0, 1.0]);
+    // the order of the events does not matter (reversed, and in batches
+    // of one: the engine takes a feature at a time within a batch)
+    let mut rev = events.clone();
+    rev.reverse();
+    let t = entity_features(&rev, &cfg).unwrap();
+    assert_eq!(col(&t, "ok"), vec![4.0, 1.0]);
+    assert_eq!(col(&t, "failed"), vec![4.0, 0.0]);
+    for order in [&events, &rev] {
+        let mut agg = EntityAggregator::new(&cfg).unwrap();
+        for e in order.iter() {
+            agg.push(std::slice::from_ref(e));
+        }
+        let (t, _) = agg.finish();
+        assert_eq!(col(&t, "ok"), vec![4.0, 1.0]);
+        assert_eq!(col(&t, "failed"), vec![4.0, 0.0]);
+    }
+    // sliding windows: each window decides on its own
+    let cfg = EntityConfig::from_toml(&toml("slide = \"30m\"")).unwrap();
+    let t = entity_features(&events, &cfg).unwrap();
+    let starts = text(&t, "window_start");
+    let at =
+        |name: &str| -> Vec<(String, f64)> { starts.iter().cloned().zip(col(&t, name)).collect() };
+    // windows start at −30m (A–E), 0 (all of the first hour, as above),
+    // 30m (F, the two without a uid, A again: ok 3, failed 1) and 1h (A)
+    let ok = at("ok");
+    let failed = at("failed");
+    assert_eq!(
+        ok.iter().map(|x| x.1).collect::<Vec<_>>(),
+        vec![2.0, 4.0, 3.0, 1.0],
+        "{ok:?}"
+    );
+    assert_eq!(
+        failed.iter().map(|x| x.1).collect::<Vec<_>>(),
+        vec![3.0, 4.0, 1.0, 0.0],
+        "{failed:?}"
+    );
+
+    // config errors: exclusive needs once_per; one group, one field; rank
+    // only in a group
+    let head = "name = \"x\"\nkey = \"source.ip\"\n";
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"count\"\nexclusive=\"g\"\ndescription=\"d\"\n"
+    ));
+    assert!(e.contains("feature[0]") && e.contains("exclusive"), "{e}");
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"count\"\nonce_per=\"zeek.session_id\"\nexclusive=\"g\"\ndescription=\"d\"\n\
+         [[feature]]\nname=\"b\"\nagg=\"count\"\nonce_per=\"source.port\"\nexclusive=\"g\"\ndescription=\"d\"\n"
+    ));
+    assert!(
+        e.contains("feature[1]") && e.contains("`a`") && e.contains("zeek.session_id"),
+        "{e}"
+    );
+    let e = err_of(&format!(
+        "{head}[[feature]]\nname=\"a\"\nagg=\"count\"\ndescription=\"d\"\nwhen = [ {{ rank = 1 }} ]\n"
+    ));
+    assert!(
+        e.contains("feature[0]") && e.contains("when[0].rank"),
+        "{e}"
+    );
+}
+
+/// Zeek logs one RDP connection in conn.log and rdp.log: the host set
+/// counts it once, as failed when rdp.log says so, in either order.
+#[test]
+fn host_set_counts_a_zeek_rdp_connection_once_by_rdp_verdict() {
+    let line =
+        |t_s: i64, uid: &str, dataset: &str, state: Option<&str>, outcome: Option<&str>| Event {
+            timestamp_us: Some(t_s * 1_000_000),
+            session_id: Some(uid.into()),
+            event_dataset: Some(dataset.into()),
+            network_connection_state: state.map(str::to_string),
+            event_outcome: outcome.map(str::to_string),
+            source_ip: "10.2.0.1".parse().ok(),
+            destination_ip: "10.2.0.2".parse().ok(),
+            destination_port: Some(3389),
+            ..Default::default()
+        };
+    let ev = vec![
+        // refused login over an established connection, rdp.log first
+        line(10, "Cfail", "zeek.rdp", None, Some("failure")),
+        line(11, "Cfail", "zeek.conn", Some("SF"), None),
+        // a good one, conn.log first
+        line(20, "Cgood", "zeek.conn", Some("SF"), None),
+        line(21, "Cgood", "zeek.rdp", None, Some("success")),
+        // rdp.log says `encrypted` (outcome unknown): the TCP state stands
+        line(30, "Cenc", "zeek.conn", Some("SF"), None),
+        line(31, "Cenc", "zeek.rdp", None, Some("unknown")),
+    ];
+    let t = host_features(&ev, 86_400).unwrap();
+    let ent = text(&t, "entity");
+    let row = |e: &str| ent.iter().position(|x| x == e).unwrap();
+    let v = |n: &str, r: usize| col(&t, n)[r];
+    let client = row("10.2.0.1");
+    assert_eq!(v("RDPOutboundSuccessfulCount", client), 2.0);
+    assert_eq!(v("RDPOutboundFailedCount", client), 1.0);
+    // inbound counts every connection, once
+    assert_eq!(v("RDPInboundCount", row("10.2.0.2")), 3.0);
+}
+
 #[test]
 fn builtin_sets_parse_and_have_the_documented_features() {
     let host = builtin_entity_set("host").unwrap();
