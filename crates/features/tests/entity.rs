@@ -957,4 +957,21 @@ description = "ports new to the source"
     // the new-peer count beside them: a source's first window has all its ports new
     let new_ports = col(&table, "new_ports");
     assert!(new_ports.iter().any(|&n| n > 10.0));
+    // pushed in uneven chunks (the table of counted values is sized from
+    // the input pushed so far): the same table
+    let mut agg = EntityAggregator::new(&cfg).unwrap();
+    let mut rest = &events[..];
+    for n in [1, 7, 300, 2500] {
+        let (chunk, tail) = rest.split_at(n);
+        agg.push(chunk);
+        rest = tail;
+    }
+    agg.push(rest);
+    let (chunked, _) = agg.finish();
+    for name in ["entity", "window_start"] {
+        assert_eq!(text(&chunked, name), text(&table, name), "{name}");
+    }
+    for name in ["dst", "dst_again", "peers", "sessions", "new_ports"] {
+        assert_eq!(col(&chunked, name), col(&table, name), "{name}");
+    }
 }
