@@ -39,11 +39,12 @@
 //! once between them in an (entity, window): the value goes to the count
 //! whose alternative of highest `rank` (an integer 0–255 on a `when`
 //! alternative, default 0) met one of its events; among equal ranks, to
-//! the count listed first (so the order of the events does not matter). Why: one RDP connection is logged in Zeek's conn.log as
-//! established (`SF`) and in rdp.log as failed when the login failed; the
-//! host set's successful and failed RDP counts form a group in which
-//! rdp.log's verdict (rank 1) outranks the TCP state (rank 0), so the
-//! connection counts as failed, whichever line comes first.
+//! the count listed first (so the order of the events does not matter).
+//! Why: one RDP connection is logged in Zeek's conn.log as established
+//! (`SF`) and in rdp.log as failed when the login failed; the host set's
+//! successful and failed RDP counts form a group in which rdp.log's
+//! verdict (rank 1) outranks the TCP state (rank 0), so the connection
+//! counts as failed, whichever line comes first.
 //!
 //! Rows: one per (entity, window) that at least one event was attributed to,
 //! by `key` or by a feature's `entity`. Counts in a row are counts of observed
@@ -1564,10 +1565,10 @@ fn num_of(v: FieldValue<'_>) -> Option<f64> {
 /// addresses), go through [`mix64`], a bijection: two integers, or two
 /// addresses, never collide, and it is a few instructions where the
 /// hasher took ~34 (host set: 851 M instructions against 859 M with the
-/// hasher for all; callgrind). The two get apart inputs
-/// (an address has bit 40 set and nothing above it; an integer is XORed
-/// with a constant whose top bits are set), so an integer and an address
-/// meet only for integers beyond ±2⁴⁰, should one field give both.
+/// hasher for all; callgrind). The two get apart inputs (an address has
+/// bit 40 set and nothing above it; an integer is XORed with a constant
+/// whose top bits are set), so an integer and an address can meet only
+/// for integers near −7·10¹⁸, should one set hold both.
 #[inline]
 fn value_hash(state: &ahash::RandomState, v: &FieldValue<'_>) -> u64 {
     let h = match v {
