@@ -865,7 +865,8 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
             (Some(g), _) if g.trim().is_empty() => {
                 return Err(err(format!("{at}.exclusive: must not be empty")));
             }
-            (Some(g), Some(op)) if once_per.is_some() => Some((g, op)),
+            // a `once_per` here is a count's (other aggregations were refused)
+            (Some(g), Some(op)) => Some((g, op)),
             (Some(_), _) => {
                 return Err(err(format!(
                     "{at}.exclusive: only a count with `once_per` takes `exclusive`"
@@ -1417,6 +1418,15 @@ impl Rows {
         }
     }
 
+    /// Adds feature `f`'s contribution to row r.
+    #[inline]
+    fn add(&mut self, f: &CFeature, r: u32, add: Contribution) {
+        match add {
+            Contribution::Held(h, rank) => self.hold(r, f.slot, f.set, h, rank),
+            _ => add.apply(f, self.row(r)),
+        }
+    }
+
     /// Counts value hash `h` of `exclusive` group `set` in row r's `slot`,
     /// unless a count of the group holds it there already with a higher
     /// rank, or an equal one and an earlier slot (a count listed earlier):
@@ -1689,7 +1699,7 @@ impl Contribution {
     fn apply(self, f: &CFeature, row: Row<'_>) {
         let s = f.slot;
         match self {
-            // the engine passes these to `Rows::hold` instead
+            // `Rows::add` passes these to `Rows::hold` instead
             Contribution::Held(..) => debug_assert!(false, "held counts go to Rows::hold"),
             Contribution::Count(once) => {
                 // a count `once_per` is always `counted`
@@ -2232,12 +2242,7 @@ impl Engine<'_> {
                     if f.hits(bits) {
                         let add = contribution(f, f.field, e, bits, self.hs);
                         for &r in rows {
-                            match add {
-                                Contribution::Held(h, rank) => {
-                                    self.rows.hold(r, f.slot, f.set, h, rank)
-                                }
-                                _ => add.apply(f, self.rows.row(r)),
-                            }
+                            self.rows.add(f, r, add);
                         }
                     }
                 }
@@ -2296,8 +2301,7 @@ impl Engine<'_> {
                             }
                             b.inserts.push((r, h));
                         }
-                        Contribution::Held(h, rank) => self.rows.hold(r, f.slot, f.set, h, rank),
-                        _ => add.apply(f, self.rows.row(r)),
+                        _ => self.rows.add(f, r, add),
                     }
                 }
             }
