@@ -1,5 +1,6 @@
 //! URLs/s for the request features and events/s for entity aggregation, on
-//! real data from ../shared/data when present (else a small built-in list).
+//! real data from ../shared/data when present (else a small built-in list;
+//! the entity sets on synthetic Zeek events, and on real logs too).
 //! Run: `cargo bench -p palisade-features`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -84,6 +85,23 @@ fn bench(c: &mut Criterion) {
     let host = builtin_entity_set("host").expect("host set");
     g.bench_function("host (Siddiqui) set, 1d", |b| {
         b.iter(|| black_box(entity_features(&ev, &host)))
+    });
+    g.finish();
+
+    // the real logs of bench/entity_equivalence.sh (Zeek and Windows): a
+    // mix of datasets, most events meeting few of a set's features
+    let real = data::real_log_events();
+    if real.is_empty() {
+        return;
+    }
+    let mut g = c.benchmark_group("entity (real logs)");
+    g.throughput(Throughput::Elements(real.len() as u64));
+    g.sample_size(20);
+    g.bench_function("host (Siddiqui) set, 1d", |b| {
+        b.iter(|| black_box(entity_features(&real, &host)))
+    });
+    g.bench_function("flow set, 1h tumbling", |b| {
+        b.iter(|| black_box(entity_features(&real, &flow)))
     });
     g.finish();
 }

@@ -519,6 +519,53 @@ fn host_set_counts_a_zeek_rdp_connection_once_by_rdp_verdict() {
     assert_eq!(v("RDPInboundCount", row("10.2.0.2")), 3.0);
 }
 
+/// A feature's alternatives past the 63rd (which the engine's per-pattern
+/// plans mark with one bit and test event by event) count like the first
+/// ones, in the same order and once per entity.
+#[test]
+fn a_feature_with_more_than_63_alternatives_counts_every_one() {
+    let mut toml = String::from(
+        "name = \"many\"\nkey = [\"host.name\"]\nwindow = \"1d\"\n[[feature]]\nname = \"n\"\nagg = \"count\"\ndescription = \"d\"\nwhen = [\n",
+    );
+    for k in 0..70 {
+        // alternative 66 counts for the client; 68 does too, on port 1000
+        let (entity, port) = match k {
+            66 => ("source.ip", 1066),
+            68 => ("source.ip", 1000),
+            _ => ("destination.ip", 1000 + k),
+        };
+        toml.push_str(&format!(
+            "  {{ entity = \"{entity}\", match = {{ \"destination.port\" = {port} }} }},\n"
+        ));
+    }
+    toml.push_str("]\n");
+    let cfg = EntityConfig::from_toml(&toml).unwrap();
+    let at = |t_h: f64, port: u16| conn(t_h, "10.0.0.1", "10.0.0.2", port, "SF", None);
+    let ev = vec![
+        at(1.0, 1000), // alternatives 0 (server) and 68 (client)
+        at(2.0, 1066), // 66: the client
+        at(3.0, 1069), // 69: the server
+        at(4.0, 1030), // 30: the server
+        at(5.0, 2000), // none
+        at(6.0, 1062), // 62, the last one with a bit of its own: the server
+        at(7.0, 1063), // 63, the first one past them: the server
+    ];
+    let (t, rep) = entity_features_with_report(&ev, &cfg).unwrap();
+    let ent = text(&t, "entity");
+    let n = col(&t, "n");
+    let of = |e: &str| n[ent.iter().position(|x| x == e).unwrap()];
+    assert_eq!(of("10.0.0.1"), 2.0);
+    assert_eq!(of("10.0.0.2"), 5.0);
+    assert_eq!(rep.without_entity, 1);
+    // pushed one event at a time: the same table
+    let mut agg = EntityAggregator::new(&cfg).unwrap();
+    for e in &ev {
+        agg.push(std::slice::from_ref(e));
+    }
+    let (t1, _) = agg.finish();
+    assert_eq!(col(&t1, "n"), n);
+}
+
 #[test]
 fn builtin_sets_parse_and_have_the_documented_features() {
     let host = builtin_entity_set("host").unwrap();

@@ -1,13 +1,13 @@
 //! The data of the request-feature benchmarks, shared by
 //! `benches/throughput.rs` and `examples/url_rows.rs` so that both measure
 //! the same URLs and events. (A folder with `mod.rs`: cargo does not take it
-//! for a bench target of its own.)
+//! for a bench target of its own.) Each target uses a part of it.
+#![allow(dead_code)]
 
 use palisade_core::Event;
 use std::path::{Path, PathBuf};
 
 // the entity benchmarks' events (`url_rows` uses only the URLs)
-#[allow(dead_code)]
 pub mod flow_events;
 
 /// ../shared/data/url-phishcrawl/dev.csv (20,365 URLs).
@@ -39,4 +39,68 @@ pub fn request_events(urls: &[String]) -> Vec<Event> {
             ..Default::default()
         })
         .collect()
+}
+
+/// The real logs of `bench/entity_equivalence.sh`, as events: Zeek
+/// wrccdc-2018 (TSV) and Stratosphere conn logs, the EVTX attack samples
+/// and OTRF datasets as Windows JSON (131,959 events). Empty without
+/// ../shared/data.
+pub fn real_log_events() -> Vec<Event> {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let mut inputs: Vec<(&str, PathBuf)> = Vec::new();
+    let mut add = |format, dir: PathBuf, keep: &dyn Fn(&str) -> bool| {
+        let mut found = Vec::new();
+        files_under(&dir, &mut found);
+        found.retain(|p| p.file_name().is_some_and(|n| keep(&n.to_string_lossy())));
+        found.sort();
+        inputs.extend(found.into_iter().map(|p| (format, p)));
+    };
+    add("zeek", data.join("zeek-wrccdc-2018/tsv"), &|n| {
+        n.ends_with(".log")
+    });
+    for d in std::fs::read_dir(data.join("zeek-stratosphere-labeled"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        add("zeek", d.path().join("data"), &|n| {
+            n.starts_with("conn.log")
+        });
+    }
+    add(
+        "windows-json",
+        data.join("windows-evtx-attack-samples/jsonl"),
+        &|n| n.ends_with(".jsonl"),
+    );
+    add(
+        "windows-json",
+        data.join("windows-otrf-security-datasets"),
+        &|n| n.ends_with(".jsonl"),
+    );
+    let mut events = Vec::new();
+    for (format, path) in inputs {
+        let Ok(f) = palisade_ingest::Format::from_name(format) else {
+            continue;
+        };
+        if let Ok((ev, _)) =
+            palisade_ingest::read_path(&path, Some(f), &palisade_ingest::IngestOptions::default())
+        {
+            events.extend(ev);
+        }
+    }
+    events
+}
+
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
 }
