@@ -2146,12 +2146,14 @@ impl Engine<'_> {
             }
             // its text's bytes, once its own lines have had time to come
             // (`ahead` starts PREFETCH_AHEAD events past the chunk's start)
-            let near = match (j + TEXT_PREFETCH_AHEAD).checked_sub(PREFETCH_AHEAD) {
-                Some(k) => ahead.get(k),
-                None => chunk.get(j + TEXT_PREFETCH_AHEAD),
-            };
-            if let Some(near) = near {
-                prefetch_event_text(near, c.text_prefetch);
+            if c.text_prefetch != 0 {
+                let near = match (j + TEXT_PREFETCH_AHEAD).checked_sub(PREFETCH_AHEAD) {
+                    Some(k) => ahead.get(k),
+                    None => chunk.get(j + TEXT_PREFETCH_AHEAD),
+                };
+                if let Some(near) = near {
+                    prefetch_event_text(near, c.text_prefetch);
+                }
             }
             let Some(ts) = e.timestamp_us else {
                 report.without_timestamp += 1;

@@ -82,10 +82,10 @@ pub fn real_log_events() -> Vec<Event> {
         let Ok(f) = palisade_ingest::Format::from_name(format) else {
             continue;
         };
-        if let Ok((ev, _)) =
-            palisade_ingest::read_path(&path, Some(f), &palisade_ingest::IngestOptions::default())
+        match palisade_ingest::read_path(&path, Some(f), &palisade_ingest::IngestOptions::default())
         {
-            events.extend(ev);
+            Ok((ev, _)) => events.extend(ev),
+            Err(e) => eprintln!("real logs: skipping {}: {e}", path.display()),
         }
     }
     events
