@@ -1838,8 +1838,7 @@ impl EntityAggregator {
         let before = self.report.events - events.len();
         for (at, chunk) in events.chunks(BATCH).enumerate() {
             engine.rows.progress = (before + at * BATCH, self.report.events);
-            let ahead = &events[(at * BATCH + PREFETCH_AHEAD).min(events.len())..];
-            engine.batch(chunk, ahead, &mut batch, &mut self.report);
+            engine.batch(chunk, &events[at * BATCH..], &mut batch, &mut self.report);
         }
         self.aggregating += started.elapsed();
     }
@@ -2117,12 +2116,12 @@ struct Engine<'a> {
 }
 
 impl Engine<'_> {
-    /// Adds `chunk` to the rows. `ahead` starts `PREFETCH_AHEAD` events
-    /// after the chunk's start (events to prefetch).
+    /// Adds `chunk` to the rows. `upcoming` starts with the chunk and goes
+    /// on with the events after it (events to prefetch).
     fn batch<'b>(
         &mut self,
         chunk: &'b [Event],
-        ahead: &'b [Event],
+        upcoming: &'b [Event],
         b: &mut Batch<'b>,
         report: &mut EntityReport,
     ) {
@@ -2141,17 +2140,12 @@ impl Engine<'_> {
         }
         // pass 1, event by event: conditions, key entity, its rows
         for (j, e) in chunk.iter().enumerate() {
-            if let Some(next) = ahead.get(j) {
+            if let Some(next) = upcoming.get(j + PREFETCH_AHEAD) {
                 prefetch_event(next, &c.prefetch);
             }
             // its text's bytes, once its own lines have had time to come
-            // (`ahead` starts PREFETCH_AHEAD events past the chunk's start)
             if c.text_prefetch != 0 {
-                let near = match (j + TEXT_PREFETCH_AHEAD).checked_sub(PREFETCH_AHEAD) {
-                    Some(k) => ahead.get(k),
-                    None => chunk.get(j + TEXT_PREFETCH_AHEAD),
-                };
-                if let Some(near) = near {
+                if let Some(near) = upcoming.get(j + TEXT_PREFETCH_AHEAD) {
                     prefetch_event_text(near, c.text_prefetch);
                 }
             }
@@ -2316,23 +2310,15 @@ impl Engine<'_> {
             b.targets.clear();
             // the alternatives met, in their order: the first 63 by bit, any
             // beyond tested here (see `Plans::plan`)
-            let mut first = met & !BEYOND;
             let beyond = if met & BEYOND != 0 {
                 &f.alts[63..]
             } else {
                 &[]
             };
-            let mut rest = beyond.iter().filter(|a| bits & a.mask == a.mask);
-            loop {
-                let alt = if first != 0 {
-                    let a = first.trailing_zeros() as usize;
-                    first &= first - 1;
-                    &f.alts[a]
-                } else if let Some(a) = rest.next() {
-                    a
-                } else {
-                    break;
-                };
+            let met_alts = set_bits(met & !BEYOND)
+                .map(|a| &f.alts[a])
+                .chain(beyond.iter().filter(|a| bits & a.mask == a.mask));
+            for alt in met_alts {
                 let ent = match alt.entity {
                     None => b.key[i],
                     Some(g) => *b.getter_ids[i * getters + g].get_or_insert_with(|| {
@@ -2382,6 +2368,18 @@ impl Engine<'_> {
             self.rows.insert_all(f.set, &b.inserts);
         }
     }
+}
+
+/// The indexes of the bits set in `m`, lowest first.
+#[inline]
+fn set_bits(mut m: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (m != 0).then(|| {
+            let a = m.trailing_zeros() as usize;
+            m &= m - 1;
+            a
+        })
+    })
 }
 
 /// Bit 63 of a plan's alternatives: one of the 64th and later met.
