@@ -43,7 +43,8 @@ impl DomainFeaturizer {
         let b = n.as_bytes();
         // the name's lexical stats and its entropy share one pass
         let (lex, entropy) = if b.len() <= MAX_FUSED {
-            let (lex, ent) = self.scan.scan(b, [Some(b), None, None]);
+            let mut ent = [0.0; 3];
+            let lex = self.scan.scan(b, [Some(b), None, None], &mut ent);
             (lex, ent[0])
         } else {
             (self.hist.lex(b), self.hist.entropy(b))

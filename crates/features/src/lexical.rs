@@ -86,24 +86,47 @@ const fn build_table() -> [u8; 256] {
 /// Class bits of every byte value.
 pub(crate) static CLASS: [u8; 256] = build_table();
 
-/// `c * log2(c)` for small counts, so entropy needs no `log2` per symbol.
-pub(crate) const PLOG_N: usize = 4096;
-/// (A fixed-size array, so that indexing with a masked count needs no bounds check.)
-pub(crate) static PLOG: std::sync::LazyLock<Box<[f64; PLOG_N]>> = std::sync::LazyLock::new(|| {
-    Box::new(std::array::from_fn(|c| {
-        if c == 0 {
-            0.0
-        } else {
-            c as f64 * (c as f64).log2()
-        }
-    }))
-});
+/// Size of the `log2` table: entropy needs no `log2` call per byte for
+/// counts below it.
+pub(crate) const LOG2_N: usize = 4096;
+/// `log2 n` for `n < LOG2_N`, bit-identical to `(n as f64).log2()` (a
+/// fixed-size array, so that indexing with a masked count needs no bounds check).
+pub(crate) static LOG2: std::sync::LazyLock<Box<[f64; LOG2_N]>> =
+    std::sync::LazyLock::new(|| Box::new(std::array::from_fn(|n| (n as f64).log2())));
+
+/// The sum `Σ c log2 c` of entropy, here and in the fast path
+/// ([`crate::scan`]) alike: taken position by position, as `Σ_i log2 c(s[i])`
+/// (a byte value that occurs `c` times adds `log2 c` at each of its `c`
+/// places), with term `i` into accumulator `i mod 4`, then
+/// `(a0 + a1) + (a2 + a3)`.
+///
+/// Why per position: a per-value sum must visit each value once, which
+/// means clearing its count at its first occurrence (a store that a later
+/// occurrence's load then waits on) or keeping a list of the distinct
+/// values while counting; the per-position terms need only loads.
+/// Why four accumulators: with one, every term waits for the add before
+/// it (3 cycles on Zen 4), a chain as long as the string. Together, on the
+/// PhishCrawl URLs (Zen 4, `examples/url_rows url`): 215 → 202 ns/URL.
+#[inline(always)]
+pub(crate) fn sum4(mut terms: impl Iterator<Item = f64>) -> f64 {
+    let (mut a0, mut a1, mut a2, mut a3) = (0.0, 0.0, 0.0, 0.0);
+    while let Some(x) = terms.next() {
+        a0 += x;
+        let Some(x) = terms.next() else { break };
+        a1 += x;
+        let Some(x) = terms.next() else { break };
+        a2 += x;
+        let Some(x) = terms.next() else { break };
+        a3 += x;
+    }
+    (a0 + a1) + (a2 + a3)
+}
 
 #[inline]
-fn plog(table: &[f64], c: u32) -> f64 {
+fn log2_of_count(table: &[f64], c: u32) -> f64 {
     match table.get(c as usize) {
         Some(v) => *v,
-        None => c as f64 * (c as f64).log2(),
+        None => (c as f64).log2(),
     }
 }
 
@@ -154,14 +177,11 @@ impl Histogram {
         for &b in s {
             self.counts[b as usize] += 1;
         }
-        let table: &[f64] = &PLOG[..];
-        let mut acc = 0.0;
+        let table: &[f64] = &LOG2[..];
+        let counts = &self.counts;
+        let acc = sum4(s.iter().map(|&b| log2_of_count(table, counts[b as usize])));
         for &b in s {
-            let c = self.counts[b as usize];
-            if c != 0 {
-                acc += plog(table, c);
-                self.counts[b as usize] = 0;
-            }
+            self.counts[b as usize] = 0;
         }
         let n = s.len() as f64;
         // H = log2 n - (1/n) Σ c log2 c ; clamp the rounding error below 0.
