@@ -449,7 +449,14 @@ mod avx512 {
             )
         };
         if s.len() > 64 {
-            return super::class_stats_with(s, |chunk| chunk_masks(chunk, lo, hi));
+            // the longest run inside each chunk from the vector lanes too,
+            // and the runs that cross chunks joined without branches (with
+            // `runs`' branches: texts over 64 bytes 364–371 → 326–333 ns/URL)
+            return super::class_stats_runs(
+                s,
+                |chunk| chunk_masks(chunk, lo, hi),
+                |m, carry, best| super::join_runs(m, max_runs(m), carry, best),
+            );
         }
         // One chunk (most URLs): the same sums as `class_stats_with`, and the
         // five longest runs side by side in vector lanes, without the
@@ -548,7 +555,11 @@ mod avx512 {
     /// the histogram must be cleared after; these are compares, popcounts
     /// and table loads, nothing stored. Why only one vector: the same with
     /// two (texts of 65 to 128 bytes, `u128` masks) was slower than the
-    /// histogram on the PhishCrawl URLs (`url_row` 193 → 199 ns/URL).
+    /// histogram on the PhishCrawl URLs (`url_row` 193 → 199 ns/URL). Why
+    /// not with AVX2 too: the same compares on at most two 32-byte vectors
+    /// (loaded as `avx2::masks64` loads them) were slower than the
+    /// histogram there (the AVX2 level forced on Zen 4: `url_row` 213–215 →
+    /// 219 ns/URL).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,popcnt,bmi1,bmi2")]
     pub(super) fn counts(
@@ -750,7 +761,12 @@ pub(crate) mod avx2 {
     #[target_feature(enable = "avx2,popcnt,lzcnt,bmi1,bmi2")]
     pub(super) fn class_stats(s: &[u8]) -> LexStats {
         if s.len() > 64 {
-            return super::class_stats_with(s, |chunk| chunk_masks(chunk));
+            // as with AVX-512
+            return super::class_stats_runs(
+                s,
+                |c| chunk_masks(c),
+                |m, carry, best| super::join_runs(m, max_runs(m), carry, best),
+            );
         }
         // One chunk (most URLs): the runs without the data-dependent
         // branches of `runs`, as with AVX-512.
@@ -812,6 +828,39 @@ pub(crate) mod avx2 {
 /// [`class_stats`] with a given mask builder (tests run both).
 #[inline(always)]
 fn class_stats_with(s: &[u8], masks: impl Fn(&[u8]) -> Masks) -> LexStats {
+    class_stats_runs(s, masks, |m, carry, best| {
+        for k in 0..5 {
+            runs(m[k], &mut carry[k], &mut best[k]);
+        }
+    })
+}
+
+/// [`runs`] for five masks of a chunk at once, without its branches, given
+/// the longest run inside each (`inner`, 64 for an all-ones mask).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn join_runs(m: [u64; 5], inner: [u32; 5], carry: &mut [u32; 5], best: &mut [u32; 5]) {
+    for k in 0..5 {
+        // the run that continues the one still open (64 for all ones)
+        let lead = (!m[k]).trailing_zeros();
+        best[k] = best[k].max(carry[k] + lead).max(inner[k]);
+        carry[k] = if m[k] == u64::MAX {
+            carry[k] + 64
+        } else {
+            (!m[k]).leading_zeros()
+        };
+    }
+}
+
+/// [`class_stats_with`] with the runs of each chunk's five masks (digit,
+/// lower, upper, vowel, consonant) folded by `fold` into the runs still open
+/// (`carry`) and the longest so far (`best`), as [`runs`] folds one.
+#[inline(always)]
+fn class_stats_runs(
+    s: &[u8],
+    masks: impl Fn(&[u8]) -> Masks,
+    mut fold: impl FnMut([u64; 5], &mut [u32; 5], &mut [u32; 5]),
+) -> LexStats {
     let mut st = LexStats {
         len: s.len() as u32,
         first_is_digit: s.first().is_some_and(|b| b.is_ascii_digit()),
@@ -819,6 +868,7 @@ fn class_stats_with(s: &[u8], masks: impl Fn(&[u8]) -> Masks) -> LexStats {
     };
     // open runs (digit, lower, upper, vowel, consonant) and the last vowel/consonant bit
     let mut carry = [0u32; 5];
+    let mut best = [0u32; 5];
     let (mut pv, mut pc) = (0u64, 0u64);
     for chunk in s.chunks(64) {
         let m = masks(chunk);
@@ -834,12 +884,19 @@ fn class_stats_with(s: &[u8], masks: impl Fn(&[u8]) -> Masks) -> LexStats {
         st.vowel_changes += popcount((prev_v & m.consonant) | (prev_c & m.vowel));
         pv = m.vowel >> 63;
         pc = m.consonant >> 63;
-        runs(m.digit, &mut carry[0], &mut st.max_digit_run);
-        runs(m.lower, &mut carry[1], &mut st.max_lower_run);
-        runs(m.upper, &mut carry[2], &mut st.max_upper_run);
-        runs(m.vowel, &mut carry[3], &mut st.max_vowel_run);
-        runs(m.consonant, &mut carry[4], &mut st.max_consonant_run);
+        fold(
+            [m.digit, m.lower, m.upper, m.vowel, m.consonant],
+            &mut carry,
+            &mut best,
+        );
     }
+    [
+        st.max_digit_run,
+        st.max_lower_run,
+        st.max_upper_run,
+        st.max_vowel_run,
+        st.max_consonant_run,
+    ] = best;
     st
 }
 
