@@ -12,9 +12,9 @@
 //!   string, overlapping at its end; else SSE2 compares on x86-64, else the
 //!   class table and a multiply per 8 bytes); counts are popcounts,
 //!   vowel/consonant changes are `prev & cur` of shifted masks, and the
-//!   longest run of a class takes a few shifts per chunk (for a string of
-//!   one chunk with AVX-512 or AVX2, the five classes side by side in vector
-//!   lanes, without the data-dependent branches of [`runs`]).
+//!   longest run of a class takes a few shifts per chunk (with AVX-512 or
+//!   AVX2, the five classes side by side in vector lanes, and the runs that
+//!   cross chunks joined without the data-dependent branches of [`runs`]).
 //! - One counting pass for the whole URL and its host, path and query. With
 //!   AVX-512 and a text of at most 64 bytes (86% of the PhishCrawl URLs),
 //!   each byte's count is the popcount of a compare of the whole text
@@ -28,7 +28,8 @@
 //! min ns/URL over alternated runs, same checksums within each step):
 //! `url_row` 215 (the distinct-byte list) → 205 (per-byte `log2 c`, four
 //! accumulators, a field per segment) → 194 (the compares); `request_rows`
-//! 259 → 231 → 224 (the entropies written in place, see `url_part`).
+//! 259 → 231 → 224 (the entropies written in place, see `url_part`). Then
+//! the vector runs for texts over 64 bytes: `url_row` 193 → 186.
 //!
 //! The levels ([`Simd`]) are Base (SSE2 or SWAR), BitOps (+ popcnt, lzcnt,
 //! bmi1), Avx2 (+ AVX2 and BMI2, no AVX-512) and Avx512. The AVX2 level,
@@ -545,7 +546,7 @@ mod avx512 {
     /// without a histogram: (count of `&`, count of `=`, largest count of
     /// one byte value) and, for each `(offset, length)` range of `ranges`,
     /// the sum `Σ log2 c` of entropy over its bytes
-    /// ([`sum4`](crate::lexical::sum4): `c` the count of the byte's value
+    /// ([`sum4`]: `c` the count of the byte's value
     /// inside the range), into `sums`.
     ///
     /// Each byte's count is the popcount of one compare of the whole text
