@@ -18,8 +18,8 @@
 //! - One counting pass for the whole URL and its host, path and query. With
 //!   AVX-512 and a text of at most 64 bytes (86% of the PhishCrawl URLs),
 //!   each byte's count is the popcount of a compare of the whole text
-//!   against it, inside its segment's bit range ([`avx512::counts`]);
-//!   otherwise a packed `u64` per byte value counts the whole string in its
+//!   against it, inside its segment's bit range (`avx512::stats_and_counts`,
+//!   which makes the class masks from the same load); otherwise a packed `u64` per byte value counts the whole string in its
 //!   top 16 bits and each segment in a 16-bit field of its own, and the
 //!   largest count is tracked as it grows. Either way the entropy sums
 //!   `log2 c` per byte, as the reference does ([`sum4`]).
@@ -29,7 +29,8 @@
 //! `url_row` 215 (the distinct-byte list) → 205 (per-byte `log2 c`, four
 //! accumulators, a field per segment) → 194 (the compares); `request_rows`
 //! 259 → 231 → 224 (the entropies written in place, see `url_part`). Then
-//! the vector runs for texts over 64 bytes: `url_row` 193 → 186.
+//! the vector runs for texts over 64 bytes: `url_row` 193 → 186; the class
+//! masks and the counts from one load: 185 → 180 (`request_rows` 219 → 211).
 //!
 //! The levels ([`Simd`]) are Base (SSE2 or SWAR), BitOps (+ popcnt, lzcnt,
 //! bmi1), Avx2 (+ AVX2 and BMI2, no AVX-512) and Avx512. The AVX2 level,
@@ -524,6 +525,13 @@ mod avx512 {
         // SAFETY: a masked load reads only the lanes of `valid`, which lie
         // inside `chunk`; the masked-off lanes are neither read nor faulted on.
         let x = unsafe { _mm512_maskz_loadu_epi8(valid, chunk.as_ptr().cast::<i8>()) };
+        masks_of(x, valid, lo, hi)
+    }
+
+    /// The masks of the `valid` lanes of `x` (the others zero).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+    fn masks_of(x: __m512i, valid: u64, lo: __m512i, hi: __m512i) -> Masks {
         // CLASS of the low 7 bits; bytes with the high bit set (non-ASCII)
         // belong only to `special`
         let cls = _mm512_permutex2var_epi8(lo, x, hi);
@@ -542,12 +550,14 @@ mod avx512 {
         }
     }
 
-    /// The histogram facts of a text of at most 64 bytes (one vector)
-    /// without a histogram: (count of `&`, count of `=`, largest count of
-    /// one byte value) and, for each `(offset, length)` range of `ranges`,
-    /// the sum `Σ log2 c` of entropy over its bytes
-    /// ([`sum4`]: `c` the count of the byte's value
-    /// inside the range), into `sums`.
+    /// The lexical stats of a text of at most 64 bytes (one vector), its
+    /// histogram facts (count of `&`, count of `=`, largest count of one
+    /// byte value) counted without a histogram, and, for each
+    /// `(offset, length)` range of `ranges`, the sum `Σ log2 c` of entropy
+    /// over its bytes ([`sum4`]: `c` the count of the byte's value inside
+    /// the range), into `sums`. The class stats are [`class_stats`]'s; one
+    /// load of the text serves both (apart: `url_row` 185 → 180 ns/URL
+    /// together, `request_rows` 219 → 211).
     ///
     /// Each byte's count is the popcount of one compare of the whole text
     /// against that byte. Why not the packed histogram here: its counts are
@@ -562,13 +572,13 @@ mod avx512 {
     /// histogram there (the AVX2 level forced on Zen 4: `url_row` 213–215 →
     /// 219 ns/URL).
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,popcnt,bmi1,bmi2")]
-    pub(super) fn counts(
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,popcnt,lzcnt,bmi1,bmi2")]
+    pub(super) fn stats_and_counts(
         text: &[u8],
         ranges: &[(usize, usize)],
         log2: &[f64; LOG2_N],
         sums: &mut [f64; 3],
-    ) -> (u32, u32, u32) {
+    ) -> LexStats {
         let n = text.len();
         debug_assert!(n <= 64 && ranges.len() <= 3);
         let valid = match n {
@@ -576,8 +586,17 @@ mod avx512 {
             n => (1u64 << n) - 1,
         };
         // SAFETY: a masked load reads only the lanes of `valid`, which lie
-        // inside `text`.
-        let x = unsafe { _mm512_maskz_loadu_epi8(valid, text.as_ptr().cast::<i8>()) };
+        // inside `text`; `ASCII` is 128 readable bytes, read 64 at a time.
+        let (x, lo, hi) = unsafe {
+            (
+                _mm512_maskz_loadu_epi8(valid, text.as_ptr().cast::<i8>()),
+                _mm512_loadu_si512(ASCII.as_ptr().cast::<__m512i>()),
+                _mm512_loadu_si512(ASCII.as_ptr().add(64).cast::<__m512i>()),
+            )
+        };
+        let m = masks_of(x, valid, lo, hi);
+        let runs = max_runs([m.digit, m.lower, m.upper, m.vowel, m.consonant]);
+        let mut st = super::one_chunk_stats(text, &m, runs);
         // the bytes equal to `b`, inside the text (a NUL byte must not match
         // the zeroed lanes past its end)
         let eq = |b: u8| _mm512_mask_cmpeq_epi8_mask(valid, x, _mm512_set1_epi8(b as i8));
@@ -598,8 +617,10 @@ mod avx512 {
             max = max.max(seg_max);
             pos = off + len;
         }
-        max = max.max(max_of(&text[pos..]));
-        (eq(b'&').count_ones(), eq(b'=').count_ones(), max)
+        st.amps = eq(b'&').count_ones();
+        st.equals = eq(b'=').count_ones();
+        st.max_byte_count = max.max(max_of(&text[pos..]));
+        st
     }
 }
 
@@ -1027,7 +1048,6 @@ impl Scanner {
         ent: &mut [f64; 3],
     ) -> LexStats {
         debug_assert!(text.len() <= MAX_FUSED);
-        let mut st = class_stats(text, self.simd);
         *ent = [f64::NAN; 3];
         // (offset in text, segment index) of the fused segments, in text order
         let mut fused: [(usize, usize); 3] = [(0, 0); 3];
@@ -1058,19 +1078,17 @@ impl Scanner {
             }
             let mut sums = [0.0; 3];
             // SAFETY: `Simd::Avx512` comes from `Simd::detect`, which found
-            // the features `counts` enables.
-            let (amps, equals, max) =
-                unsafe { avx512::counts(text, &ranges[..n_fused], self.log2, &mut sums) };
+            // the features `stats_and_counts` enables.
+            let st =
+                unsafe { avx512::stats_and_counts(text, &ranges[..n_fused], self.log2, &mut sums) };
             for (&(_, i), (&(_, len), acc)) in fused[..n_fused].iter().zip(ranges.iter().zip(sums))
             {
                 ent[i] = self.entropy_of(len, acc);
             }
-            st.amps = amps;
-            st.equals = equals;
-            st.max_byte_count = max;
             self.own_segments(segs, own, ent);
             return st;
         }
+        let mut st = class_stats(text, self.simd);
         let mut pos = 0;
         for (j, &(off, i)) in fused[..n_fused].iter().enumerate() {
             // the checks above make off >= pos and off + len <= text.len()
