@@ -308,7 +308,7 @@ impl UrlFeaturizer {
                 } else {
                     Some(p.host)
                 })
-                .or(e.web_host());
+                .or_else(|| e.web_host());
             v.path = e.url_path.as_deref().or(Some(p.path));
             v.query = e.url_query.as_deref().or(p.query).or(Some(""));
             visible_url = !p.path.is_empty() || p.query.is_some() || e.url_path.is_some();
