@@ -249,7 +249,7 @@ fn ratio(a: u32, n: u32) -> f64 {
 }
 
 impl LexStats {
-    /// The 14 lexical features, in the order of [`lexical_defs`].
+    /// The 14 lexical features, in the catalog's order (`lexical_specs`).
     #[inline]
     pub fn features(&self) -> [f64; LEX_COUNT] {
         let n = self.len;

@@ -241,8 +241,8 @@ impl UrlFeaturizer {
     /// [`request_row`](Self::request_row) over `events`, handing each event
     /// and its row to `each`, in order. Use this rather than a loop of
     /// `request_row` over many events: it asks the CPU for each upcoming
-    /// event's fields [`EVENT_AHEAD`] events early and for its URL's bytes
-    /// [`TEXT_AHEAD`] early (the URL's address is in the event, so that
+    /// event's fields 8 events early and for its URL's bytes 4 early
+    /// (`EVENT_AHEAD`, `TEXT_AHEAD`; the URL's address is in the event, so that
     /// must wait for the event's line). Why: a large log's events do not
     /// fit in any cache, and the first touch of an event's fields and then
     /// of its URL were the largest costs of the per-event loop (perf:

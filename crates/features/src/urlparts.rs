@@ -613,8 +613,9 @@ const LEGACY_GENERIC: &[&[u8]] = &[
     b"com", b"net", b"org", b"edu", b"gov", b"mil", b"int", b"info", b"biz", b"arpa",
 ];
 
-/// Whether `tld` is one of [`LEGACY_GENERIC`] (a `match`, which compiles to
-/// a switch on the length and a word compare).
+/// Whether `tld` is one of the legacy generic TLDs (com, net, org, edu,
+/// gov, mil, int, info, biz, arpa: the test list `LEGACY_GENERIC`); a
+/// `match`, which compiles to a switch on the length and a word compare.
 #[inline]
 fn is_legacy_generic(tld: &[u8]) -> bool {
     matches!(
