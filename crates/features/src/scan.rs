@@ -19,9 +19,10 @@
 //!   AVX-512 and a text of at most 64 bytes (86% of the PhishCrawl URLs),
 //!   each byte's count is the popcount of a compare of the whole text
 //!   against it, inside its segment's bit range (`avx512::stats_and_counts`,
-//!   which makes the class masks from the same load); otherwise a packed `u64` per byte value counts the whole string in its
-//!   top 16 bits and each segment in a 16-bit field of its own, and the
-//!   largest count is tracked as it grows. Either way the entropy sums
+//!   which makes the class masks from the same load); otherwise a packed
+//!   `u64` per byte value counts the whole string in its top 16 bits and
+//!   each segment in a 16-bit field of its own, and the largest count is
+//!   tracked as it grows. Either way the entropy sums
 //!   `log2 c` per byte, as the reference does ([`sum4`]).
 //!
 //! The counting pass, measured on its own (Zen 4, AVX-512, `examples/url_rows`,
@@ -428,7 +429,7 @@ mod avx512 {
 
     /// The class bytes of the 128 ASCII values: the two 64-byte tables one
     /// `vpermi2b` indexes with the low 7 bits of each byte.
-    pub(super) static ASCII: [u8; 128] = {
+    static ASCII: [u8; 128] = {
         let mut t = [0u8; 128];
         let mut i = 0;
         while i < 128 {
@@ -438,18 +439,25 @@ mod avx512 {
         t
     };
 
-    /// [`class_stats`](super::class_stats) with these masks.
+    /// The two halves of [`ASCII`], as [`chunk_masks`] and [`masks_of`] take them.
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,popcnt,lzcnt,bmi1")]
-    pub(super) fn class_stats(s: &[u8]) -> LexStats {
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn ascii_halves() -> (__m512i, __m512i) {
         // SAFETY (both loads): `ASCII` is 128 readable bytes and the
-        // unaligned load reads 64 at a time; the AVX-512 features are enabled.
-        let (lo, hi) = unsafe {
+        // unaligned load reads 64 at a time.
+        unsafe {
             (
                 _mm512_loadu_si512(ASCII.as_ptr().cast::<__m512i>()),
                 _mm512_loadu_si512(ASCII.as_ptr().add(64).cast::<__m512i>()),
             )
-        };
+        }
+    }
+
+    /// [`class_stats`](super::class_stats) with these masks.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vbmi,popcnt,lzcnt,bmi1")]
+    pub(super) fn class_stats(s: &[u8]) -> LexStats {
+        let (lo, hi) = ascii_halves();
         if s.len() > 64 {
             // the longest run inside each chunk from the vector lanes too,
             // and the runs that cross chunks joined without branches (with
@@ -586,14 +594,9 @@ mod avx512 {
             n => (1u64 << n) - 1,
         };
         // SAFETY: a masked load reads only the lanes of `valid`, which lie
-        // inside `text`; `ASCII` is 128 readable bytes, read 64 at a time.
-        let (x, lo, hi) = unsafe {
-            (
-                _mm512_maskz_loadu_epi8(valid, text.as_ptr().cast::<i8>()),
-                _mm512_loadu_si512(ASCII.as_ptr().cast::<__m512i>()),
-                _mm512_loadu_si512(ASCII.as_ptr().add(64).cast::<__m512i>()),
-            )
-        };
+        // inside `text`.
+        let x = unsafe { _mm512_maskz_loadu_epi8(valid, text.as_ptr().cast::<i8>()) };
+        let (lo, hi) = ascii_halves();
         let m = masks_of(x, valid, lo, hi);
         let runs = max_runs([m.digit, m.lower, m.upper, m.vowel, m.consonant]);
         let mut st = super::one_chunk_stats(text, &m, runs);
@@ -1024,7 +1027,10 @@ impl Scanner {
         let equals = top(self.h[b'=' as usize]);
         let max = top(self.max);
         if text.len() > 64 {
-            // a 2 KiB fill is cheaper than scattered stores for long strings
+            // one 2 KiB fill rather than a store per byte for long strings
+            // (the cut was 32 bytes for the 1 KiB table of u32 counts, where
+            // it was measured; with AVX-512 only texts over 64 bytes come here;
+            // the cut at 64 is not measured on its own)
             self.h = [0; 256];
         } else {
             for &b in text {
@@ -1148,11 +1154,9 @@ mod tests {
     fn avx512_masks(c: &[u8]) -> Option<Masks> {
         #[cfg(target_arch = "x86_64")]
         if Simd::detect() == Simd::Avx512 {
-            use std::arch::x86_64::{__m512i, _mm512_loadu_si512};
-            // SAFETY: `detect` found the features; the table holds 128 bytes.
+            // SAFETY: `detect` found the features.
             return Some(unsafe {
-                let lo = _mm512_loadu_si512(avx512::ASCII.as_ptr().cast::<__m512i>());
-                let hi = _mm512_loadu_si512(avx512::ASCII.as_ptr().add(64).cast::<__m512i>());
+                let (lo, hi) = avx512::ascii_halves();
                 avx512::chunk_masks(c, lo, hi)
             });
         }
