@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# `palisade features` reading a long log a chunk at a time (the default:
-# 65,536 events) beside the same binary holding the whole input in one
-# chunk (PALISADE_FEATURES_CHUNK larger than the input: how it worked before
-# streaming), on a log made long by repeating a real one. Prints wall time,
-# user time and peak RSS of each, their ratios, and checks that the two
-# tables are the same (the one-chunk request table drops its empty label
-# column; the chunked one keeps it, so that column is left out of the check).
+# `palisade features` writing a long log's table a chunk at a time (the
+# default: 65,536 rows; events read 4,096 at a time) beside the same binary
+# writing it in one chunk (PALISADE_FEATURES_CHUNK larger than the input;
+# before the fifteenth session this also held the whole input's events), on a
+# log made long by repeating a real one. Prints wall time, user time and
+# peak RSS of each, their ratios, and checks that the two tables are the
+# same (the one-chunk request table drops its empty label column; the
+# chunked one keeps it, so that column is left out of the check). With
+# OLD_BIN set to another build of `palisade`, that build runs too (default
+# chunking), alternated with this one, and must give the same tables.
 #
 #   bench/features_stream.sh [COPIES]      (default 10)
+#   OLD_BIN=/tmp/palisade.old bench/features_stream.sh 10
 #
 # The inputs: ../shared/data/zeek-wrccdc-2018/json/ssl.json.gz (49,474
 # lines) for the request set, and tsv/dns.log (53,624 lines) for the domain
@@ -26,15 +30,15 @@ for _ in $(seq "$copies"); do zcat "$data/json/ssl.json.gz"; done >"$work/ssl.js
 for _ in $(seq "$copies"); do cat "$data/tsv/dns.log"; done >"$work/dns.log"
 echo "inputs: ssl.json $(wc -l <"$work/ssl.json") lines, dns.log $(wc -l <"$work/dns.log") lines"
 
-# run NAME CHUNK ARGS...: prints "wall user rss_kb"
+# run NAME CHUNK ARGS...: prints "wall user rss_kb" (BIN: the binary, if not ours)
 run() {
     local name=$1 chunk=$2
     shift 2
-    local t="$work/$name.time"
+    local t="$work/$name.time" b="${BIN:-$bin}"
     if [ "$chunk" = default ]; then
-        /usr/bin/time -f "%e %U %M" -o "$t" "$bin" "$@" 2>/dev/null
+        /usr/bin/time -f "%e %U %M" -o "$t" "$b" "$@" 2>/dev/null
     else
-        PALISADE_FEATURES_CHUNK=$chunk /usr/bin/time -f "%e %U %M" -o "$t" "$bin" "$@" 2>/dev/null
+        PALISADE_FEATURES_CHUNK=$chunk /usr/bin/time -f "%e %U %M" -o "$t" "$b" "$@" 2>/dev/null
     fi
     cat "$t"
 }
@@ -46,6 +50,20 @@ for case in "request ssl.json" "domain dns.log --format zeek-tsv" "entity dns.lo
     shift 2
     whole=$(run "$set_name-whole" "$one_chunk" features "$set_name" --in "$work/$input" --out "$work/$set_name-whole.csv" "$@")
     chunked=$(run "$set_name-chunked" default features "$set_name" --in "$work/$input" --out "$work/$set_name-chunked.csv" "$@")
+    if [ -n "${OLD_BIN:-}" ]; then
+        old=$(BIN=$OLD_BIN run "$set_name-old" default features "$set_name" --in "$work/$input" --out "$work/$set_name-old.csv" "$@")
+        new=$(run "$set_name-chunked" default features "$set_name" --in "$work/$input" --out "$work/$set_name-chunked.csv" "$@")
+        python3 - "$set_name" "$old" "$chunked" "$new" <<'PY'
+import sys
+name, old, a, b = sys.argv[1:]
+o = [float(x) for x in old.split()]
+n = [[float(x) for x in v.split()] for v in (a, b)]
+print(f"{name:8} OLD_BIN: {o[0]:6.2f} s wall, {o[1]:6.2f} s user, {o[2]/1024:7.0f} MB peak | "
+      f"this build (twice, around it): {n[0][0]:.2f}, {n[1][0]:.2f} s wall, {n[0][1]:.2f}, {n[1][1]:.2f} s user, "
+      f"{n[0][2]/1024:.0f}, {n[1][2]/1024:.0f} MB | memory {o[2]/max(n[0][2], n[1][2]):4.1f}x less")
+PY
+        cmp -s "$work/$set_name-old.csv" "$work/$set_name-chunked.csv" || { echo "$set_name: TABLES DIFFER from OLD_BIN's"; exit 1; }
+    fi
     python3 - "$set_name" "$whole" "$chunked" "$work/$set_name-whole.csv" "$work/$set_name-chunked.csv" <<'PY'
 import csv, sys
 name, whole, chunked, fw, fc = sys.argv[1:]

@@ -144,47 +144,96 @@ pub fn event_domain(e: &Event) -> Option<&str> {
 fn table_of(names: Vec<Option<&str>>, ids: IdCols) -> Table {
     let mut cols = crate::table_util::ColumnBlocks::new(N_DOMAIN, names.len());
     let mut fz = DomainFeaturizer::new();
-    let mut row = [0.0; N_DOMAIN];
     for n in names {
-        match n {
-            Some(n) => fz.row(n, &mut row),
-            None => row.fill(f64::NAN),
-        }
-        cols.push_row(&row);
+        push_domain_row(&mut fz, &mut cols, n);
     }
     crate::table_util::build_table(DOMAIN_SET, domain_defs(), cols.finish(), ids)
+}
+
+fn push_domain_row(
+    fz: &mut DomainFeaturizer,
+    cols: &mut crate::table_util::ColumnBlocks,
+    name: Option<&str>,
+) {
+    let mut row = [0.0; N_DOMAIN];
+    match name {
+        Some(n) => fz.row(n, &mut row),
+        None => row.fill(f64::NAN),
+    }
+    cols.push_row(&row);
 }
 
 /// Domain features of events (one row per event; all NaN when the event has
 /// no name). Identity columns: `@timestamp`, `source.ip`, `destination.ip`, `domain`.
 pub fn domain_features(events: &[Event]) -> Table {
-    let mk = |s: &str| {
-        (
-            s.to_string(),
-            palisade_core::ColumnRole::Identity,
-            Vec::with_capacity(events.len()),
-        )
-    };
-    let mut ids = IdCols {
-        cols: vec![
-            mk("@timestamp"),
-            mk("source.ip"),
-            mk("destination.ip"),
-            mk("domain"),
-        ],
-    };
-    for e in events {
-        let v = [
-            e.timestamp_rfc3339(),
-            e.source_ip.map(ip_text),
-            e.destination_ip.map(ip_text),
-            event_domain(e).map(str::to_string),
-        ];
-        for (c, x) in ids.cols.iter_mut().zip(v) {
-            c.2.push(x);
+    let mut b = DomainTableBuilder::with_capacity(events.len());
+    b.push(events);
+    b.finish()
+}
+
+/// The table of [`domain_features`] built a batch of events at a time (as
+/// [`RequestTableBuilder`](crate::RequestTableBuilder), and for the same reason).
+pub struct DomainTableBuilder {
+    cols: crate::table_util::ColumnBlocks,
+    ids: IdCols,
+    fz: DomainFeaturizer,
+}
+
+impl Default for DomainTableBuilder {
+    fn default() -> Self {
+        DomainTableBuilder::with_capacity(0)
+    }
+}
+
+impl DomainTableBuilder {
+    /// A builder with room for `rows` rows (it grows past them).
+    pub fn with_capacity(rows: usize) -> DomainTableBuilder {
+        let mk = |s: &str| {
+            (
+                s.to_string(),
+                palisade_core::ColumnRole::Identity,
+                Vec::with_capacity(rows),
+            )
+        };
+        DomainTableBuilder {
+            cols: crate::table_util::ColumnBlocks::new(N_DOMAIN, rows),
+            ids: IdCols {
+                cols: vec![
+                    mk("@timestamp"),
+                    mk("source.ip"),
+                    mk("destination.ip"),
+                    mk("domain"),
+                ],
+            },
+            fz: DomainFeaturizer::new(),
         }
     }
-    table_of(events.iter().map(event_domain).collect(), ids)
+
+    /// Appends one row per event.
+    pub fn push(&mut self, events: &[Event]) {
+        for e in events {
+            let v = [
+                e.timestamp_rfc3339(),
+                e.source_ip.map(ip_text),
+                e.destination_ip.map(ip_text),
+                event_domain(e).map(str::to_string),
+            ];
+            for (c, x) in self.ids.cols.iter_mut().zip(v) {
+                c.2.push(x);
+            }
+            push_domain_row(&mut self.fz, &mut self.cols, event_domain(e));
+        }
+    }
+
+    /// The rows so far.
+    pub fn rows(&self) -> usize {
+        self.cols.rows()
+    }
+
+    /// The table, as [`domain_features`] makes it.
+    pub fn finish(self) -> Table {
+        crate::table_util::build_table(DOMAIN_SET, domain_defs(), self.cols.finish(), self.ids)
+    }
 }
 
 /// Domain features of a list of names. Identity column `domain`.

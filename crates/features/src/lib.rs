@@ -25,14 +25,15 @@ mod test_data;
 pub mod urlparts;
 
 pub use domain::{
-    domain_defs, domain_features, domain_features_table, DomainFeaturizer, DOMAIN_SET,
+    domain_defs, domain_features, domain_features_table, DomainFeaturizer, DomainTableBuilder,
+    DOMAIN_SET,
 };
 pub use entity::{
     entity_features, entity_features_with_report, EntityAggregator, EntityConfig, EntityReport,
 };
 pub use request::{
     request_defs, request_features, request_features_fixed_columns, url_defs, url_features_table,
-    UrlFeaturizer, REQUEST_SET, URL_SET,
+    RequestTableBuilder, UrlFeaturizer, REQUEST_SET, URL_SET,
 };
 
 use palisade_core::{Event, FeatureDef, Table};

@@ -517,15 +517,73 @@ pub fn request_features_fixed_columns(events: &[Event]) -> Table {
 }
 
 fn request_table(events: &[Event], prune: Prune) -> Table {
-    let defs = request_defs();
-    let mut cols = ColumnBlocks::new(N_REQUEST, events.len());
-    let mut ids = IdCols::request(events.len());
-    let mut fz = UrlFeaturizer::new();
-    fz.request_rows(events, |e, row| {
-        cols.push_row(row);
-        ids.push_request(e);
-    });
-    build_table_with(REQUEST_SET, defs, cols.finish(), ids, prune)
+    let mut b = RequestTableBuilder::with_capacity(events.len());
+    b.push(events);
+    b.finish_with(prune)
+}
+
+/// The request table built a batch of events at a time: pushing the
+/// batches of a list of events gives the table of [`request_features`] (or,
+/// by [`finish_fixed_columns`](Self::finish_fixed_columns), of
+/// [`request_features_fixed_columns`]) over the whole list. Why: a reader of
+/// a long log can then hold a few thousand events at a time, their memory
+/// reused from batch to batch and still in cache when their rows are made,
+/// while the table grows to a row group's size (`palisade features request`).
+pub struct RequestTableBuilder {
+    cols: ColumnBlocks,
+    ids: IdCols,
+    fz: UrlFeaturizer,
+}
+
+impl Default for RequestTableBuilder {
+    fn default() -> Self {
+        RequestTableBuilder::with_capacity(0)
+    }
+}
+
+impl RequestTableBuilder {
+    /// A builder with room for `rows` rows (it grows past them).
+    pub fn with_capacity(rows: usize) -> RequestTableBuilder {
+        RequestTableBuilder {
+            cols: ColumnBlocks::new(N_REQUEST, rows),
+            ids: IdCols::request(rows),
+            fz: UrlFeaturizer::new(),
+        }
+    }
+
+    /// Appends one row per event.
+    pub fn push(&mut self, events: &[Event]) {
+        let (cols, ids) = (&mut self.cols, &mut self.ids);
+        self.fz.request_rows(events, |e, row| {
+            cols.push_row(row);
+            ids.push_request(e);
+        });
+    }
+
+    /// The rows so far.
+    pub fn rows(&self) -> usize {
+        self.cols.rows()
+    }
+
+    /// The table, as [`request_features`] makes it.
+    pub fn finish(self) -> Table {
+        self.finish_with(Prune::EmptyLabels)
+    }
+
+    /// The table, as [`request_features_fixed_columns`] makes it.
+    pub fn finish_fixed_columns(self) -> Table {
+        self.finish_with(Prune::Nothing)
+    }
+
+    fn finish_with(self, prune: Prune) -> Table {
+        build_table_with(
+            REQUEST_SET,
+            request_defs(),
+            self.cols.finish(),
+            self.ids,
+            prune,
+        )
+    }
 }
 
 /// URL-only features of a list of URLs (one row per URL). Identity column

@@ -77,6 +77,7 @@ pub(crate) struct ColumnBlocks {
     block: Vec<f64>,
     filled: usize,
     cols: Vec<Vec<f64>>,
+    rows: usize,
 }
 
 /// Rows per block.
@@ -90,7 +91,13 @@ impl ColumnBlocks {
             block: vec![0.0; width * BLOCK_ROWS],
             filled: 0,
             cols: (0..width).map(|_| Vec::with_capacity(rows)).collect(),
+            rows: 0,
         }
+    }
+
+    /// The rows pushed so far.
+    pub fn rows(&self) -> usize {
+        self.rows
     }
 
     /// The next row to fill; every value must be written.
@@ -101,6 +108,7 @@ impl ColumnBlocks {
         }
         let at = self.filled * self.width;
         self.filled += 1;
+        self.rows += 1;
         &mut self.block[at..at + self.width]
     }
 

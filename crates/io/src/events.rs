@@ -140,14 +140,14 @@ impl EventWriter {
     }
 }
 
-fn empty_column(t: FieldType) -> PqColumn {
+fn empty_column(t: FieldType) -> PqColumn<'static> {
     match t {
         FieldType::Int | FieldType::Timestamp => PqColumn::I64(Vec::new()),
-        FieldType::Str | FieldType::Ip => PqColumn::Str(Vec::new()),
+        FieldType::Str | FieldType::Ip => PqColumn::Str(Vec::new().into()),
     }
 }
 
-fn event_columns(events: &[Event]) -> Vec<PqColumn> {
+fn event_columns(events: &[Event]) -> Vec<PqColumn<'static>> {
     EVENT_FIELDS
         .iter()
         .map(|(name, t)| match t {
@@ -164,7 +164,8 @@ fn event_columns(events: &[Event]) -> Vec<PqColumn> {
                 events
                     .iter()
                     .map(|e| e.get(name).map(|v| v.to_text()))
-                    .collect(),
+                    .collect::<Vec<_>>()
+                    .into(),
             ),
         })
         .collect()
