@@ -490,12 +490,25 @@ impl Event {
 /// (a sign, or more digits) go to chrono. The test
 /// `timestamps_format_as_chrono_does` compares the two.
 pub fn format_timestamp_us(us: i64) -> Option<String> {
+    let mut out = String::new();
+    push_timestamp_us(us, &mut out).then_some(out)
+}
+
+/// Appends [`format_timestamp_us`]'s text to `out`; false (and nothing
+/// appended) outside chrono's range. For columns that hold their text in
+/// one buffer ([`crate::TextColumn::push_with`]).
+pub fn push_timestamp_us(us: i64, out: &mut String) -> bool {
     // 0000-01-01 and 10000-01-01 in µs since the epoch
     const FIRST: i64 = -62_167_219_200_000_000;
     const END: i64 = 253_402_300_800_000_000;
     if !(FIRST..END).contains(&us) {
-        let dt = chrono::DateTime::from_timestamp_micros(us)?;
-        return Some(dt.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+        return match chrono::DateTime::from_timestamp_micros(us) {
+            Some(dt) => {
+                out.push_str(&dt.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+                true
+            }
+            None => false,
+        };
     }
     let secs = us.div_euclid(1_000_000);
     let micros = us.rem_euclid(1_000_000) as u32;
@@ -516,7 +529,13 @@ pub fn format_timestamp_us(us: i64) -> Option<String> {
     put(17, 2, sod % 60);
     put(20, 6, micros);
     // all ASCII digits and separators
-    String::from_utf8(b.to_vec()).ok()
+    match std::str::from_utf8(&b) {
+        Ok(t) => {
+            out.push_str(t);
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 /// An IP address as text, as its `Display` writes it. Why by hand for
@@ -524,9 +543,15 @@ pub fn format_timestamp_us(us: i64) -> Option<String> {
 /// `fmt` machinery, octet by octet (~2% of `palisade features request` on a
 /// Zeek log, perf). IPv6 keeps `Display` (its zero-run compression).
 pub fn ip_text(ip: IpAddr) -> String {
+    let mut out = String::with_capacity(15);
+    push_ip_text(ip, &mut out);
+    out
+}
+
+/// Appends [`ip_text`]'s text to `out`.
+pub fn push_ip_text(ip: IpAddr, out: &mut String) {
     match ip {
         IpAddr::V4(v4) => {
-            let mut out = String::with_capacity(15);
             for (i, octet) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
                     out.push('.');
@@ -539,9 +564,12 @@ pub fn ip_text(ip: IpAddr) -> String {
                 }
                 out.push(char::from(b'0' + octet % 10));
             }
-            out
         }
-        IpAddr::V6(_) => ip.to_string(),
+        IpAddr::V6(_) => {
+            use std::fmt::Write;
+            // writing to a String cannot fail
+            let _ = write!(out, "{ip}");
+        }
     }
 }
 

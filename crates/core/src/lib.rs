@@ -19,7 +19,7 @@ pub use hash::{IdentityBuildHasher, IdentityHasher};
 pub use model_file::{ModelBody, Threshold, TrainingInfo, MODEL_FORMAT_VERSION};
 pub use schema::{FeatureDef, FeatureSchema, FeatureType};
 pub use stats::ColumnStats;
-pub use table::{Column, ColumnData, ColumnRole, Matrix, Table};
+pub use table::{Column, ColumnData, ColumnRole, Matrix, Table, TextColumn};
 
 /// Errors of the core types. Each names the field, column or file part at fault.
 #[derive(Debug, thiserror::Error)]

@@ -22,8 +22,163 @@ pub enum ColumnRole {
 pub enum ColumnData {
     /// Numbers; NaN is missing.
     F64(Vec<f64>),
-    /// Text; `None` is missing.
-    Str(Vec<Option<String>>),
+    /// Text; a missing value is `None`.
+    Str(TextColumn),
+}
+
+/// A column of optional texts, stored end to end in one buffer.
+///
+/// Why not `Vec<Option<String>>`: that is an allocation per value, and a
+/// feature table has several text values per row (the request set's
+/// identity columns: timestamp, two addresses, host, URL). Making,
+/// dropping and copying them was most of the time a request table took
+/// beyond its features (perf: `malloc`, `free` and first touches of fresh
+/// pages), and 24 bytes of `String` plus the allocator's rounding per value
+/// was more than the text itself.
+///
+/// Invariant: `ends` has one entry per row, non-decreasing once
+/// [`MISSING`](Self::MISSING) is masked off; row i's text is
+/// `text[start..end]` where `end = ends[i] & !MISSING` and `start` is the
+/// previous row's end (0 for the first); a missing row has the `MISSING` bit
+/// and an empty span.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct TextColumn {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl TextColumn {
+    /// The bit of an end that marks a missing row.
+    const MISSING: usize = 1 << (usize::BITS - 1);
+
+    pub fn new() -> TextColumn {
+        TextColumn::default()
+    }
+
+    /// Room for `rows` rows of `bytes` bytes of text in all.
+    pub fn with_capacity(rows: usize, bytes: usize) -> TextColumn {
+        TextColumn {
+            text: String::with_capacity(bytes),
+            ends: Vec::with_capacity(rows),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// The bytes of text of every row together.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    /// Row i's value (`None`: missing). Panics when i is out of range, as
+    /// indexing a vector does; [`get`](Self::get) does not.
+    #[inline]
+    pub fn value(&self, i: usize) -> Option<&str> {
+        let end = self.ends[i];
+        if end & Self::MISSING != 0 {
+            return None;
+        }
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1] & !Self::MISSING,
+        };
+        Some(&self.text[start..end])
+    }
+
+    /// Row i's value, or `None` when there is no row i (`Some(None)`: the
+    /// row is there and its value missing), as `Vec::get`.
+    pub fn get(&self, i: usize) -> Option<Option<&str>> {
+        (i < self.len()).then(|| self.value(i))
+    }
+
+    /// The values in row order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Option<&str>> + '_ {
+        (0..self.len()).map(|i| self.value(i))
+    }
+
+    /// Appends a row.
+    #[inline]
+    pub fn push(&mut self, v: Option<&str>) {
+        match v {
+            Some(t) => {
+                self.text.push_str(t);
+                self.ends.push(self.text.len());
+            }
+            None => self.push_missing(),
+        }
+    }
+
+    /// Appends a missing row.
+    #[inline]
+    pub fn push_missing(&mut self) {
+        self.ends.push(self.text.len() | Self::MISSING);
+    }
+
+    /// Appends a row that `write` writes straight into the column's text
+    /// (no `String` of its own); when it returns false, the row is missing
+    /// and what it wrote is dropped.
+    #[inline]
+    pub fn push_with(&mut self, write: impl FnOnce(&mut String) -> bool) {
+        let start = self.text.len();
+        if write(&mut self.text) {
+            self.ends.push(self.text.len());
+        } else {
+            self.text.truncate(start);
+            self.push_missing();
+        }
+    }
+
+    /// The rows `idx`, in that order (an index may repeat).
+    pub fn select(&self, idx: &[usize]) -> TextColumn {
+        let mut out = TextColumn::with_capacity(idx.len(), 0);
+        for &i in idx {
+            out.push(self.value(i));
+        }
+        out
+    }
+
+    /// The rows of `range`.
+    pub fn slice(&self, range: std::ops::Range<usize>) -> TextColumn {
+        let mut out = TextColumn::with_capacity(range.len(), 0);
+        for i in range {
+            out.push(self.value(i));
+        }
+        out
+    }
+
+    /// The values as owned strings.
+    pub fn to_vec(&self) -> Vec<Option<String>> {
+        self.iter().map(|v| v.map(str::to_string)).collect()
+    }
+}
+
+impl std::fmt::Debug for TextColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl<S: AsRef<str>> FromIterator<Option<S>> for TextColumn {
+    fn from_iter<I: IntoIterator<Item = Option<S>>>(iter: I) -> Self {
+        let iter = iter.into_iter();
+        let mut out = TextColumn::with_capacity(iter.size_hint().0, 0);
+        for v in iter {
+            out.push(v.as_ref().map(AsRef::as_ref));
+        }
+        out
+    }
+}
+
+impl<S: AsRef<str>> From<Vec<Option<S>>> for TextColumn {
+    fn from(v: Vec<Option<S>>) -> Self {
+        v.into_iter().collect()
+    }
 }
 
 impl ColumnData {
@@ -48,7 +203,7 @@ impl ColumnData {
     pub fn push_text(&self, i: usize, out: &mut String) {
         match self {
             ColumnData::F64(v) => push_f64(v[i], out),
-            ColumnData::Str(v) => out.push_str(v[i].as_deref().unwrap_or_default()),
+            ColumnData::Str(v) => out.push_str(v.value(i).unwrap_or_default()),
         }
     }
 }
@@ -262,7 +417,7 @@ mod tests {
         t.push(
             "host",
             ColumnRole::Identity,
-            ColumnData::Str(vec![Some("a".into()), Some("b".into())]),
+            ColumnData::Str(vec![Some("a"), Some("b")].into()),
         )
         .unwrap();
         t.push("x", ColumnRole::Feature, ColumnData::F64(vec![1.0, 2.0]))
@@ -283,5 +438,63 @@ mod tests {
         assert!(t
             .push("z", ColumnRole::Feature, ColumnData::F64(vec![1.0]))
             .is_err());
+    }
+
+    #[test]
+    fn text_column_keeps_values_and_missing_rows_apart() {
+        let want = [
+            Some("ab"),
+            None,
+            Some(""),
+            Some("é x"),
+            None,
+            None,
+            Some("z"),
+        ];
+        let mut c = TextColumn::new();
+        for (i, v) in want.iter().enumerate() {
+            match i % 3 {
+                0 => c.push(*v),
+                1 => c.push_with(|s| match v {
+                    Some(t) => {
+                        s.push_str(t);
+                        true
+                    }
+                    None => {
+                        s.push_str("dropped");
+                        false
+                    }
+                }),
+                _ => match v {
+                    Some(t) => c.push(Some(t)),
+                    None => c.push_missing(),
+                },
+            }
+        }
+        assert_eq!(c.len(), want.len());
+        assert_eq!(c.iter().collect::<Vec<_>>(), want);
+        assert_eq!(c.text_len(), "abé xz".len());
+        for (i, v) in want.iter().enumerate() {
+            assert_eq!(c.value(i), *v);
+            assert_eq!(c.get(i), Some(*v));
+        }
+        assert_eq!(c.get(want.len()), None);
+        assert_eq!(
+            c.select(&[6, 0, 1, 0]).iter().collect::<Vec<_>>(),
+            [Some("z"), Some("ab"), None, Some("ab")]
+        );
+        assert_eq!(
+            c.slice(2..4).iter().collect::<Vec<_>>(),
+            [Some(""), Some("é x")]
+        );
+        let owned: Vec<Option<String>> = want.iter().map(|v| v.map(String::from)).collect();
+        assert_eq!(c.to_vec(), owned);
+        assert_eq!(TextColumn::from(owned), c);
+        assert_eq!(format!("{c:?}"), format!("{want:?}"));
+        // a missing row and an empty one are different values
+        assert_ne!(
+            TextColumn::from(vec![None::<&str>]),
+            TextColumn::from(vec![Some("")])
+        );
     }
 }

@@ -33,13 +33,22 @@ fn main() {
     }
     let (t, rep) = entity_features_with_report(&events, &cfg).unwrap();
     println!("{rep:?}");
+    // each cell's Debug text, column by column (`iter` on a text column:
+    // the same Debug text whether it yields `&Option<String>` (before the
+    // fifteenth session) or `Option<&str>`, so old revisions build this too)
+    let cells: Vec<Vec<String>> = t
+        .columns
+        .iter()
+        .map(|c| match &c.data {
+            ColumnData::Str(v) => v.iter().map(|x| format!("{x:?}")).collect(),
+            ColumnData::F64(v) => v.iter().map(|x| format!("{x:?}")).collect(),
+        })
+        .collect();
     for i in 0..t.nrows() {
         let mut line = String::new();
-        for c in &t.columns {
-            match &c.data {
-                ColumnData::Str(v) => line += &format!("{:?},", v[i]),
-                ColumnData::F64(v) => line += &format!("{:?},", v[i]),
-            }
+        for c in &cells {
+            line += &c[i];
+            line.push(',');
         }
         println!("{line}");
     }

@@ -9,10 +9,9 @@
 
 use crate::lexical::{lexical_specs, Histogram, LexStats, LEX_COUNT};
 use crate::scan::{Scanner, MAX_FUSED};
-use crate::table_util::IdCols;
+use crate::table_util::{push_event_ids, IdCols};
 use crate::urlparts::{is_ip_literal, lower_host, psl_facts};
-use palisade_core::event::ip_text;
-use palisade_core::{Event, FeatureDef, FeatureType, Table};
+use palisade_core::{Event, FeatureDef, FeatureType, Table, TextColumn};
 
 pub const DOMAIN_SET: &str = "domain";
 pub const N_DOMAIN: usize = LEX_COUNT + 9;
@@ -175,7 +174,8 @@ pub fn domain_features(events: &[Event]) -> Table {
 /// [`RequestTableBuilder`](crate::RequestTableBuilder), and for the same reason).
 pub struct DomainTableBuilder {
     cols: crate::table_util::ColumnBlocks,
-    ids: IdCols,
+    /// The identity columns: `@timestamp`, `source.ip`, `destination.ip`, `domain`.
+    ids: [TextColumn; 4],
     fz: DomainFeaturizer,
 }
 
@@ -188,39 +188,21 @@ impl Default for DomainTableBuilder {
 impl DomainTableBuilder {
     /// A builder with room for `rows` rows (it grows past them).
     pub fn with_capacity(rows: usize) -> DomainTableBuilder {
-        let mk = |s: &str| {
-            (
-                s.to_string(),
-                palisade_core::ColumnRole::Identity,
-                Vec::with_capacity(rows),
-            )
-        };
+        // (text per row: a timestamp, two IPv4 addresses, a name)
+        let col = |bytes: usize| TextColumn::with_capacity(rows, rows * bytes);
         DomainTableBuilder {
             cols: crate::table_util::ColumnBlocks::new(N_DOMAIN, rows),
-            ids: IdCols {
-                cols: vec![
-                    mk("@timestamp"),
-                    mk("source.ip"),
-                    mk("destination.ip"),
-                    mk("domain"),
-                ],
-            },
+            ids: [col(27), col(14), col(14), col(24)],
             fz: DomainFeaturizer::new(),
         }
     }
 
     /// Appends one row per event.
     pub fn push(&mut self, events: &[Event]) {
+        let [ts, sip, dip, domain] = &mut self.ids;
         for e in events {
-            let v = [
-                e.timestamp_rfc3339(),
-                e.source_ip.map(ip_text),
-                e.destination_ip.map(ip_text),
-                event_domain(e).map(str::to_string),
-            ];
-            for (c, x) in self.ids.cols.iter_mut().zip(v) {
-                c.2.push(x);
-            }
+            push_event_ids(e, ts, sip, dip);
+            domain.push(event_domain(e));
             push_domain_row(&mut self.fz, &mut self.cols, event_domain(e));
         }
     }
@@ -232,16 +214,21 @@ impl DomainTableBuilder {
 
     /// The table, as [`domain_features`] makes it.
     pub fn finish(self) -> Table {
-        crate::table_util::build_table(DOMAIN_SET, domain_defs(), self.cols.finish(), self.ids)
+        let names = ["@timestamp", "source.ip", "destination.ip", "domain"];
+        let ids = IdCols {
+            cols: names
+                .into_iter()
+                .zip(self.ids)
+                .map(|(n, v)| (n.to_string(), palisade_core::ColumnRole::Identity, v))
+                .collect(),
+        };
+        crate::table_util::build_table(DOMAIN_SET, domain_defs(), self.cols.finish(), ids)
     }
 }
 
 /// Domain features of a list of names. Identity column `domain`.
 pub fn domain_features_table(names: &[&str]) -> Table {
-    let ids = IdCols::single(
-        "domain",
-        names.iter().map(|n| Some(n.to_string())).collect(),
-    );
+    let ids = IdCols::single("domain", names.iter().map(|n| Some(*n)).collect());
     table_of(names.iter().map(|n| Some(*n)).collect(), ids)
 }
 

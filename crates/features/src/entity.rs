@@ -1886,25 +1886,14 @@ impl EntityAggregator {
             .map(|_| OpenSet::with_capacity(0))
             .collect();
         let mut prev_entity = u32::MAX;
-        let mut ids = IdCols {
-            cols: vec![
-                (
-                    "entity".to_string(),
-                    ColumnRole::Identity,
-                    Vec::with_capacity(n),
-                ),
-                (
-                    "window_start".to_string(),
-                    ColumnRole::Identity,
-                    Vec::with_capacity(n),
-                ),
-                (
-                    "window_end".to_string(),
-                    ColumnRole::Identity,
-                    Vec::with_capacity(n),
-                ),
+        let mut ids = IdCols::new(
+            &[
+                ("entity", ColumnRole::Identity),
+                ("window_start", ColumnRole::Identity),
+                ("window_end", ColumnRole::Identity),
             ],
-        };
+            n,
+        );
         for (at, &i) in order.iter().enumerate() {
             if let Some(&ahead) = order.get(at + OUTPUT_PREFETCH_AHEAD) {
                 rows.prefetch(ahead);
@@ -1917,17 +1906,15 @@ impl EntityAggregator {
                 seen.iter_mut().for_each(|s| s.clear());
                 prev_entity = row.entity;
             }
-            ids.cols[0]
-                .2
-                .push(Some(ents.names[row.entity as usize].clone()));
+            ids.cols[0].2.push(Some(&ents.names[row.entity as usize]));
             let (ws, we) = bounds.entry(row.window).or_insert_with(|| {
                 (
                     ts_text(row.window),
                     ts_text(row.window.saturating_add(window_us)),
                 )
             });
-            ids.cols[1].2.push(Some(ws.clone()));
-            ids.cols[2].2.push(Some(we.clone()));
+            ids.cols[1].2.push(Some(ws));
+            ids.cols[2].2.push(Some(we));
             let out = cols.next_row();
             for (j, f) in c.features.iter().enumerate() {
                 let s = f.slot;

@@ -10,7 +10,7 @@
 use crate::lexical::{lexical_specs, Histogram, LEX_COUNT};
 use crate::prefetch::{prefetch_bytes, prefetch_event, prefetch_offsets};
 use crate::scan::{Scanner, Simd, MAX_FUSED};
-use crate::table_util::{build_table, build_table_with, ColumnBlocks, IdCols, Prune};
+use crate::table_util::{build_table, build_table_with, ColumnBlocks, IdCols, Prune, RequestIds};
 use crate::urlparts::{
     count_byte, is_ip_literal, lower_host_dots, path_slashes_depth, psl_facts_dots, range_mask,
     slashes_depth_masked, split_url_slashes,
@@ -531,7 +531,7 @@ fn request_table(events: &[Event], prune: Prune) -> Table {
 /// while the table grows to a row group's size (`palisade features request`).
 pub struct RequestTableBuilder {
     cols: ColumnBlocks,
-    ids: IdCols,
+    ids: RequestIds,
     fz: UrlFeaturizer,
 }
 
@@ -546,7 +546,7 @@ impl RequestTableBuilder {
     pub fn with_capacity(rows: usize) -> RequestTableBuilder {
         RequestTableBuilder {
             cols: ColumnBlocks::new(N_REQUEST, rows),
-            ids: IdCols::request(rows),
+            ids: RequestIds::new(rows),
             fz: UrlFeaturizer::new(),
         }
     }
@@ -556,7 +556,7 @@ impl RequestTableBuilder {
         let (cols, ids) = (&mut self.cols, &mut self.ids);
         self.fz.request_rows(events, |e, row| {
             cols.push_row(row);
-            ids.push_request(e);
+            ids.push(e);
         });
     }
 
@@ -580,7 +580,7 @@ impl RequestTableBuilder {
             REQUEST_SET,
             request_defs(),
             self.cols.finish(),
-            self.ids,
+            self.ids.into_cols(),
             prune,
         )
     }
@@ -597,7 +597,7 @@ pub fn url_features_table(urls: &[&str]) -> Table {
         fz.url_row(u, &mut row);
         cols.push_row(&row);
     }
-    let ids = IdCols::single("url", urls.iter().map(|u| Some(u.to_string())).collect());
+    let ids = IdCols::single("url", urls.iter().map(|u| Some(*u)).collect());
     build_table(URL_SET, defs, cols.finish(), ids)
 }
 

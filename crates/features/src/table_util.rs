@@ -1,65 +1,135 @@
 //! Building feature tables: identity columns first, then features.
 
-use palisade_core::event::{format_timestamp_us, ip_text};
-use palisade_core::{ColumnData, ColumnRole, Event, FeatureDef, FeatureSchema, Table};
+use palisade_core::event::{format_timestamp_us, push_ip_text, push_timestamp_us};
+use palisade_core::{ColumnData, ColumnRole, Event, FeatureDef, FeatureSchema, Table, TextColumn};
 
 /// Text columns carried next to the features (identity, label, meta).
 pub(crate) struct IdCols {
-    pub cols: Vec<(String, ColumnRole, Vec<Option<String>>)>,
+    pub cols: Vec<(String, ColumnRole, TextColumn)>,
+}
+
+/// Bytes of text to reserve per row of a column, by the column's name:
+/// about what Zeek logs hold (timestamps are 27 bytes, IPv4 addresses up to
+/// 15), so that a table of typical rows grows its text once or not at all.
+fn text_per_row(name: &str) -> usize {
+    match name {
+        "@timestamp" | "window_start" | "window_end" => 27,
+        "source.ip" | "destination.ip" => 14,
+        "url" => 64,
+        "labels.source_label" => 0,
+        _ => 24,
+    }
 }
 
 impl IdCols {
-    pub fn single(name: &str, v: Vec<Option<String>>) -> Self {
+    /// Columns `names` (with roles), with room for `rows` rows.
+    pub fn new(names: &[(&str, ColumnRole)], rows: usize) -> Self {
+        IdCols {
+            cols: names
+                .iter()
+                .map(|&(name, role)| {
+                    let text = TextColumn::with_capacity(rows, rows * text_per_row(name));
+                    (name.to_string(), role, text)
+                })
+                .collect(),
+        }
+    }
+
+    pub fn single(name: &str, v: TextColumn) -> Self {
         IdCols {
             cols: vec![(name.to_string(), ColumnRole::Identity, v)],
-        }
-    }
-
-    pub fn request(n: usize) -> Self {
-        let mk = |s: &str| (s.to_string(), ColumnRole::Identity, Vec::with_capacity(n));
-        IdCols {
-            cols: vec![
-                mk("@timestamp"),
-                mk("source.ip"),
-                mk("destination.ip"),
-                mk("host"),
-                mk("url"),
-                (
-                    "labels.source_label".to_string(),
-                    ColumnRole::Label,
-                    Vec::with_capacity(n),
-                ),
-            ],
-        }
-    }
-
-    pub fn push_request(&mut self, e: &Event) {
-        let vals = [
-            e.timestamp_rfc3339(),
-            e.source_ip.map(ip_text),
-            e.destination_ip.map(ip_text),
-            e.web_host().map(str::to_string),
-            e.url_full.clone().or_else(|| {
-                e.url_path.as_ref().map(|p| {
-                    let q = e
-                        .url_query
-                        .as_deref()
-                        .map(|q| format!("?{q}"))
-                        .unwrap_or_default();
-                    format!("{}{p}{q}", e.web_host().unwrap_or(""))
-                })
-            }),
-            e.source_label.clone(),
-        ];
-        for (c, v) in self.cols.iter_mut().zip(vals) {
-            c.2.push(v);
         }
     }
 
     /// Drop label/meta columns that are empty in every row.
     fn prune(&mut self) {
         self.cols
-            .retain(|(_, role, v)| *role == ColumnRole::Identity || v.iter().any(Option::is_some));
+            .retain(|(_, role, v)| *role == ColumnRole::Identity || v.iter().any(|x| x.is_some()));
+    }
+}
+
+/// The request set's identity and label columns, filled event by event.
+pub(crate) struct RequestIds {
+    ts: TextColumn,
+    sip: TextColumn,
+    dip: TextColumn,
+    host: TextColumn,
+    url: TextColumn,
+    label: TextColumn,
+}
+
+impl RequestIds {
+    /// With room for `rows` rows.
+    pub fn new(rows: usize) -> Self {
+        let col = |name: &str| TextColumn::with_capacity(rows, rows * text_per_row(name));
+        RequestIds {
+            ts: col("@timestamp"),
+            sip: col("source.ip"),
+            dip: col("destination.ip"),
+            host: col("host"),
+            url: col("url"),
+            label: col("labels.source_label"),
+        }
+    }
+
+    /// Appends `e`'s values, each written straight into its column's text.
+    pub fn push(&mut self, e: &Event) {
+        push_event_ids(e, &mut self.ts, &mut self.sip, &mut self.dip);
+        self.host.push(e.web_host());
+        match (&e.url_full, &e.url_path) {
+            (Some(full), _) => self.url.push(Some(full)),
+            (None, Some(p)) => self.url.push_with(|s| {
+                s.push_str(e.web_host().unwrap_or(""));
+                s.push_str(p);
+                if let Some(q) = &e.url_query {
+                    s.push('?');
+                    s.push_str(q);
+                }
+                true
+            }),
+            (None, None) => self.url.push_missing(),
+        }
+        self.label.push(e.source_label.as_deref());
+    }
+
+    /// The columns: `@timestamp`, `source.ip`, `destination.ip`, `host`,
+    /// `url` (identity), `labels.source_label` (label).
+    pub fn into_cols(self) -> IdCols {
+        use ColumnRole::{Identity, Label};
+        let named = |name: &str, role, v| (name.to_string(), role, v);
+        IdCols {
+            cols: vec![
+                named("@timestamp", Identity, self.ts),
+                named("source.ip", Identity, self.sip),
+                named("destination.ip", Identity, self.dip),
+                named("host", Identity, self.host),
+                named("url", Identity, self.url),
+                named("labels.source_label", Label, self.label),
+            ],
+        }
+    }
+}
+
+/// Appends `e`'s timestamp (RFC 3339) and source and destination addresses
+/// to three columns.
+pub(crate) fn push_event_ids(
+    e: &Event,
+    ts: &mut TextColumn,
+    sip: &mut TextColumn,
+    dip: &mut TextColumn,
+) {
+    match e.timestamp_us {
+        Some(us) => ts.push_with(|s| push_timestamp_us(us, s)),
+        None => ts.push_missing(),
+    }
+    for (ip, col) in [(e.source_ip, sip), (e.destination_ip, dip)] {
+        match ip {
+            Some(ip) => col.push_with(|s| {
+                push_ip_text(ip, s);
+                true
+            }),
+            None => col.push_missing(),
+        }
     }
 }
 

@@ -17,7 +17,10 @@ fn col(t: &Table, name: &str) -> Vec<f64> {
 
 fn text(t: &Table, name: &str) -> Vec<String> {
     match &t.column(name).unwrap().data {
-        ColumnData::Str(v) => v.iter().map(|s| s.clone().unwrap_or_default()).collect(),
+        ColumnData::Str(v) => v
+            .iter()
+            .map(|s| s.unwrap_or_default().to_string())
+            .collect(),
         ColumnData::F64(_) => panic!(),
     }
 }

@@ -353,7 +353,10 @@ fn cells(t: &Table) -> Vec<(String, Vec<String>)> {
                         }
                     })
                     .collect(),
-                ColumnData::Str(v) => v.iter().map(|s| s.clone().unwrap_or_default()).collect(),
+                ColumnData::Str(v) => v
+                    .iter()
+                    .map(|s| s.unwrap_or_default().to_string())
+                    .collect(),
             };
             (c.name.clone(), v)
         })

@@ -338,7 +338,7 @@ fn domain_from_events_prefers_dns_name() {
         "no name: missing, not zero"
     );
     match &t.column("domain").unwrap().data {
-        ColumnData::Str(v) => assert_eq!(v[0].as_deref(), Some("abc.example.org")),
+        ColumnData::Str(v) => assert_eq!(v.value(0), Some("abc.example.org")),
         _ => panic!(),
     }
 }

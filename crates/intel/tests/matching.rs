@@ -341,11 +341,7 @@ fn events_tables_verdicts_and_windows() {
     t.push(
         "entity",
         ColumnRole::Identity,
-        ColumnData::Str(vec![
-            Some("10.0.0.1".into()),
-            Some("10.0.0.2".into()),
-            Some("10.0.0.9".into()),
-        ]),
+        ColumnData::Str(vec![Some("10.0.0.1"), Some("10.0.0.2"), Some("10.0.0.9")].into()),
     )
     .unwrap();
     t.push(
@@ -376,23 +372,19 @@ fn events_tables_verdicts_and_windows() {
     t.push(
         "source.ip",
         ColumnRole::Identity,
-        ColumnData::Str(vec![Some("10.0.0.1".into()), Some("10.0.0.1".into()), None]),
+        ColumnData::Str(vec![Some("10.0.0.1"), Some("10.0.0.1"), None].into()),
     )
     .unwrap();
     t.push(
         "url.full",
         ColumnRole::Identity,
-        ColumnData::Str(vec![Some("http://www.evil.com/x".into()), None, None]),
+        ColumnData::Str(vec![Some("http://www.evil.com/x"), None, None].into()),
     )
     .unwrap();
     t.push(
         "destination.ip",
         ColumnRole::Identity,
-        ColumnData::Str(vec![
-            None,
-            Some("6.6.6.6".into()),
-            Some("::ffff:6.6.6.6".into()),
-        ]),
+        ColumnData::Str(vec![None, Some("6.6.6.6"), Some("::ffff:6.6.6.6")].into()),
     )
     .unwrap();
     t.push(

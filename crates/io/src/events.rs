@@ -143,7 +143,7 @@ impl EventWriter {
 fn empty_column(t: FieldType) -> PqColumn<'static> {
     match t {
         FieldType::Int | FieldType::Timestamp => PqColumn::I64(Vec::new()),
-        FieldType::Str | FieldType::Ip => PqColumn::Str(Vec::new().into()),
+        FieldType::Str | FieldType::Ip => PqColumn::Str(Default::default()),
     }
 }
 
@@ -160,13 +160,12 @@ fn event_columns(events: &[Event]) -> Vec<PqColumn<'static>> {
                     })
                     .collect(),
             ),
-            FieldType::Str | FieldType::Ip => PqColumn::Str(
+            FieldType::Str | FieldType::Ip => PqColumn::Str(std::borrow::Cow::Owned(
                 events
                     .iter()
                     .map(|e| e.get(name).map(|v| v.to_text()))
-                    .collect::<Vec<_>>()
-                    .into(),
-            ),
+                    .collect(),
+            )),
         })
         .collect()
 }
@@ -273,7 +272,7 @@ where
                 for &(name, col) in &fields {
                     let text = match col {
                         ColumnData::F64(v) if !v[i].is_nan() => Some(format!("{}", v[i] as i64)),
-                        ColumnData::Str(v) => v[i].clone(),
+                        ColumnData::Str(v) => v.value(i).map(str::to_string),
                         _ => None,
                     };
                     if let Some(t) = text {

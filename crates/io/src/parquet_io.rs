@@ -5,7 +5,7 @@
 //! plain columns of f64 / i64 / UTF-8 and need none of Arrow's machinery.
 
 use crate::IoError;
-use palisade_core::{ColumnData, ColumnRole, FeatureSchema, Table};
+use palisade_core::{ColumnData, ColumnRole, FeatureSchema, Table, TextColumn};
 use parquet::basic::{Compression, ConvertedType, Repetition, Type as PhysicalType};
 use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
 use parquet::file::metadata::KeyValue;
@@ -30,7 +30,7 @@ pub(crate) enum PqColumn<'a> {
     /// Optional INT64.
     I64(Vec<Option<i64>>),
     /// Optional UTF-8 BYTE_ARRAY.
-    Str(Cow<'a, [Option<String>]>),
+    Str(Cow<'a, TextColumn>),
 }
 
 impl PqColumn<'_> {
@@ -99,7 +99,7 @@ impl PqWriter {
             .map(|c| {
                 let kind = match &c.data {
                     ColumnData::F64(_) => PqColumn::F64(Cow::Borrowed(&[])),
-                    ColumnData::Str(_) => PqColumn::Str(Cow::Borrowed(&[])),
+                    ColumnData::Str(_) => PqColumn::Str(Cow::Owned(TextColumn::new())),
                 };
                 (c.name.clone(), kind)
             })
@@ -140,11 +140,7 @@ impl PqWriter {
                 }
                 PqColumn::Str(v) => {
                     let def: Vec<i16> = v.iter().map(|x| i16::from(x.is_some())).collect();
-                    let vals: Vec<ByteArray> = v
-                        .iter()
-                        .flatten()
-                        .map(|s| ByteArray::from(s.as_str()))
-                        .collect();
+                    let vals: Vec<ByteArray> = v.iter().flatten().map(ByteArray::from).collect();
                     cw.typed::<ByteArrayType>()
                         .write_batch(&vals, Some(&def), None)
                         .map_err(pe)?;
@@ -227,7 +223,7 @@ pub(crate) fn read_columns(path: &Path) -> Result<PqRead, IoError> {
             if n {
                 ColumnData::F64(Vec::new())
             } else {
-                ColumnData::Str(Vec::new())
+                ColumnData::Str(TextColumn::new())
             }
         })
         .collect();
@@ -242,7 +238,7 @@ pub(crate) fn read_columns(path: &Path) -> Result<PqRead, IoError> {
             };
             match col {
                 ColumnData::F64(v) => v.push(field_f64(field)),
-                ColumnData::Str(v) => v.push(field_str(field)),
+                ColumnData::Str(v) => v.push(field_str(field).as_deref()),
             }
         }
     }

@@ -353,9 +353,9 @@ fn write_jsonl_rows(path: &Path, w: &mut dyn Write, table: &Table) -> Result<(),
                             .unwrap_or(serde_json::Value::Null)
                     }
                 }
-                ColumnData::Str(v) => v[i]
-                    .clone()
-                    .map(serde_json::Value::String)
+                ColumnData::Str(v) => v
+                    .value(i)
+                    .map(|s| serde_json::Value::String(s.to_string()))
                     .unwrap_or(serde_json::Value::Null),
             };
             obj.insert(c.name.clone(), v);
@@ -527,7 +527,7 @@ mod tests {
         t.push(
             "entity",
             ColumnRole::Identity,
-            ColumnData::Str(vec![Some("h1".into()), None, Some("h,3".into())]),
+            ColumnData::Str(vec![Some("h1"), None, Some("h,3")].into()),
         )
         .unwrap();
         t.push(
@@ -556,7 +556,7 @@ mod tests {
         for c in &t.columns {
             let data = match &c.data {
                 ColumnData::F64(v) => ColumnData::F64(v[range.clone()].to_vec()),
-                ColumnData::Str(v) => ColumnData::Str(v[range.clone()].to_vec()),
+                ColumnData::Str(v) => ColumnData::Str(v.slice(range.clone())),
             };
             out.push(&c.name, c.role, data).unwrap();
         }

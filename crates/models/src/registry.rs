@@ -384,7 +384,7 @@ pub fn label_values(table: &Table, col: &str) -> Result<Vec<f64>> {
             v.iter()
                 .enumerate()
                 .map(
-                    |(i, s)| match s.as_deref().map(|s| s.trim().to_ascii_lowercase()) {
+                    |(i, s)| match s.map(|s| s.trim().to_ascii_lowercase()) {
                         None => Ok(f64::NAN),
                         Some(s) if s.is_empty() => Ok(f64::NAN),
                         Some(s) => match s.as_str() {

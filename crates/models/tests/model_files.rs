@@ -62,7 +62,7 @@ fn table() -> Table {
         ColumnRole::Meta,
         ColumnData::Str(
             (0..n)
-                .map(|i| Some(if i % 2 == 0 { "tcp" } else { "udp" }.into()))
+                .map(|i| Some(if i % 2 == 0 { "tcp" } else { "udp" }))
                 .collect(),
         ),
     )
@@ -177,7 +177,7 @@ fn schema_mismatch_is_an_error_naming_the_column() {
     t.push(
         "a",
         ColumnRole::Feature,
-        ColumnData::Str(vec![Some("x".into()); 600]),
+        ColumnData::Str(vec![Some("x"); 600].into()),
     )
     .unwrap();
     let err = m.score_table(&t).unwrap_err().to_string();

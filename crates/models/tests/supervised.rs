@@ -216,7 +216,7 @@ fn mixed_table(n: usize, seed: u64) -> Table {
         ts.push(1_700_000_000.0 + i as f64);
     }
     let mut t = Table::new();
-    t.push("src_ip", ColumnRole::Identity, ColumnData::Str(ip))
+    t.push("src_ip", ColumnRole::Identity, ColumnData::Str(ip.into()))
         .unwrap();
     t.push("proto", ColumnRole::Feature, strs(proto)).unwrap();
     t.push("size", ColumnRole::Feature, ColumnData::F64(size))
@@ -283,7 +283,7 @@ fn categorical_and_missing_values_are_learned_and_explained() {
             unreachable!()
         };
         let row = (0..test.nrows())
-            .find(|&i| pv[i].as_deref() == Some("icmp") && !x.get(i, 1).is_nan())
+            .find(|&i| pv.value(i) == Some("icmp") && !x.get(i, 1).is_nan())
             .unwrap();
         let ex = m.detector.explain(&x, row, 2).unwrap();
         assert_eq!(ex[0].feature, "proto", "{k}: {ex:?}");

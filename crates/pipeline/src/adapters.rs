@@ -59,9 +59,7 @@ pub fn select_rows(table: &Table, keep: &[usize]) -> Table {
             ColumnData::F64(v) => {
                 ColumnData::F64(keep.iter().filter_map(|&i| v.get(i).copied()).collect())
             }
-            ColumnData::Str(v) => {
-                ColumnData::Str(keep.iter().filter_map(|&i| v.get(i).cloned()).collect())
-            }
+            ColumnData::Str(v) => ColumnData::Str(keep.iter().filter_map(|&i| v.get(i)).collect()),
         };
         t.columns.push(palisade_core::Column {
             name: c.name.clone(),

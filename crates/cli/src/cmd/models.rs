@@ -422,14 +422,14 @@ pub fn run_score(args: ScoreArgs) -> Result<()> {
     if args.explain > 0 {
         let ex = registry::explain_all(model.detector.as_ref(), &x, args.explain)?;
         for k in 0..args.explain {
-            let pick =
-                |f: &dyn Fn(&palisade_models::Contribution) -> String| -> Vec<Option<String>> {
-                    ex.iter().map(|row| row.get(k).map(f)).collect()
-                };
+            let features = ex
+                .iter()
+                .map(|row| row.get(k).map(|c| c.feature.as_str()))
+                .collect();
             out.push(
                 &format!("top{}_feature", k + 1),
                 ColumnRole::Meta,
-                ColumnData::Str(pick(&|c| c.feature.clone())),
+                ColumnData::Str(features),
             )?;
             let vals: Vec<f64> = ex
                 .iter()

@@ -40,8 +40,8 @@ pub struct CategoryCodes {
 }
 
 impl CategoryColumn {
-    fn code(&self, index: &HashMap<&str, usize>, v: &Option<String>) -> f64 {
-        match v.as_deref().map(str::trim) {
+    fn code(&self, index: &HashMap<&str, usize>, v: Option<&str>) -> f64 {
+        match v.map(str::trim) {
             None | Some("") => f64::NAN,
             Some(s) => index.get(s).copied().unwrap_or(self.levels.len()) as f64,
         }

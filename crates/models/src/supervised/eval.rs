@@ -24,7 +24,7 @@ pub fn take_rows(table: &Table, idx: &[usize]) -> Table {
             role: c.role,
             data: match &c.data {
                 ColumnData::F64(v) => ColumnData::F64(idx.iter().map(|&i| v[i]).collect()),
-                ColumnData::Str(v) => ColumnData::Str(idx.iter().map(|&i| v[i].clone()).collect()),
+                ColumnData::Str(v) => ColumnData::Str(v.select(idx)),
             },
         })
         .collect();
@@ -172,7 +172,7 @@ pub struct TimeSplitReport {
 fn time_of(c: &ColumnData, i: usize) -> Option<f64> {
     match c {
         ColumnData::F64(v) => v.get(i).copied().filter(|x| x.is_finite()),
-        ColumnData::Str(v) => v.get(i)?.as_deref().and_then(parse_time),
+        ColumnData::Str(v) => v.get(i)?.and_then(parse_time),
     }
 }
 
