@@ -219,6 +219,34 @@ fn features_request_on_a_zeek_json_ssl_log() {
         assert!(num(&h, r, "host_entropy") > 0.0);
     }
     assert!(rows.iter().all(|r| !cell(&h, r, "source.ip").is_empty()));
+
+    // events are read 4,096 at a time; a chunk (row group) of 17 × 256 rows
+    // cuts batches in two: every row still comes once, in order
+    let chunked = dir.path().join("ssl-chunked.csv");
+    let o = palisade()
+        .args(["features", "request", "--in"])
+        .arg(&log)
+        .arg("--out")
+        .arg(&chunked)
+        .env("PALISADE_FEATURES_CHUNK", "4352")
+        .output()
+        .expect("run palisade");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (hc, rc) = read_csv(&chunked);
+    // (a chunked table keeps its empty label column)
+    let j = hc.iter().position(|c| c == "labels.source_label");
+    assert!(j.is_some() && !h.contains(&"labels.source_label".to_string()));
+    let rc: Vec<Vec<String>> = rc
+        .into_iter()
+        .map(|mut r| {
+            if let Some(j) = j {
+                assert!(r.remove(j).is_empty(), "labels made up");
+            }
+            r
+        })
+        .collect();
+    assert_eq!(rc.len(), rows.len());
+    assert!(rc == rows, "chunked rows differ");
 }
 
 #[test]

@@ -383,29 +383,25 @@ pub fn label_values(table: &Table, col: &str) -> Result<Vec<f64>> {
         ColumnData::Str(v) => {
             v.iter()
                 .enumerate()
-                .map(
-                    |(i, s)| match s.map(|s| s.trim().to_ascii_lowercase()) {
-                        None => Ok(f64::NAN),
-                        Some(s) if s.is_empty() => Ok(f64::NAN),
-                        Some(s) => match s.as_str() {
-                            // The words the labelled datasets security teams use
-                            // (Stratosphere, PhishCrawl, ThreatFox, DGA and tunnelling sets).
-                            "0" | "false" | "no" | "benign" | "normal" | "legit" | "legitimate"
-                            | "good" | "clean" | "plain" | "-" => Ok(0.0),
-                            "1" | "true" | "yes" | "malicious" | "anomaly" | "attack"
-                            | "outlier" | "bad" | "phishing" | "dga" | "tunneling" | "malware" => {
-                                Ok(1.0)
-                            }
-                            other => Err(ModelError::Data(format!(
-                                "label column `{col}`, row {}: `{other}` is not a 0/1 label \
+                .map(|(i, s)| match s.map(|s| s.trim().to_ascii_lowercase()) {
+                    None => Ok(f64::NAN),
+                    Some(s) if s.is_empty() => Ok(f64::NAN),
+                    Some(s) => match s.as_str() {
+                        // The words the labelled datasets security teams use
+                        // (Stratosphere, PhishCrawl, ThreatFox, DGA and tunnelling sets).
+                        "0" | "false" | "no" | "benign" | "normal" | "legit" | "legitimate"
+                        | "good" | "clean" | "plain" | "-" => Ok(0.0),
+                        "1" | "true" | "yes" | "malicious" | "anomaly" | "attack" | "outlier"
+                        | "bad" | "phishing" | "dga" | "tunneling" | "malware" => Ok(1.0),
+                        other => Err(ModelError::Data(format!(
+                            "label column `{col}`, row {}: `{other}` is not a 0/1 label \
                                  (numbers: 0 = benign, other = malicious; words: benign, normal, \
                                  legit, plain, false / malicious, attack, phishing, dga, \
                                  tunneling, true)",
-                                i + 1
-                            ))),
-                        },
+                            i + 1
+                        ))),
                     },
-                )
+                })
                 .collect()
         }
     }

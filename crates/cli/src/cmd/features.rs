@@ -159,8 +159,8 @@ const CHUNK_EVENTS: usize = 65_536;
 /// Events read at a time by `palisade features`: it holds these, not the
 /// whole input. Why not a whole chunk ([`CHUNK_EVENTS`], as before): the
 /// events' memory (an `Event` is about 1 KiB, plus its text) is then reused
-/// batch after batch, and is still in cache when their rows are made,
-/// instead of 64 MiB of fresh pages per chunk. Measured (fifteenth session,
+/// batch after batch (a batch is about 4 MiB), instead of 64 MiB of fresh
+/// pages per chunk. Measured (fifteenth session,
 /// Zen 3 VM; `bench/features_stream.sh` with `OLD_BIN`): peak memory of
 /// `request` on Zeek ssl.json ×10 200 → 102 MB, `domain` on dns.log ×10
 /// 156 → 74 MB, `entity --set flow` 154 → 21 MB; time within this VM's
@@ -262,8 +262,6 @@ fn for_each_chunk(
     each(&buf)
 }
 
-/// A per-event feature set (request, domain) written chunk by chunk:
-/// `rows(chunk, whole)` makes each chunk's table.
 /// A per-event feature table built a batch of events at a time.
 trait PerEventTable {
     fn push(&mut self, events: &[Event]);
@@ -310,13 +308,18 @@ fn per_event_rows<B: PerEventTable>(a: &InOut, new: impl Fn(usize) -> B) -> anyh
     let mut columns = 0;
     let mut rows = new(group);
     let mut written = false;
-    for_each_chunk(a, EVENT_BATCH.min(group), |events| {
-        rows.push(events);
-        if rows.rows() >= group {
-            let t = std::mem::replace(&mut rows, new(group)).finish(false);
-            columns = t.columns.len();
-            w.write(&t)?;
-            written = true;
+    for_each_chunk(a, EVENT_BATCH.min(group), |mut events| {
+        // (cut at the chunk's end: `group` need not be a multiple of the batch)
+        while !events.is_empty() {
+            let (now, later) = events.split_at((group - rows.rows()).min(events.len()));
+            rows.push(now);
+            events = later;
+            if rows.rows() == group {
+                let t = std::mem::replace(&mut rows, new(group)).finish(false);
+                columns = t.columns.len();
+                w.write(&t)?;
+                written = true;
+            }
         }
         Ok(())
     })?;
