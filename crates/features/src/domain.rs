@@ -9,7 +9,7 @@
 
 use crate::lexical::{lexical_specs, Histogram, LexStats, LEX_COUNT};
 use crate::scan::{Scanner, MAX_FUSED};
-use crate::table_util::{push_event_ids, IdCols};
+use crate::table_util::{push_event_ids, text_column_for, IdCols};
 use crate::urlparts::{is_ip_literal, lower_host, psl_facts};
 use palisade_core::{Event, FeatureDef, FeatureType, Table, TextColumn};
 
@@ -174,10 +174,13 @@ pub fn domain_features(events: &[Event]) -> Table {
 /// [`RequestTableBuilder`](crate::RequestTableBuilder), and for the same reason).
 pub struct DomainTableBuilder {
     cols: crate::table_util::ColumnBlocks,
-    /// The identity columns: `@timestamp`, `source.ip`, `destination.ip`, `domain`.
+    /// The identity columns, named by [`DOMAIN_IDS`].
     ids: [TextColumn; 4],
     fz: DomainFeaturizer,
 }
+
+/// The domain table's identity columns, in order.
+const DOMAIN_IDS: [&str; 4] = ["@timestamp", "source.ip", "destination.ip", "domain"];
 
 impl Default for DomainTableBuilder {
     fn default() -> Self {
@@ -188,11 +191,9 @@ impl Default for DomainTableBuilder {
 impl DomainTableBuilder {
     /// A builder with room for `rows` rows (it grows past them).
     pub fn with_capacity(rows: usize) -> DomainTableBuilder {
-        // (text per row: a timestamp, two IPv4 addresses, a name)
-        let col = |bytes: usize| TextColumn::with_capacity(rows, rows * bytes);
         DomainTableBuilder {
             cols: crate::table_util::ColumnBlocks::new(N_DOMAIN, rows),
-            ids: [col(27), col(14), col(14), col(24)],
+            ids: DOMAIN_IDS.map(|name| text_column_for(name, rows)),
             fz: DomainFeaturizer::new(),
         }
     }
@@ -201,9 +202,10 @@ impl DomainTableBuilder {
     pub fn push(&mut self, events: &[Event]) {
         let [ts, sip, dip, domain] = &mut self.ids;
         for e in events {
+            let name = event_domain(e);
             push_event_ids(e, ts, sip, dip);
-            domain.push(event_domain(e));
-            push_domain_row(&mut self.fz, &mut self.cols, event_domain(e));
+            domain.push(name);
+            push_domain_row(&mut self.fz, &mut self.cols, name);
         }
     }
 
@@ -214,9 +216,8 @@ impl DomainTableBuilder {
 
     /// The table, as [`domain_features`] makes it.
     pub fn finish(self) -> Table {
-        let names = ["@timestamp", "source.ip", "destination.ip", "domain"];
         let ids = IdCols {
-            cols: names
+            cols: DOMAIN_IDS
                 .into_iter()
                 .zip(self.ids)
                 .map(|(n, v)| (n.to_string(), palisade_core::ColumnRole::Identity, v))

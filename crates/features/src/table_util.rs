@@ -21,16 +21,18 @@ fn text_per_row(name: &str) -> usize {
     }
 }
 
+/// An empty text column named `name`, with room for `rows` rows of it.
+pub(crate) fn text_column_for(name: &str, rows: usize) -> TextColumn {
+    TextColumn::with_capacity(rows, rows * text_per_row(name))
+}
+
 impl IdCols {
     /// Columns `names` (with roles), with room for `rows` rows.
     pub fn new(names: &[(&str, ColumnRole)], rows: usize) -> Self {
         IdCols {
             cols: names
                 .iter()
-                .map(|&(name, role)| {
-                    let text = TextColumn::with_capacity(rows, rows * text_per_row(name));
-                    (name.to_string(), role, text)
-                })
+                .map(|&(name, role)| (name.to_string(), role, text_column_for(name, rows)))
                 .collect(),
         }
     }
@@ -61,7 +63,7 @@ pub(crate) struct RequestIds {
 impl RequestIds {
     /// With room for `rows` rows.
     pub fn new(rows: usize) -> Self {
-        let col = |name: &str| TextColumn::with_capacity(rows, rows * text_per_row(name));
+        let col = |name: &str| text_column_for(name, rows);
         RequestIds {
             ts: col("@timestamp"),
             sip: col("source.ip"),
