@@ -3,7 +3,7 @@
 # logs in ../shared/data (Zeek wrccdc-2018 and Stratosphere conn logs, the
 # EVTX attack samples and OTRF datasets as JSON): both must write the same
 # tables, to the last bit, for the built-in host and flow sets and for
-# bench/entity/custom.toml, tumbling and sliding. Use it when changing how
+# bench/entity/custom.toml and panes.toml, tumbling and sliding. Use it when changing how
 # the engine computes, not what.
 #
 #   bench/entity_equivalence.sh [REV]        (default REV: HEAD)
@@ -33,8 +33,12 @@ inputs += ["zeek:" + f for f in sorted(glob.glob(d + "/zeek-stratosphere-labeled
 inputs += ["windows-json:" + f for f in sorted(glob.glob(d + "/windows-evtx-attack-samples/jsonl/**/*.jsonl", recursive=True))]
 inputs += ["windows-json:" + f for f in sorted(glob.glob(d + "/windows-otrf-security-datasets/**/*.jsonl", recursive=True))]
 custom = os.environ["CUSTOM"]
+panes = os.path.join(os.path.dirname(custom), "panes.toml")
 cases = [["host"], ["flow"], ["host", "slide=6h"], ["flow", "slide=15m"],
-         [custom], [custom, "slide=30m"], ["host", "window=1h", "slide=20m"]]
+         [custom], [custom, "slide=30m"], ["host", "window=1h", "slide=20m"],
+         # sliding, these are built from panes (since the sixteenth session)
+         [panes], [panes, "slide=15m"], [panes, "window=1d", "slide=1h"],
+         [panes, "window=1h", "slide=20m"], [panes, "window=1h", "slide=25m"]]
 bad = 0
 for case in cases:
     out = {}

@@ -9,6 +9,9 @@
 //! key = ["source.ip"]          # first field present on an event is its entity
 //! window = "1h"                # s, m, h, d, w, or plain seconds
 //! slide = "15m"                # optional: sliding windows with this step
+//!                              # (built from panes of one step when every
+//!                              # feature is a count, ratio, min or max: see
+//!                              # `pane_count`)
 //!
 //! [[feature]]
 //! name = "failed_share"
@@ -1773,8 +1776,15 @@ pub struct EntityAggregator {
     name: String,
     defs: Vec<FeatureDef>,
     c: Compiled,
+    /// The window of the output rows.
     window_us: i64,
+    /// The window the event loop aggregates into: `window_us`, or the step
+    /// when the rows are built from panes (see [`pane_count`]).
+    engine_window_us: i64,
     step_us: i64,
+    /// Panes per window (see [`pane_count`]); 1 when the event loop makes
+    /// the windows' rows itself.
+    panes: i64,
     hs: ahash::RandomState,
     ents: Entities,
     index: RowIndex,
@@ -1804,15 +1814,19 @@ impl EntityAggregator {
         };
         let rows = Rows::new(&c);
         let plans = Plans::new(&c);
+        let panes = pane_count(&c, window_us, step_us);
+        let engine_window_us = if panes > 1 { step_us } else { window_us };
         Ok(EntityAggregator {
             name: cfg.name.clone(),
             defs: cfg.defs(),
             c,
             window_us,
+            engine_window_us,
             step_us,
+            panes,
             hs: ahash::RandomState::with_seeds(0x0005_eed1, 0x0005_eed2, 0x0005_eed3, 0x0005_eed4),
             ents: Entities::default(),
-            index: RowIndex::new(window_us, step_us),
+            index: RowIndex::new(engine_window_us, step_us),
             rows,
             plans,
             report: EntityReport::default(),
@@ -1827,7 +1841,7 @@ impl EntityAggregator {
         let mut batch = Batch::default();
         let mut engine = Engine {
             c: &self.c,
-            window_us: self.window_us,
+            window_us: self.engine_window_us,
             step_us: self.step_us,
             hs: &self.hs,
             ents: &mut self.ents,
@@ -1856,12 +1870,17 @@ impl EntityAggregator {
             defs,
             c,
             window_us,
+            step_us,
+            panes,
             ents,
-            rows,
+            mut rows,
             mut report,
             aggregating,
             ..
         } = self;
+        if panes > 1 {
+            rows = windows_from_panes(&c, rows, panes, step_us);
+        }
         // deterministic order: entity name, its kind, then window start (the
         // kind keeps an IP and a host name that print alike apart, so new-peer
         // state is per entity, and orders them whatever order they came in)
@@ -1962,6 +1981,119 @@ impl EntityAggregator {
         );
         (table, report)
     }
+}
+
+/// Panes per window when every feature of `c` can be built from panes,
+/// else 1. A sliding window of `m` steps is the union of `m` consecutive
+/// tumbling panes of one step; when every feature's state combines across
+/// panes exactly (counts without `once_per`, ratios, min, max: integers
+/// added, or a min or max taken), the event loop aggregates each event into
+/// its one pane, and [`windows_from_panes`] builds each window's row from
+/// its panes, instead of adding each event to its `m` windows' rows. Sums
+/// and means stay per window: a sum of pane sums rounds differently from
+/// the sum of the events, and the output is the same bit for bit either
+/// way. Why: a sliding count of 1 h by 15 min did 4 row lookups and updates
+/// per event; with panes it does one, and the windows are then made entity
+/// by entity from panes in order (after Li et al., "No pane, no gain",
+/// SIGMOD Record 2005).
+fn pane_count(c: &Compiled, window_us: i64, step_us: i64) -> i64 {
+    let combines = |f: &CFeature| match f.agg {
+        Agg::Count => f.once_per.is_none() && !f.exclusive,
+        Agg::Ratio | Agg::Min | Agg::Max => true,
+        Agg::Sum | Agg::Mean | Agg::Distinct | Agg::NewPeers => false,
+    };
+    if step_us <= 0 || step_us >= window_us || window_us % step_us != 0 || c.n_sets != 0 {
+        return 1;
+    }
+    if c.features.iter().all(combines) {
+        window_us / step_us
+    } else {
+        1
+    }
+}
+
+/// The rows of the windows of `panes` steps from the rows of the panes
+/// (tumbling windows of one step; see [`pane_count`]): one row per
+/// (entity, window) whose panes hold at least one row, as the event loop
+/// would have made them, each row's state the panes' combined. The rows
+/// come entity by entity, in window order.
+fn windows_from_panes(c: &Compiled, mut rows: Rows, panes: i64, step_us: i64) -> Rows {
+    let n_slots = rows.n_slots;
+    let ids: Vec<u32> = (0..rows.entity.iter().max().map_or(0, |&m| m + 1)).collect();
+    let order = rows_in_order(&rows.entity, &rows.window, &ids);
+    let p_entity = std::mem::take(&mut rows.entity);
+    let p_window = std::mem::take(&mut rows.window);
+    let p_acc = std::mem::take(&mut rows.acc);
+    rows.entity.reserve(p_entity.len());
+    rows.window.reserve(p_entity.len());
+    rows.acc.reserve(p_acc.len());
+    // the window starting at w holds the panes starting in w..=w + span
+    let span = (panes - 1).saturating_mul(step_us);
+    let mut at = 0;
+    while at < order.len() {
+        let e = p_entity[order[at]];
+        let end = at
+            + order[at..]
+                .iter()
+                .take_while(|&&i| p_entity[i] == e)
+                .count();
+        // this entity's panes, in window order
+        let group = &order[at..end];
+        let start = |k: usize| p_window[group[k]];
+        // panes group[lo..hi] lie in window w
+        let (mut lo, mut hi) = (0, 0);
+        let mut w = start(0).saturating_sub(span);
+        loop {
+            while lo < group.len() && start(lo) < w {
+                lo += 1;
+            }
+            if lo == group.len() {
+                break;
+            }
+            if start(lo) > w.saturating_add(span) {
+                // no pane until group[lo]: its first window next
+                w = start(lo).saturating_sub(span);
+            }
+            while hi < group.len() && start(hi) <= w.saturating_add(span) {
+                hi += 1;
+            }
+            let r = rows.push(e, w) as usize;
+            let acc = &mut rows.acc[r * n_slots..(r + 1) * n_slots];
+            for &p in &group[lo..hi] {
+                let pane = &p_acc[p * n_slots..(p + 1) * n_slots];
+                for f in &c.features {
+                    let s = f.slot;
+                    // the second slot: a ratio's denominator, or how many
+                    // values a min or max saw
+                    match f.agg {
+                        Agg::Count => acc[s] += pane[s],
+                        Agg::Ratio => {
+                            acc[s] += pane[s];
+                            acc[s + 1] += pane[s + 1];
+                        }
+                        Agg::Min => {
+                            acc[s] = acc[s].min(pane[s]);
+                            acc[s + 1] += pane[s + 1];
+                        }
+                        Agg::Max => {
+                            acc[s] = acc[s].max(pane[s]);
+                            acc[s + 1] += pane[s + 1];
+                        }
+                        // `pane_count` admits no other
+                        Agg::Sum | Agg::Mean | Agg::Distinct | Agg::NewPeers => {
+                            debug_assert!(false, "{:?} built from panes", f.agg)
+                        }
+                    }
+                }
+            }
+            match w.checked_add(step_us) {
+                Some(next) => w = next,
+                None => break,
+            }
+        }
+        at = end;
+    }
+    rows
 }
 
 /// The rows' indices ordered by (rank of their entity, window start).
@@ -2528,9 +2660,41 @@ fn row_of(index: &mut RowIndex, rows: &mut Rows, ent: u32, k: i64, start: i64) -
     }
 }
 
+/// Makes room in the index and the rows for as many rows as the input
+/// pushed so far projects (see [`Rows::reserve_seen`]: at most 16× at a time
+/// below 2²⁰ rows, 2× beyond), instead of doubling from empty. Why: a sliding
+/// count built from panes makes a row for every second event or so, and the
+/// map's rehashes and the rows' reallocations as they doubled were ~10% of
+/// its instructions (callgrind).
+#[inline(never)]
+fn reserve_rows(index: &mut RowIndex, rows: &mut Rows) {
+    let len = index.map.len();
+    let (done, total) = rows.progress;
+    let projected = if done > 0 {
+        (len as u128 * total as u128 / done as u128).min(usize::MAX as u128) as usize
+    } else {
+        len
+    };
+    let most = if len < 1 << 20 {
+        16 * len.max(64)
+    } else {
+        2 * len
+    };
+    let want = projected.min(most).max(2 * len).max(64);
+    index.map.reserve(want - len);
+    let extra = want.saturating_sub(rows.len());
+    rows.entity.reserve(extra);
+    rows.window.reserve(extra);
+    rows.acc.reserve(extra * rows.n_slots);
+    rows.sets.reserve(extra * rows.n_sets);
+}
+
 #[cold]
 #[inline(never)]
 fn row_of_slow(index: &mut RowIndex, rows: &mut Rows, ent: u32, k: i64, start: i64) -> u32 {
+    if index.map.len() == index.map.capacity() {
+        reserve_rows(index, rows);
+    }
     let r = *index
         .map
         .entry((ent, start))
@@ -2684,6 +2848,114 @@ mod tests {
 
     /// The rows' order is the sort of (entity rank, window), also where an
     /// entity's rows were not made in window order.
+    /// Sliding windows built from panes give the table the event loop gives
+    /// when it adds each event to each of its windows, bit for bit: counts,
+    /// ratios, min and max, with per-alternative entities and fields, on
+    /// events out of time order, with gaps of days and events without a
+    /// timestamp; and a set with a sum (or a window that is not a multiple
+    /// of the step) is not built from panes.
+    #[test]
+    fn sliding_windows_from_panes_equal_the_event_loop() {
+        const SET: &str = r#"
+name = "p"
+key = ["source.ip"]
+window = "1h"
+[[feature]]
+name = "n"
+agg = "count"
+description = "d"
+[[feature]]
+name = "both"
+agg = "count"
+description = "d"
+when = [ { match = { "destination.port" = [22, 443] } }, { entity = "destination.ip", match = { "destination.port" = 22 } } ]
+[[feature]]
+name = "pmin"
+agg = "min"
+field = "destination.port"
+description = "d"
+when = [ { match = { "destination.port" = { min = 1, max = 1000 } } } ]
+[[feature]]
+name = "pmax"
+agg = "max"
+field = "destination.port"
+description = "d"
+when = [ { match = {} }, { entity = "destination.ip", field = "source.port", match = { "network.connection_state" = "REJ" } } ]
+[[feature]]
+name = "fail"
+agg = "ratio"
+description = "d"
+numerator = [ { match = { "network.connection_state" = { not = ["SF"] } } } ]
+"#;
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let states = ["SF", "S0", "REJ"];
+        let ports = [22u16, 80, 443, 3389, 51234];
+        let events: Vec<Event> = (0..6000)
+            .map(|_| {
+                let r = next();
+                // three busy days a week apart, and quiet hours between
+                let day = [0i64, 7, 8][(r % 3) as usize];
+                let at = day * 86_400_000_000 + ((r >> 8) % 86_400_000_000) as i64;
+                Event {
+                    timestamp_us: (r % 97 != 0).then_some(1_700_000_000_000_000 + at),
+                    source_ip: Some(IpAddr::from(std::net::Ipv4Addr::from(
+                        0x0a00_0000 + (r >> 40) as u32 % 40,
+                    ))),
+                    destination_ip: Some(IpAddr::from(std::net::Ipv4Addr::from(
+                        0x0a00_0000 + (r >> 20) as u32 % 60,
+                    ))),
+                    destination_port: Some(ports[(r >> 50) as usize % ports.len()]),
+                    source_port: Some(1024 + (r >> 30) as u16 % 5000),
+                    network_connection_state: Some(states[(r >> 56) as usize % 3].into()),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let table = |cfg: &EntityConfig, panes: bool| {
+            let mut agg = EntityAggregator::new(cfg).expect("config");
+            let built_from_panes = agg.panes > 1;
+            if !panes {
+                agg.panes = 1;
+                agg.engine_window_us = agg.window_us;
+                agg.index = RowIndex::new(agg.window_us, agg.step_us);
+            }
+            for chunk in events.chunks(1000) {
+                agg.push(chunk);
+            }
+            let (t, report) = agg.finish();
+            (format!("{t:?}"), report.rows, built_from_panes)
+        };
+        for (window, slide, from_panes) in [
+            ("1h", "15m", true),
+            ("1d", "1h", true),
+            ("3h", "1h", true),
+            ("1h", "25m", false),
+            ("2h", "2h", false),
+        ] {
+            let mut cfg = EntityConfig::from_toml(SET).expect("set");
+            cfg.window = window.into();
+            cfg.slide = Some(slide.into());
+            let (want, rows, _) = table(&cfg, false);
+            let (got, _, built) = table(&cfg, true);
+            assert_eq!(built, from_panes, "{window} by {slide}");
+            assert!(rows > 100, "{window} by {slide}: {rows} rows");
+            assert!(got == want, "{window} by {slide}: the tables differ");
+        }
+        // a sum is not built from panes (its rounding would differ)
+        let mut cfg = EntityConfig::from_toml(&format!(
+            "{SET}[[feature]]\nname = \"s\"\nagg = \"sum\"\nfield = \"source.port\"\ndescription = \"d\"\n"
+        ))
+        .expect("set");
+        cfg.slide = Some("15m".into());
+        assert!(!table(&cfg, true).2);
+    }
+
     #[test]
     fn rows_in_order_is_the_sort_by_rank_and_window() {
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
