@@ -1989,10 +1989,9 @@ impl EntityAggregator {
 /// panes exactly (counts without `once_per`, ratios, min, max: integers
 /// added, or a min or max taken), the event loop aggregates each event into
 /// its one pane, and [`windows_from_panes`] builds each window's row from
-/// its panes, instead of adding each event to its `m` windows' rows. Sums
-/// and means stay per window: a sum of pane sums rounds differently from
-/// the sum of the events, and the output is the same bit for bit either
-/// way. Why: a sliding count of 1 h by 15 min did 4 row lookups and updates
+/// its panes, instead of adding each event to its `m` windows' rows; the
+/// table is the same, bit for bit. Sums and means stay per window: a sum of
+/// pane sums would round differently from the sum of the events. Why: a sliding count of 1 h by 15 min did 4 row lookups and updates
 /// per event; with panes it does one, and the windows are then made entity
 /// by entity from panes in order (after Li et al., "No pane, no gain",
 /// SIGMOD Record 2005).

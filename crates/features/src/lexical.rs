@@ -126,6 +126,7 @@ fn growth(c: usize) -> f64 {
 /// it (3 cycles on Zen 4), a chain as long as the string. Together, with
 /// the histogram's field per segment (see [`crate::scan`]), on the
 /// PhishCrawl URLs (Zen 4, `examples/url_rows url`): 215 → 205 ns/URL.
+///
 /// The terms come from `term(i, s[i])`, called in order of `i` (a term may
 /// count its byte: the next term sees that count). Why whole groups of four
 /// over `chunks_exact`: an iterator asked for one term at a time tested the
