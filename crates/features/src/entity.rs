@@ -2611,10 +2611,8 @@ impl Plans {
 /// (entity, window start) → row.
 struct RowIndex {
     /// Every row, once the input has gone back in time (see `newest`);
-    /// empty until then.
+    /// empty until then (so: not empty = every row is in it).
     map: AHashMap<(u32, i64), u32>,
-    /// Whether `map` holds every row.
-    mapped: bool,
     /// Per entity id, the latest window start it has a row for. Why: while
     /// no event asks for a window older than its entity's latest (input in
     /// time order, as logs mostly are), a window past it is new and needs no
@@ -2647,7 +2645,6 @@ impl RowIndex {
         let ways = (window_us.saturating_add(step_us - 1) / step_us.max(1)).clamp(1, 64) as u64;
         RowIndex {
             map: AHashMap::default(),
-            mapped: false,
             newest: Vec::new(),
             ways_log2: ways.next_power_of_two().trailing_zeros(),
             latest: Vec::new(),
@@ -2699,7 +2696,7 @@ fn reserve_rows(index: &mut RowIndex, rows: &mut Rows) {
     rows.window.reserve(extra);
     rows.acc.reserve(extra * rows.n_slots);
     rows.sets.reserve(extra * rows.n_sets);
-    if index.mapped {
+    if !index.map.is_empty() {
         index.map.reserve(extra);
     }
 }
@@ -2718,18 +2715,18 @@ fn row_of_slow(index: &mut RowIndex, rows: &mut Rows, ent: u32, k: i64, start: i
         // past the entity's latest window: a new row
         index.newest[e] = start;
         let r = rows.push(ent, start);
-        if index.mapped {
+        if !index.map.is_empty() {
             index.map.insert((ent, start), r);
         }
         r
     } else {
-        if !index.mapped {
+        if index.map.is_empty() {
             // the input went back in time: from now on every row is mapped
+            // (the entry below makes the map non-empty even with no rows yet)
             index.map.reserve(rows.len());
             for (i, (&ent, &start)) in rows.entity.iter().zip(&rows.window).enumerate() {
                 index.map.insert((ent, start), i as u32);
             }
-            index.mapped = true;
         }
         *index.map.entry((ent, start)).or_insert_with(|| {
             let r = rows.push(ent, start);
@@ -2884,8 +2881,6 @@ mod tests {
         assert!(2 * ids.len <= ids.slots.len());
     }
 
-    /// The rows' order is the sort of (entity rank, window), also where an
-    /// entity's rows were not made in window order.
     /// Sliding windows built from panes give the table the event loop gives
     /// when it adds each event to each of its windows, bit for bit: counts,
     /// ratios, min and max, with per-alternative entities and fields, on
@@ -2994,6 +2989,8 @@ numerator = [ { match = { "network.connection_state" = { not = ["SF"] } } } ]
         assert!(!table(&cfg, true).2);
     }
 
+    /// The rows' order is the sort of (entity rank, window), also where an
+    /// entity's rows were not made in window order.
     #[test]
     fn rows_in_order_is_the_sort_by_rank_and_window() {
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;

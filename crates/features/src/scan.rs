@@ -1313,6 +1313,7 @@ mod tests {
     #[test]
     fn counting_by_compare_matches_reference() {
         let mut h = Histogram::default();
+        let sc = Scanner::default();
         let mut checked = 0;
         for s in samples().into_iter().filter(|s| s.len() <= 64) {
             let n = s.len();
@@ -1330,7 +1331,6 @@ mod tests {
                 let mut sums = [0.0; 3];
                 let max = counts_by_compare(&s, &ranges, &GROWTH, &mut sums, eq);
                 assert_eq!(max, h.lex(&s).max_byte_count);
-                let sc = Scanner::default();
                 for (&(off, len), acc) in ranges.iter().zip(sums) {
                     let seg = &s[off..off + len];
                     if len > 0 {
