@@ -1118,38 +1118,36 @@ impl Ip4Ids {
         (u64::from(ip).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
     }
 
-    /// The id of `ip`, if it has one.
+    /// Where `ip` is: `Ok(id)`, or `Err(slot)`, the empty slot it would take.
     #[inline(always)]
-    fn find(&self, ip: u32) -> Option<u32> {
+    fn probe(&self, ip: u32) -> Result<u32, usize> {
         let mask = self.slots.len() - 1;
         let mut i = self.home(ip);
         loop {
             let s = self.slots[i];
             if s == 0 {
-                return None;
+                return Err(i);
             }
             if (s >> 32) as u32 == ip {
-                return Some((s as u32) - 1);
+                return Ok((s as u32) - 1);
             }
             i = (i + 1) & mask;
         }
     }
 
+    /// The id of `ip`, if it has one.
+    #[inline(always)]
+    fn find(&self, ip: u32) -> Option<u32> {
+        self.probe(ip).ok()
+    }
+
     /// The id of `ip`, made by `new` (which returns the next id) on first sight.
     #[inline]
     fn id(&mut self, ip: u32, new: impl FnOnce() -> u32) -> u32 {
-        let mask = self.slots.len() - 1;
-        let mut i = self.home(ip);
-        loop {
-            let s = self.slots[i];
-            if s == 0 {
-                break;
-            }
-            if (s >> 32) as u32 == ip {
-                return (s as u32) - 1;
-            }
-            i = (i + 1) & mask;
-        }
+        let i = match self.probe(ip) {
+            Ok(id) => return id,
+            Err(i) => i,
+        };
         let id = new();
         self.slots[i] = u64::from(ip) << 32 | (u64::from(id) + 1);
         self.len += 1;
@@ -2910,8 +2908,10 @@ mod tests {
             let ip = [0u32, 0x0a00_0000, 0xc0a8_0000, 0xffff_ff00][(x >> 60) as usize & 3]
                 .wrapping_add((x % 5000) as u32);
             let next = want.len() as u32;
+            assert_eq!(ids.find(ip), want.get(&ip).copied(), "{ip:#x}");
             let expect = *want.entry(ip).or_insert(next);
             assert_eq!(ids.id(ip, || next), expect, "{ip:#x}");
+            assert_eq!(ids.find(ip), Some(expect), "{ip:#x}");
         }
         assert_eq!(ids.len, want.len());
         assert!(2 * ids.len <= ids.slots.len());
