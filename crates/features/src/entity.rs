@@ -1049,6 +1049,8 @@ impl Entities {
         self.id_or_new(k)
     }
 
+    /// The id of any key, made on first sight. A new IPv4 address is probed
+    /// twice, in `id` and here: once per entity, so not worth a third path.
     #[inline(never)]
     fn id_or_new(&mut self, k: EKey<'_>) -> u32 {
         let next = self.names.len() as u32;
