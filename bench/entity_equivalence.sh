@@ -3,8 +3,8 @@
 # logs in ../shared/data (Zeek wrccdc-2018 and Stratosphere conn logs, the
 # EVTX attack samples and OTRF datasets as JSON): both must write the same
 # tables, to the last bit, for the built-in host and flow sets and for
-# bench/entity/custom.toml and panes.toml, tumbling and sliding. Use it when changing how
-# the engine computes, not what.
+# bench/entity/custom.toml and panes.toml, tumbling and sliding. Use it when
+# changing how the engine computes, not what.
 #
 #   bench/entity_equivalence.sh [REV]        (default REV: HEAD)
 #

@@ -2022,10 +2022,12 @@ impl EntityAggregator {
 /// its one pane, and [`windows_from_panes`] builds each window's row from
 /// its panes, instead of adding each event to its `m` windows' rows; the
 /// table is the same, bit for bit. Sums and means stay per window: a sum of
-/// pane sums would round differently from the sum of the events. Why: a sliding count of 1 h by 15 min did 4 row lookups and updates
-/// per event; with panes it does one, and the windows are then made entity
-/// by entity from panes in order (after Li et al., "No pane, no gain",
-/// SIGMOD Record 2005).
+/// pane sums would round differently from the sum of the events. Sets
+/// (distinct and new-peer values) are never built from panes:
+/// [`windows_from_panes`] combines accumulators only. Why panes: a sliding
+/// count of 1 h by 15 min did 4 row lookups and updates per event; with
+/// panes it does one, and the windows are then made entity by entity from
+/// panes in order (after Li et al., "No pane, no gain", SIGMOD Record 2005).
 fn pane_count(c: &Compiled, window_us: i64, step_us: i64) -> i64 {
     let combines = |f: &CFeature| match f.agg {
         Agg::Count => f.once_per.is_none() && !f.exclusive,
