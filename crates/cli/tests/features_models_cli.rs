@@ -454,3 +454,94 @@ fn features_refuse_a_chunk_size_the_engine_cannot_take() {
     assert!(err.contains("PALISADE_FEATURES_CHUNK=100"), "{err}");
     assert!(!out.exists(), "no half-written output");
 }
+
+/// `train --help` states the autoencoder's defaults; they must be the ones
+/// its trainer uses (the help once said 64 / 50 / 256 / 200000 where the
+/// trainer used 64,32 / 10 / 32 / 10000).
+#[test]
+fn train_help_states_the_autoencoder_defaults_the_trainer_uses() {
+    use palisade_models::autoencoder as ae;
+    let help = ok(&["train", "--help"]);
+    let hidden = ae::DEFAULT_HIDDEN.map(|w| w.to_string()).join(",");
+    for (what, default) in [
+        ("autoencoder: hidden widths", hidden),
+        (
+            "autoencoder: maximum epochs",
+            ae::DEFAULT_EPOCHS.to_string(),
+        ),
+        (
+            "autoencoder: mini-batch size",
+            ae::DEFAULT_BATCH_SIZE.to_string(),
+        ),
+        (
+            "autoencoder: early-stopping patience",
+            ae::DEFAULT_PATIENCE.to_string(),
+        ),
+        (
+            "autoencoder: train on at most",
+            ae::DEFAULT_MAX_TRAIN.to_string(),
+        ),
+    ] {
+        let line = help
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("`{what}` not in train --help:\n{help}"));
+        assert!(
+            line.contains(&format!("({default})")),
+            "{line}: default {default}"
+        );
+    }
+}
+
+/// `features entity --set request` names the entity sets there are (it once
+/// listed `request` among them while refusing it).
+#[test]
+fn features_entity_refuses_a_per_request_set_and_names_the_entity_sets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("f.csv");
+    let o = run(&[
+        "features",
+        "entity",
+        "--set",
+        "request",
+        "--in",
+        fixture("apache_combined.log").to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("unknown entity feature set `request`"),
+        "{err}"
+    );
+    assert!(err.contains("built in: host, flow;"), "{err}");
+    assert!(err.contains("palisade features request"), "{err}");
+}
+
+/// `features domain` on a log without domain names says so (it once wrote
+/// rows of missing values without a word).
+#[test]
+fn features_domain_warns_when_no_event_has_the_fields_it_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("d.csv");
+    let o = run(&[
+        "features",
+        "domain",
+        "--in",
+        fixture("apache_combined.log").to_str().expect("utf-8 path"),
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let (_, rows) = read_csv(&out);
+    assert!(!rows.is_empty());
+    assert!(
+        err.contains(&format!(
+            "warning: {n} of {n} rows have no value in any feature column",
+            n = rows.len()
+        )),
+        "{err}"
+    );
+}

@@ -43,7 +43,12 @@ use palisade_core::{Event, FeatureDef, Table};
 pub enum FeatureError {
     #[error("feature config: {0}")]
     Config(String),
-    #[error("unknown feature set `{0}` (built in: request, url, domain, host, flow)")]
+    /// An entity set name that is not built in (the per-request and domain
+    /// sets are not entity sets: they have their own commands).
+    #[error(
+        "unknown entity feature set `{0}` (built in: host, flow; the request and domain \
+         sets are `palisade features request` and `palisade features domain`)"
+    )]
     UnknownSet(String),
 }
 

@@ -402,6 +402,22 @@ fn read_csv(path: &Path) -> Result<Table, IoError> {
             "empty header row: a table needs named columns",
         ));
     }
+    // a repeated name would replace the earlier column (`Table::push`):
+    // refuse it, since it most often means the file has no header row
+    for (j, h) in headers.iter().enumerate() {
+        if let Some(first) = headers[..j].iter().position(|x| x == h) {
+            return Err(IoError::format(
+                path,
+                format!(
+                    "columns {} and {} of the header row are both named `{h}`; a table's \
+                     columns need distinct names (if the file has no header row, its first \
+                     row was read as one: add a header)",
+                    first + 1,
+                    j + 1
+                ),
+            ));
+        }
+    }
     let mut raw: Vec<Vec<String>> = vec![Vec::new(); headers.len()];
     for (i, rec) in rdr.records().enumerate() {
         let rec = rec.map_err(|e| IoError::Line {
@@ -698,5 +714,16 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("bad.parquet"));
+        // a repeated column name (a file without a header row, say) once
+        // dropped the earlier column without a word
+        let p5 = dir.path().join("dup.csv");
+        std::fs::write(&p5, "0,tcp,0,1\n5,udp,0,2\n").unwrap();
+        let err = read_table(&p5, &ReadTableOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("dup.csv") && err.contains("columns 1 and 3") && err.contains("`0`"),
+            "{err}"
+        );
     }
 }

@@ -97,6 +97,18 @@ fn ce(e: candle_core::Error) -> ModelError {
     }
 }
 
+/// Default hidden widths (PyOD's); `palisade train --help` states these
+/// defaults, and a CLI test checks that it states them right.
+pub const DEFAULT_HIDDEN: [usize; 2] = [64, 32];
+/// Default maximum epochs.
+pub const DEFAULT_EPOCHS: usize = 10;
+/// Default mini-batch size.
+pub const DEFAULT_BATCH_SIZE: usize = 32;
+/// Default early-stopping patience in epochs.
+pub const DEFAULT_PATIENCE: usize = 5;
+/// Default cap on training rows (a seeded random subset beyond it).
+pub const DEFAULT_MAX_TRAIN: usize = 10_000;
+
 /// Options: `hidden` ("64,32"), `bottleneck` (⌈d/2⌉), `epochs` (10), `batch_size`
 /// (32), `lr` (0.001), `patience` (5), `valid_fraction` (0.1), `max_train`
 /// (10000), `dropout` (0.2).
@@ -106,14 +118,14 @@ pub fn fit(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>> {
         Preprocess::fit(&data.x, &data.names, &opts.log_cols, opts.log_offset, true)?;
     let d = prep.kept().len();
     let cfg = AeConfig {
-        hidden: r.usize_list("hidden", &[64, 32])?,
+        hidden: r.usize_list("hidden", &DEFAULT_HIDDEN)?,
         bottleneck: r.usize("bottleneck", d.div_ceil(2).max(1))?,
-        epochs: r.usize("epochs", 10)?,
-        batch_size: r.usize("batch_size", 32)?,
+        epochs: r.usize("epochs", DEFAULT_EPOCHS)?,
+        batch_size: r.usize("batch_size", DEFAULT_BATCH_SIZE)?,
         lr: r.f64("lr", 1e-3)?,
-        patience: r.usize("patience", 5)?,
+        patience: r.usize("patience", DEFAULT_PATIENCE)?,
         valid_fraction: r.f64("valid_fraction", 0.1)?,
-        max_train: r.usize("max_train", 10_000)?,
+        max_train: r.usize("max_train", DEFAULT_MAX_TRAIN)?,
         dropout: r.f64("dropout", 0.2)?,
         seed: opts.seed,
     };

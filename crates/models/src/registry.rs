@@ -104,7 +104,13 @@ pub fn train(kind: &str, table: &Table, opts: &TrainOptions) -> Result<Model> {
                     name: "valid".into(),
                     msg: "a validation table needs --label-col".into(),
                 })?;
-            Some((matrix_for(&schema, v)?, label_values(v, c)?))
+            // the validation table's own faults, named as its: the caller's
+            // context names the training table
+            let x = matrix_for(&schema, v).map_err(|e| ModelError::BadOption {
+                name: "valid".into(),
+                msg: format!("the validation table does not match the training table: {e}"),
+            })?;
+            Some((x, label_values(v, c)?))
         }
         None => None,
     };
@@ -330,7 +336,7 @@ pub fn select_features(
         } else if full.identity.contains(&f.name) {
             left_out.push(format!("{} (identity)", f.name));
         } else if f.dtype == FeatureType::Categorical {
-            left_out.push(format!("{} (non-numeric)", f.name));
+            left_out.push(non_numeric(table, &f.name));
         } else {
             features.push(f);
         }
@@ -346,7 +352,10 @@ pub fn select_features(
                     ColumnData::F64(_) => "not a feature",
                 },
             };
-            left_out.push(format!("{} ({why})", c.name));
+            left_out.push(match why {
+                "non-numeric" => non_numeric(table, &c.name),
+                _ => format!("{} ({why})", c.name),
+            });
         }
     }
     let schema = FeatureSchema {
@@ -358,10 +367,42 @@ pub fn select_features(
     Ok((schema, left_out))
 }
 
+/// The left-out note of a text column: where most of its values are
+/// numbers, the first that is not, by row (1-based) and value. Why: one
+/// stray cell makes a numeric column text, and the whole feature was left
+/// out with no trace of where.
+fn non_numeric(table: &Table, name: &str) -> String {
+    let Some(ColumnData::Str(v)) = table.column(name).map(|c| &c.data) else {
+        return format!("{name} (non-numeric)");
+    };
+    let (mut present, mut numbers, mut first_bad) = (0usize, 0usize, None);
+    for (i, x) in v.iter().enumerate() {
+        let Some(x) = x else { continue };
+        present += 1;
+        if x.trim().parse::<f64>().is_ok() {
+            numbers += 1;
+        } else if first_bad.is_none() {
+            first_bad = Some((i, x));
+        }
+    }
+    match first_bad {
+        Some((i, x)) if numbers * 10 >= present * 9 => {
+            let shown: String = x.chars().take(40).collect();
+            format!(
+                "{name} (non-numeric: row {} holds `{shown}`, though {numbers} of {present} \
+                 values are numbers)",
+                i + 1
+            )
+        }
+        _ => format!("{name} (non-numeric)"),
+    }
+}
+
 /// A label column as 0/1 (NaN = unlabelled). Numbers: 0 is negative, any
 /// other number positive. Text: `0/false/no/benign/normal/-` negative,
-/// `1/true/yes/malicious/anomaly/attack/outlier` positive, empty unlabelled;
-/// anything else is an error naming the value.
+/// `1/true/yes/malicious/anomaly/attack/outlier` positive; empty,
+/// `background` (Stratosphere's unlabelled traffic) and `unknown`
+/// unlabelled; anything else is an error naming the value.
 pub fn label_values(table: &Table, col: &str) -> Result<Vec<f64>> {
     let c = table.column(col).ok_or_else(|| ModelError::BadOption {
         name: "label-col".into(),
@@ -386,6 +427,11 @@ pub fn label_values(table: &Table, col: &str) -> Result<Vec<f64>> {
                 .map(|(i, s)| match s.map(|s| s.trim().to_ascii_lowercase()) {
                     None => Ok(f64::NAN),
                     Some(s) if s.is_empty() => Ok(f64::NAN),
+                    // Stratosphere's third label: traffic nobody labelled
+                    // (its README: neither benign nor malicious)
+                    Some(s) if matches!(s.as_str(), "background" | "unknown" | "(empty)") => {
+                        Ok(f64::NAN)
+                    }
                     Some(s) => match s.as_str() {
                         // The words the labelled datasets security teams use
                         // (Stratosphere, PhishCrawl, ThreatFox, DGA and tunnelling sets).
@@ -395,9 +441,10 @@ pub fn label_values(table: &Table, col: &str) -> Result<Vec<f64>> {
                         | "bad" | "phishing" | "dga" | "tunneling" | "malware" => Ok(1.0),
                         other => Err(ModelError::Data(format!(
                             "label column `{col}`, row {}: `{other}` is not a 0/1 label \
-                                 (numbers: 0 = benign, other = malicious; words: benign, normal, \
-                                 legit, plain, false / malicious, attack, phishing, dga, \
-                                 tunneling, true)",
+                                 (a text label column takes 0, false, benign, normal, legit, \
+                                 plain / 1, true, malicious, attack, phishing, dga, tunneling; \
+                                 background, unknown and empty are unlabelled; a column of \
+                                 numbers alone reads 0 as benign and any other as malicious)",
                             i + 1
                         ))),
                     },
@@ -447,5 +494,61 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("row 2") && err.contains("maybe"), "{err}");
+        // Stratosphere's labels (../shared/data/zeek-stratosphere-labeled)
+        let l = label_values(
+            &text_labels(&["Benign", "Background", "Malicious"]),
+            "label",
+        )
+        .unwrap();
+        assert!(l[0] == 0.0 && l[1].is_nan() && l[2] == 1.0, "{l:?}");
+        // a number other than 0/1 in a text column is refused, and the
+        // message no longer says "other = malicious"
+        let err = label_values(&text_labels(&["benign", "2"]), "label")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`2`") && !err.contains("other = malicious"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_numeric_column_with_a_stray_cell_is_left_out_naming_the_cell() {
+        let mut t = Table::new();
+        let mostly: Vec<Option<String>> = (0..20)
+            .map(|i| Some(if i == 6 { "abc".into() } else { i.to_string() }))
+            .collect();
+        t.push(
+            "n",
+            ColumnRole::Feature,
+            ColumnData::Str(mostly.into_iter().collect()),
+        )
+        .unwrap();
+        let words: Vec<Option<String>> = (0..20).map(|i| Some(format!("w{i}"))).collect();
+        t.push(
+            "w",
+            ColumnRole::Feature,
+            ColumnData::Str(words.into_iter().collect()),
+        )
+        .unwrap();
+        t.push(
+            "x",
+            ColumnRole::Feature,
+            ColumnData::F64((0..20).map(f64::from).collect()),
+        )
+        .unwrap();
+        let (schema, left_out) = select_features(&t, None).unwrap();
+        assert_eq!(schema.feature_names(), vec!["x"]);
+        assert!(
+            left_out.iter().any(|l| l.starts_with("n (")
+                && l.contains("row 7 holds `abc`")
+                && l.contains("19 of 20")),
+            "{left_out:?}"
+        );
+        // a text column (most values not numbers) keeps the plain note
+        assert!(
+            left_out.contains(&"w (non-numeric)".to_string()),
+            "{left_out:?}"
+        );
     }
 }

@@ -367,6 +367,40 @@ fn cross_validation_and_time_split_evaluate_unseen_rows() {
     );
 }
 
+#[test]
+fn a_validation_table_that_does_not_match_is_named_as_the_validation_table() {
+    let t = mixed_table(300, 7);
+    let mut v = mixed_table(100, 8);
+    v.columns.retain(|c| c.name != "noise");
+    let mut o = opts();
+    o.validation = Some(v);
+    let e = palisade_models::train("gbt", &t, &o)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("validation table does not match") && e.contains("noise"),
+        "{e}"
+    );
+}
+
+#[test]
+fn cross_validation_refuses_more_folds_than_a_class_has_rows() {
+    let t = mixed_table(900, 51);
+    let labels = table_labels(&t);
+    let fewest = labels
+        .iter()
+        .filter(|&&b| b)
+        .count()
+        .min(labels.iter().filter(|&&b| !b).count());
+    let e = cross_validate("gbt", &t, &opts(), fewest + 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("need at least") && e.contains("malicious"),
+        "{e}"
+    );
+}
+
 /// NSL-KDD (real data, read from ../shared/data): train on a 3,000-row subsample
 /// of the `i % 10 < 7` rows, evaluate on every `i % 10 >= 7` row.
 #[test]

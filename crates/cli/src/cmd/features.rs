@@ -308,6 +308,7 @@ fn per_event_rows<B: PerEventTable>(a: &InOut, new: impl Fn(usize) -> B) -> anyh
     let mut columns = 0;
     let mut rows = new(group);
     let mut written = false;
+    let mut empty = 0;
     for_each_chunk(a, EVENT_BATCH.min(group), |mut events| {
         // (cut at the chunk's end: `group` need not be a multiple of the batch)
         while !events.is_empty() {
@@ -317,6 +318,7 @@ fn per_event_rows<B: PerEventTable>(a: &InOut, new: impl Fn(usize) -> B) -> anyh
             if rows.rows() == group {
                 let t = std::mem::replace(&mut rows, new(group)).finish(false);
                 columns = t.columns.len();
+                empty += rows_without_features(&t);
                 w.write(&t)?;
                 written = true;
             }
@@ -326,11 +328,41 @@ fn per_event_rows<B: PerEventTable>(a: &InOut, new: impl Fn(usize) -> B) -> anyh
     if !written || rows.rows() > 0 {
         let t = rows.finish(!written);
         columns = t.columns.len();
+        empty += rows_without_features(&t);
         w.write(&t)?;
     }
     let n = w.finish()?;
     eprintln!("wrote {} ({n} rows, {columns} columns)", a.out.display());
+    if empty > 0 {
+        // say so: a log without the fields a set reads (a web access log
+        // given to `features domain`, say) gave rows of missing values
+        eprintln!(
+            "palisade: warning: {empty} of {n} rows have no value in any feature column \
+             (their events lack the fields this set reads: see `palisade features list`)"
+        );
+    }
     Ok(())
+}
+
+/// Rows of `t` whose every feature column is missing.
+fn rows_without_features(t: &Table) -> usize {
+    let features: Vec<&ColumnData> = t
+        .columns
+        .iter()
+        .filter(|c| c.role == ColumnRole::Feature)
+        .map(|c| &c.data)
+        .collect();
+    if features.is_empty() {
+        return 0;
+    }
+    (0..t.nrows())
+        .filter(|&i| {
+            features.iter().all(|d| match d {
+                ColumnData::F64(v) => v[i].is_nan(),
+                ColumnData::Str(v) => v.value(i).is_none(),
+            })
+        })
+        .count()
 }
 
 /// Features of one text column of a table, with the other columns carried.

@@ -79,16 +79,16 @@ pub struct TrainArgs {
     #[arg(long)]
     pub pca_score: Option<String>,
     // ---- autoencoder
-    /// autoencoder: hidden widths, comma-separated (64).
+    /// autoencoder: hidden widths, comma-separated (64,32).
     #[arg(long)]
     pub hidden: Option<String>,
     /// autoencoder: bottleneck width (⌈d/2⌉).
     #[arg(long)]
     pub bottleneck: Option<usize>,
-    /// autoencoder: maximum epochs (50).
+    /// autoencoder: maximum epochs (10).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// autoencoder: mini-batch size (256).
+    /// autoencoder: mini-batch size (32).
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// autoencoder: Adam learning rate (0.001).
@@ -97,7 +97,7 @@ pub struct TrainArgs {
     /// autoencoder: early-stopping patience in epochs (5).
     #[arg(long)]
     pub patience: Option<usize>,
-    /// autoencoder: train on at most this many rows (200000).
+    /// autoencoder: train on at most this many rows (10000).
     #[arg(long)]
     pub max_train: Option<usize>,
     // ---- ensemble
@@ -393,8 +393,8 @@ fn print_supervised_report(what: &str, r: &EvalReport) {
 }
 
 pub fn run_score(args: ScoreArgs) -> Result<()> {
-    let model = load_model(&args.model)?;
     let table = read(&args.input, args.label_col.as_deref(), &[], &[])?;
+    let model = load_model(&args.model)?;
     let x = model.matrix(&table).with_context(|| {
         format!(
             "table {} against model {}",
