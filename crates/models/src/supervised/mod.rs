@@ -41,7 +41,13 @@ use serde::{Deserialize, Serialize};
 const CATEGORIES_KEY: &str = "categories";
 
 /// The fitted trees of either kind. (forust's booster is neither `Debug` nor `Clone`.)
-#[derive(Serialize, Deserialize)]
+///
+/// Stored internally tagged (`{"algorithm": "rf", "forest": ...}`). The
+/// `Deserialize` is hand-written: serde's derived one for an internally tagged
+/// enum first buffers the whole variant into a generic `Content` tree (for a
+/// 50 MB forest, hundreds of MB and most of the load time) before reading it;
+/// see [`TreesVisitor`].
+#[derive(Serialize)]
 #[serde(tag = "algorithm", rename_all = "lowercase")]
 pub enum Trees {
     Gbt {
@@ -51,6 +57,106 @@ pub enum Trees {
     Rf {
         forest: Forest,
     },
+}
+
+/// The derived (buffering) reading of [`Trees`], for input whose tag is not its first key.
+#[derive(Deserialize)]
+#[serde(tag = "algorithm", rename_all = "lowercase")]
+enum TreesTagged {
+    Gbt {
+        params: GbtParams,
+        booster: Box<forust_ml::GradientBooster>,
+    },
+    Rf {
+        forest: Forest,
+    },
+}
+
+/// Reads [`Trees`] straight into its fields when `algorithm` is the first key
+/// (as [`Trees`]' `Serialize` always writes it), with no intermediate copy;
+/// otherwise falls back to buffering the map as a JSON value.
+struct TreesVisitor;
+
+impl<'de> serde::de::Visitor<'de> for TreesVisitor {
+    type Value = Trees;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a map with an `algorithm` key (`gbt` or `rf`)")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Trees, A::Error> {
+        use serde::de::{Error, IgnoredAny};
+        const VARIANTS: &[&str] = &["gbt", "rf"];
+        let Some(first) = map.next_key::<String>()? else {
+            return Err(A::Error::missing_field("algorithm"));
+        };
+        if first != "algorithm" {
+            let mut m = serde_json::Map::new();
+            m.insert(first, map.next_value()?);
+            while let Some(k) = map.next_key::<String>()? {
+                let v = map.next_value()?;
+                m.insert(k, v);
+            }
+            let t =
+                TreesTagged::deserialize(serde_json::Value::Object(m)).map_err(A::Error::custom)?;
+            return Ok(match t {
+                TreesTagged::Gbt { params, booster } => Trees::Gbt { params, booster },
+                TreesTagged::Rf { forest } => Trees::Rf { forest },
+            });
+        }
+        let algorithm: String = map.next_value()?;
+        match algorithm.as_str() {
+            "rf" => {
+                let mut forest = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    match k.as_str() {
+                        "forest" if forest.is_some() => {
+                            return Err(A::Error::duplicate_field("forest"))
+                        }
+                        "forest" => forest = Some(map.next_value::<Forest>()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Trees::Rf {
+                    forest: forest.ok_or_else(|| A::Error::missing_field("forest"))?,
+                })
+            }
+            "gbt" => {
+                let mut params = None;
+                let mut booster = None;
+                while let Some(k) = map.next_key::<String>()? {
+                    match k.as_str() {
+                        "params" if params.is_some() => {
+                            return Err(A::Error::duplicate_field("params"))
+                        }
+                        "params" => params = Some(map.next_value::<GbtParams>()?),
+                        "booster" if booster.is_some() => {
+                            return Err(A::Error::duplicate_field("booster"))
+                        }
+                        "booster" => {
+                            booster = Some(map.next_value::<Box<forust_ml::GradientBooster>>()?)
+                        }
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Trees::Gbt {
+                    params: params.ok_or_else(|| A::Error::missing_field("params"))?,
+                    booster: booster.ok_or_else(|| A::Error::missing_field("booster"))?,
+                })
+            }
+            other => Err(A::Error::unknown_variant(other, VARIANTS)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Trees {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Trees, D::Error> {
+        d.deserialize_map(TreesVisitor)
+    }
 }
 
 impl Trees {
@@ -486,8 +592,9 @@ impl Supervised {
             Trees::Rf { forest } => {
                 let mut phi = vec![0.0; row.len()];
                 let mut base = 0.0;
+                let mut scratch = treeshap::ShapScratch::default();
                 for t in &forest.trees {
-                    treeshap::tree_shap(t, &x.data, &mut phi);
+                    treeshap::tree_shap_with(t, &x.data, &mut phi, &mut scratch);
                     base += treeshap::expected_value(t);
                 }
                 let n = forest.trees.len().max(1) as f64;
@@ -661,4 +768,78 @@ pub fn prepare_scoring(body: &ModelBody, table: &Table) -> Result<Option<Table>>
     };
     let codes: CategoryCodes = crate::from_json(&body.kind, c)?;
     Ok(Some(codes.apply(table).map_err(ModelError::Data)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn small_forest() -> Forest {
+        let n = 200;
+        let data: Vec<f64> = (0..n * 3).map(|i| ((i * 7919) % 101) as f64).collect();
+        let x = Matrix::new(n, 3, data).unwrap();
+        let y: Vec<f64> = (0..n)
+            .map(|i| f64::from(x.get(i, 0) + x.get(i, 2) > 100.0))
+            .collect();
+        Forest::fit(
+            &x,
+            &y,
+            &ForestParams {
+                n_trees: 3,
+                max_depth: Some(5),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    }
+
+    fn forest_of(t: Trees) -> Forest {
+        match t {
+            Trees::Rf { forest } => forest,
+            Trees::Gbt { .. } => panic!("expected rf"),
+        }
+    }
+
+    #[test]
+    fn trees_read_back_from_text_and_value_with_the_tag_first_or_last() {
+        let forest = small_forest();
+        let v = serde_json::to_value(Trees::Rf {
+            forest: forest.clone(),
+        })
+        .unwrap();
+        // The writer puts the tag first.
+        let text = serde_json::to_string(&v).unwrap();
+        assert!(text.starts_with(r#"{"algorithm":"rf""#), "{}", &text[..40]);
+        assert_eq!(forest_of(serde_json::from_str(&text).unwrap()), forest);
+        assert_eq!(forest_of(Trees::deserialize(&v).unwrap()), forest);
+        // Tag last (hand-edited or other writers): the buffered fallback still reads it.
+        let text2 = format!(
+            r#"{{"forest":{},"extra":1,"algorithm":"rf"}}"#,
+            serde_json::to_string(&forest).unwrap()
+        );
+        assert_eq!(forest_of(serde_json::from_str(&text2).unwrap()), forest);
+        // Unknown keys beside the tag are ignored, as the derived reader did.
+        let text3 = text.replacen(
+            r#""algorithm":"rf","#,
+            r#""algorithm":"rf","x":[1,{"a":2}],"#,
+            1,
+        );
+        assert_eq!(forest_of(serde_json::from_str(&text3).unwrap()), forest);
+        // Errors name what is wrong.
+        let e = serde_json::from_str::<Trees>(r#"{"algorithm":"svm","forest":1}"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("svm"), "{e}");
+        let e = serde_json::from_str::<Trees>(r#"{"algorithm":"rf"}"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("forest"), "{e}");
+        let e = serde_json::from_str::<Trees>(r#"{"forest":1}"#)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("algorithm"), "{e}");
+    }
 }
