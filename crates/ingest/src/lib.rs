@@ -35,7 +35,13 @@
 //! A line that does not parse is counted by [`Reason`], its first few
 //! occurrences are kept in the summary with line number and detail, it is
 //! written verbatim to the quarantine writer if one is given, and it is
-//! skipped. `IngestOptions::max_errors` turns too many into an error. What
+//! skipped. `IngestOptions::max_errors` turns too many into an error. A line
+//! that still gives an event but with a problem (a netfilter line whose syslog
+//! timestamp does not parse) is kept, counted in [`FileSummary::flagged`] and
+//! listed among the examples. Problems with a whole input that do not stop it
+//! being read are [`FileSummary::warnings`]: an empty input (read as zero
+//! events), an .evtx file that ends mid-chunk or holds fewer chunks than its
+//! header declares (also counted as an `evtx_record` skip). What
 //! cannot be read at all (unreadable file, truncated gzip, no header before the
 //! data, a format none of the first 100 lines fit, a broken .evtx header) is an
 //! [`IngestError`] naming the file. Readers never panic on input: property
@@ -222,6 +228,14 @@ pub trait LineReader {
     fn sniff(lines: &[&str]) -> bool
     where
         Self: Sized;
+
+    /// A problem with the line just parsed that did not stop it giving an
+    /// event (e.g. a timestamp that does not parse: the event is kept without
+    /// it). Asked after each [`Parsed::Event`]; the event is kept and the
+    /// problem counted in [`FileSummary::flagged`].
+    fn take_warning(&mut self) -> Option<LineError> {
+        None
+    }
 }
 
 /// One rejected line, kept as an example in the summary.
@@ -245,13 +259,22 @@ pub struct FileSummary {
     pub events: u64,
     /// Rejected lines by reason.
     pub skipped: BTreeMap<Reason, u64>,
-    /// The first rejected lines (up to `IngestOptions::max_examples`).
+    /// Lines kept as events despite a problem (counted in `events`), by reason.
+    pub flagged: BTreeMap<Reason, u64>,
+    /// The first rejected or flagged lines (up to `IngestOptions::max_examples`).
     pub examples: Vec<Rejected>,
+    /// Problems with the input as a whole that did not stop it being read
+    /// (an empty input, a truncated .evtx file). Each names the input.
+    pub warnings: Vec<String>,
 }
 
 impl FileSummary {
     pub fn skipped_total(&self) -> u64 {
         self.skipped.values().sum()
+    }
+
+    pub fn flagged_total(&self) -> u64 {
+        self.flagged.values().sum()
     }
 }
 
@@ -274,9 +297,25 @@ impl fmt::Display for FileSummary {
                 .collect();
             write!(f, ": {}", parts.join(", "))?;
         }
+        if !self.flagged.is_empty() {
+            let parts: Vec<String> = self
+                .flagged
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect();
+            write!(
+                f,
+                "; {} kept with a problem: {}",
+                self.flagged_total(),
+                parts.join(", ")
+            )?;
+        }
         write!(f, ")")?;
         for e in &self.examples {
             write!(f, "\n  line {}: {}: {}", e.line, e.reason, e.detail)?;
+        }
+        for w in &self.warnings {
+            write!(f, "\n  warning: {w}")?;
         }
         Ok(())
     }
@@ -452,7 +491,7 @@ fn make_reader(
         Format::W3c => Box::new(w3c::W3c::default()),
         Format::Apache => Box::new(apache::Apache),
         Format::WindowsJson => Box::new(windows::WindowsJson),
-        Format::Netfilter => Box::new(netfilter::Netfilter),
+        Format::Netfilter => Box::new(netfilter::Netfilter::new()),
         Format::Mapped => match &opts.mapping {
             Some(m) => Box::new(mapped::MappedReader::new(m.clone())),
             None => {
@@ -516,6 +555,9 @@ impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
                     cause,
                 })?;
                 self.summary.events += 1;
+                if let Some(w) = self.reader.take_warning() {
+                    self.flag(w);
+                }
                 Ok(())
             }
             Ok(Parsed::Skip) => Ok(()),
@@ -525,6 +567,25 @@ impl<F: FnMut(&Event) -> Result<(), SinkError>> Run<'_, '_, F> {
                 message: e.detail,
             }),
             Err(e) => self.reject(raw, e),
+        }
+    }
+
+    /// A line kept as an event despite a problem: counted and listed, not an error.
+    fn flag(&mut self, e: LineError) {
+        tracing::debug!(
+            file = self.name,
+            line = self.line_no,
+            reason = e.reason.code(),
+            "event kept: {}",
+            e.detail
+        );
+        *self.summary.flagged.entry(e.reason).or_insert(0) += 1;
+        if self.summary.examples.len() < self.opts.max_examples {
+            self.summary.examples.push(Rejected {
+                line: self.line_no,
+                reason: e.reason,
+                detail: e.detail,
+            });
         }
     }
 
@@ -643,6 +704,28 @@ where
         .take(HEAD_BYTES as u64)
         .read_to_end(&mut head)
         .map_err(|e| io_error(name, gz, head_len(&head), e))?;
+
+    // An input with nothing in it (or, when the format is to be detected,
+    // nothing but blank lines) is zero events and a warning, not an error: one
+    // empty file must not abort a multi-file ingest.
+    let blank = head.len() < HEAD_BYTES && head.iter().all(u8::is_ascii_whitespace);
+    if head.is_empty() || (blank && format.is_none() && opts.mapping.is_none()) {
+        let why = if head.is_empty() {
+            "the input is empty"
+        } else {
+            "the input holds only blank lines"
+        };
+        tracing::debug!(file = name, "{why}; read as 0 events");
+        return Ok(FileSummary {
+            path: name.to_string(),
+            format,
+            bytes: head.len() as u64,
+            lines: memchr::memchr_iter(b'\n', &head).count() as u64
+                + u64::from(!head.is_empty() && !head.ends_with(b"\n")),
+            warnings: vec![format!("{name}: {why}; read as 0 events")],
+            ..Default::default()
+        });
+    }
 
     let sniffed = if format.is_some() { sniff(&head) } else { None };
     let format = match format.or(if opts.mapping.is_some() {

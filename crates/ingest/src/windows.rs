@@ -380,6 +380,7 @@ pub(crate) fn read_evtx<F>(
 where
     F: FnMut(&Event) -> Result<(), SinkError>,
 {
+    let file_len = bytes.len() as u64;
     // The evtx crate is a binary parser of untrusted input; a panic inside it
     // must not take the whole ingest down, so it runs behind catch_unwind.
     let parsed = std::panic::catch_unwind(move || evtx::EvtxParser::from_buffer(bytes));
@@ -399,6 +400,7 @@ where
         }
     };
     let mut quarantine = quarantine;
+    let truncated = truncation(file_len, parser.header().chunk_count);
     let mut ev = Event::default();
     let mut records = parser.records_json_value();
     loop {
@@ -471,8 +473,52 @@ where
             )?,
         }
     }
+    drop(records);
     drop(ev);
+    // The evtx crate reads whole chunks only and stops quietly at the end of
+    // the last one: a cut-off file would otherwise look complete.
+    if let Some(detail) = truncated {
+        summary.warnings.push(format!(
+            "{name}: truncated .evtx file, its last records are missing (counted as an evtx_record skip)"
+        ));
+        let line = summary.lines + 1;
+        reject(&mut summary, opts, &mut quarantine, name, line, detail)?;
+    }
     Ok(summary)
+}
+
+/// The size of an .evtx file header and of a chunk (fixed by the format).
+const EVTX_HEADER: u64 = 4096;
+const EVTX_CHUNK: u64 = 65536;
+
+/// Why an .evtx file of `len` bytes whose header declares `declared` chunks
+/// looks truncated, or `None`: it ends inside a chunk, or holds fewer whole
+/// chunks than its header declares. (A file can hold more: a log that was not
+/// closed cleanly, or past the u16 count of the header, is read on.)
+fn truncation(len: u64, declared: u16) -> Option<String> {
+    let data = len.saturating_sub(EVTX_HEADER);
+    let whole = data / EVTX_CHUNK;
+    let part = data % EVTX_CHUNK;
+    let declared = u64::from(declared);
+    let fewer = whole < declared && whole < u64::from(u16::MAX);
+    if part == 0 && !fewer {
+        return None;
+    }
+    let mut why = String::from("truncated .evtx file: ");
+    if part > 0 {
+        why.push_str(&format!(
+            "it ends mid-chunk ({part} of the {EVTX_CHUNK} bytes of chunk {whole}, whose records are not read)"
+        ));
+        if fewer {
+            why.push_str("; ");
+        }
+    }
+    if fewer {
+        why.push_str(&format!(
+            "it holds {whole} whole chunk(s) of the {declared} its header declares"
+        ));
+    }
+    Some(why)
 }
 
 fn reject(
@@ -512,4 +558,37 @@ fn reject(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod truncation_tests {
+    use super::truncation;
+
+    #[test]
+    fn whole_files_are_not_truncated() {
+        assert_eq!(truncation(4096 + 3 * 65536, 3), None);
+        // more chunks than declared (a log not closed cleanly) is fine
+        assert_eq!(truncation(4096 + 3 * 65536, 2), None);
+    }
+
+    #[test]
+    fn cut_files_are() {
+        let w = truncation(100_000, 17).expect("mid-chunk");
+        assert!(
+            w.contains("mid-chunk") && w.contains("1 whole chunk(s) of the 17"),
+            "{w}"
+        );
+        let w = truncation(66_000, 17).expect("mid-chunk");
+        assert!(
+            w.contains("chunk 0") && w.contains("0 whole chunk(s)"),
+            "{w}"
+        );
+        let w = truncation(4096 + 2 * 65536, 3).expect("fewer chunks");
+        assert!(
+            !w.contains("mid-chunk") && w.contains("2 whole chunk(s) of the 3"),
+            "{w}"
+        );
+        let w = truncation(4096 + 65536 + 10, 1).expect("trailing bytes");
+        assert!(w.contains("mid-chunk") && !w.contains("declares"), "{w}");
+    }
 }

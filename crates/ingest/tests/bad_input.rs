@@ -279,9 +279,116 @@ fn corrupt_and_truncated_evtx() {
 }
 
 #[test]
-fn empty_input_and_mapped_without_mapping() {
-    let e = read_bytes("empty.log", b"", None, &IngestOptions::default()).unwrap_err();
-    assert!(e.to_string().contains("empty"), "{e}");
+fn empty_input_is_zero_events_with_a_warning() {
+    // detected or given format alike: zero events, a warning naming the input
+    for f in [None, Some(Format::Apache), Some(Format::Evtx)] {
+        let (ev, s) = read_bytes("empty.log", b"", f, &IngestOptions::default())
+            .unwrap_or_else(|e| panic!("{f:?}: {e}"));
+        assert!(ev.is_empty());
+        assert_eq!((s.events, s.lines, s.skipped_total()), (0, 0, 0), "{s}");
+        assert_eq!(s.warnings.len(), 1, "{s}");
+        assert!(s.warnings[0].contains("empty.log"), "{s}");
+        assert!(s.warnings[0].contains("empty"), "{s}");
+        assert!(s.to_string().contains("warning: empty.log"), "{s}");
+    }
+    // an empty gzip stream too
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"").unwrap();
+    let gz = gz.finish().unwrap();
+    let (ev, s) = read_bytes("empty.log.gz", &gz, None, &IngestOptions::default()).expect("gz");
+    assert!(ev.is_empty() && s.warnings.len() == 1, "{s}");
+    // only blank lines, format to be detected: the same
+    let (ev, s) =
+        read_bytes("blank.log", b"  \n\r\n\n", None, &IngestOptions::default()).expect("blank");
+    assert!(ev.is_empty(), "{s}");
+    assert_eq!(s.lines, 3, "{s}");
+    assert!(s.warnings[0].contains("blank.log"), "{s}");
+}
+
+#[test]
+fn undetectable_nonempty_input_is_still_an_error() {
+    let e = read_bytes(
+        "junk.log",
+        b"hello world\nnothing here\n",
+        None,
+        &IngestOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, IngestError::Undetected { .. }), "{e}");
+    assert!(e.to_string().contains("junk.log"), "{e}");
+}
+
+#[test]
+fn truncated_evtx_is_reported() {
+    let Some(p) =
+        data("windows-evtx-attack-samples/evtx/Command and Control/DE_RDP_Tunneling_4624.evtx")
+    else {
+        return;
+    };
+    let good = std::fs::read(&p).expect("read");
+    // the whole file: nothing to report
+    let (_, s) = read_bytes("a.evtx", &good, None, &IngestOptions::default()).expect("good");
+    assert!(s.warnings.is_empty() && s.skipped_total() == 0, "{s}");
+    // cut inside its one chunk, and cut right after the file header
+    for cut in [40_000usize, 4096, good.len() - 1] {
+        let mut q: Vec<u8> = Vec::new();
+        let s = ingest_reader(
+            "cut.evtx",
+            &good[..cut],
+            None,
+            &IngestOptions::default(),
+            Some(&mut q),
+            |_| Ok(()),
+        )
+        .unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        assert_eq!(
+            s.skipped.get(&Reason::EvtxRecord),
+            Some(&1),
+            "cut at {cut}: {s}"
+        );
+        assert_eq!(s.warnings.len(), 1, "cut at {cut}: {s}");
+        assert!(s.warnings[0].contains("cut.evtx"), "{s}");
+        assert!(s.warnings[0].contains("truncated"), "{s}");
+        let detail = &s.examples[0].detail;
+        if cut > 4096 {
+            assert!(detail.contains("mid-chunk"), "{s}");
+        }
+        assert!(detail.contains("header declares"), "{s}");
+        assert_eq!(s.examples[0].reason, Reason::EvtxRecord);
+        let q = String::from_utf8(q).unwrap();
+        assert!(q.contains("cut.evtx") && q.contains("truncated"), "{q}");
+    }
+    // and --max-errors 0 makes it an error
+    let opts = IngestOptions {
+        max_errors: Some(0),
+        ..Default::default()
+    };
+    let e = read_bytes("cut.evtx", &good[..40_000], None, &opts).unwrap_err();
+    assert!(e.to_string().contains("cut.evtx"), "{e}");
+}
+
+#[test]
+fn truncated_evtx_with_many_chunks_keeps_what_it_has() {
+    let Some(p) = data(
+        "windows-evtx-attack-samples/evtx/Other/rdpcorets_148_mst120_bluekeep_rpdscan_full.evtx",
+    ) else {
+        return;
+    };
+    let good = std::fs::read(&p).expect("read");
+    let (all, s) = read_bytes("full.evtx", &good, None, &IngestOptions::default()).expect("full");
+    assert!(s.warnings.is_empty(), "{s}");
+    for cut in [100_000usize, 66_000] {
+        let (ev, s) = read_bytes("tr.evtx", &good[..cut], None, &IngestOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(ev.len() < all.len());
+        assert_eq!(s.skipped_total(), 1, "{s}");
+        assert!(s.warnings[0].contains("tr.evtx"), "{s}");
+        assert!(s.to_string().contains("truncated .evtx"), "{s}");
+    }
+}
+
+#[test]
+fn mapped_without_mapping() {
     let e = read_bytes(
         "x.csv",
         b"a,b\n1,2\n",

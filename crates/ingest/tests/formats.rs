@@ -154,6 +154,115 @@ fn netfilter_sekoia() {
     assert_eq!(ev[0].event_action.as_deref(), Some("DA->FEDERATEUR ACCEPT"));
 }
 
+/// The UFW lines QA found losing data: a BSD syslog time (no year) before a
+/// kernel uptime, and an RFC 3339 time with no uptime bracket.
+const UFW: &str = "\
+Jan 10 12:34:56 fw01 kernel: [123456.789012] [UFW ALLOW] IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC=10.0.0.5 DST=10.0.0.1 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=54321 DF PROTO=TCP SPT=51514 DPT=22 WINDOW=29200 RES=0x00 SYN URGP=0
+2024-01-10T12:34:57.123456+01:00 fw01 kernel: [UFW BLOCK] IN=eth0 OUT= MAC=00:11:22:33:44:55:66:77:88:99:aa:bb:08:00 SRC=203.0.113.9 DST=10.0.0.1 LEN=40 TOS=0x00 PREC=0x00 TTL=240 ID=1 PROTO=TCP SPT=40000 DPT=3389 WINDOW=1024 RES=0x00 SYN URGP=0
+2024-01-10T12:34:58Z fw01 kernel: [UFW AUDIT] IN=eth0 OUT= SRC=10.0.0.7 DST=10.0.0.1 LEN=76 PROTO=UDP SPT=123 DPT=123 LEN=56
+";
+
+#[test]
+fn netfilter_ufw_bsd_syslog_time() {
+    use chrono::{Datelike, Timelike};
+    let (ev, s) = read_text("ufw.log", UFW, None);
+    assert_eq!(s.format, Some(Format::Netfilter));
+    assert_eq!(ev.len(), 3, "{s}");
+    assert!(s.flagged.is_empty() && s.skipped.is_empty(), "{s}");
+    let t = ev[0].timestamp_us.expect("BSD syslog time parsed");
+    let t = chrono::DateTime::from_timestamp_micros(t).unwrap();
+    // the year is inferred: this year, or last year when Jan 10 is still ahead
+    let now = chrono::Utc::now();
+    assert!(t.year() == now.year() || t.year() == now.year() - 1, "{t}");
+    assert!(t <= now + chrono::Duration::days(1), "{t}");
+    assert_eq!((t.month(), t.day()), (1, 10));
+    assert_eq!((t.hour(), t.minute(), t.second()), (12, 34, 56));
+    assert_eq!(ev[0].event_action.as_deref(), Some("[UFW ALLOW]"));
+    assert_eq!(ev[0].network_connection_state.as_deref(), Some("accept"));
+    assert_eq!(ev[0].event_outcome.as_deref(), Some("success"));
+    assert_eq!(ev[0].source_ip, "10.0.0.5".parse().ok());
+    assert_eq!(ev[0].destination_port, Some(22));
+    // a space-padded day and a syslog <PRI>
+    let line = "<4>Jan  5 01:02:03 fw01 kernel: [   12.5] [UFW BLOCK] IN=eth0 OUT= SRC=10.0.0.7 DST=10.0.0.1 LEN=76 PROTO=UDP SPT=1 DPT=2";
+    let (ev, s) = read_text("ufw.log", line, Some(Format::Netfilter));
+    assert!(s.flagged.is_empty(), "{s}");
+    let t = chrono::DateTime::from_timestamp_micros(ev[0].timestamp_us.unwrap()).unwrap();
+    assert_eq!((t.month(), t.day(), t.hour(), t.second()), (1, 5, 1, 3));
+    assert_eq!(ev[0].event_action.as_deref(), Some("[UFW BLOCK]"));
+}
+
+#[test]
+fn netfilter_ufw_prefix_without_uptime_keeps_its_verdict() {
+    let (ev, s) = read_text("ufw.log", UFW, None);
+    assert_eq!(ev.len(), 3, "{s}");
+    assert_eq!(ev[1].timestamp_us, Some(1_704_886_497_123_456));
+    assert_eq!(ev[1].event_action.as_deref(), Some("[UFW BLOCK]"));
+    assert_eq!(ev[1].network_connection_state.as_deref(), Some("block"));
+    assert_eq!(ev[1].event_outcome.as_deref(), Some("failure"));
+    assert_eq!(ev[2].event_action.as_deref(), Some("[UFW AUDIT]"));
+    assert_eq!(ev[2].timestamp_us, Some(1_704_890_098_000_000));
+    // the same verdict fields with and without an uptime bracket
+    for v in ["ALLOW", "BLOCK", "AUDIT"] {
+        let rest = format!(
+            "[UFW {v}] IN=eth0 OUT= SRC=10.0.0.5 DST=10.0.0.1 LEN=60 PROTO=TCP SPT=1 DPT=22"
+        );
+        let with = format!("2024-01-10T12:34:57Z fw01 kernel: [123456.789012] {rest}");
+        let without = format!("2024-01-10T12:34:57Z fw01 kernel: {rest}");
+        let (a, _) = read_text("a.log", &with, Some(Format::Netfilter));
+        let (b, _) = read_text("b.log", &without, Some(Format::Netfilter));
+        assert_eq!(
+            a[0].event_action.as_deref(),
+            Some(format!("[UFW {v}]").as_str())
+        );
+        for (x, y) in [
+            (&a[0].event_action, &b[0].event_action),
+            (
+                &a[0].network_connection_state,
+                &b[0].network_connection_state,
+            ),
+            (&a[0].event_outcome, &b[0].event_outcome),
+        ] {
+            assert_eq!(x, y, "{v}");
+        }
+    }
+}
+
+#[test]
+fn netfilter_bad_syslog_time_keeps_the_event_and_flags_it() {
+    let text = "\
+Feb 30 12:34:56 fw01 kernel: [1.5] [UFW BLOCK] IN=eth0 OUT= SRC=10.0.0.8 DST=10.0.0.1 LEN=40 PROTO=TCP SPT=1 DPT=2
+2024-13-10T12:34:57Z fw01 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=10.0.0.8 DST=10.0.0.1 LEN=40 PROTO=TCP SPT=1 DPT=2
+fw01 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=10.0.0.8 DST=10.0.0.1 LEN=40 PROTO=TCP SPT=1 DPT=2
+2024-01-10T12:34:57Z fw01 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=10.0.0.8 DST=10.0.0.1 LEN=40 PROTO=TCP SPT=1 DPT=2
+";
+    let (ev, s) = read_text("ufw.log", text, Some(Format::Netfilter));
+    assert_eq!(ev.len(), 4, "{s}");
+    assert_eq!(s.events, 4);
+    assert_eq!(s.skipped_total(), 0, "{s}");
+    assert_eq!(s.flagged.get(&Reason::BadTimestamp), Some(&3), "{s}");
+    assert_eq!(
+        s.examples.iter().map(|r| r.line).collect::<Vec<_>>(),
+        [1, 2, 3],
+        "{s}"
+    );
+    for e in &ev[..3] {
+        assert_eq!(e.timestamp_us, None);
+        assert_eq!(e.network_connection_state.as_deref(), Some("block"));
+        assert_eq!(e.source_ip, "10.0.0.8".parse().ok());
+    }
+    assert!(ev[3].timestamp_us.is_some());
+    let shown = s.to_string();
+    assert!(shown.contains("bad_timestamp"), "{shown}");
+    assert!(shown.contains("Feb 30 12:34:56"), "{shown}");
+    // bare lines (no syslog header) have no time to report
+    let (_, s) = read_text(
+        "k.log",
+        "INPUT DROP IN=eth0 OUT= SRC=10.0.0.8 DST=10.0.0.1 LEN=40 PROTO=TCP SPT=1 DPT=2",
+        Some(Format::Netfilter),
+    );
+    assert!(s.flagged.is_empty(), "{s}");
+}
+
 #[test]
 fn w3c_iis_and_bluecoat() {
     // Layouts as IIS and Blue Coat ProxySG document them (no real W3C file is
