@@ -94,6 +94,16 @@ pub fn read_table(path: &Path, opts: &ReadTableOptions) -> Result<Table, IoError
         TableFormat::Parquet => parquet_io::read_table(path)?,
     };
     assign_roles(&mut table, opts);
+    // a mistyped --exclude would leave the column in the features unnoticed
+    if let Some(e) = opts.exclude_cols.iter().find(|e| table.column(e).is_none()) {
+        return Err(IoError::format(
+            path,
+            format!(
+                "no column `{e}` to exclude (columns: {})",
+                column_list(&table)
+            ),
+        ));
+    }
     if let Some(label) = &opts.label_col {
         if table.column(label).is_none() {
             return Err(IoError::format(
@@ -714,6 +724,17 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("bad.parquet"));
+        // an --exclude naming no column is an error, as --log1p's is
+        let err = read_table(
+            &p3,
+            &ReadTableOptions {
+                exclude_cols: vec!["c".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("no column `c` to exclude"), "{err}");
         // a repeated column name (a file without a header row, say) once
         // dropped the earlier column without a word
         let p5 = dir.path().join("dup.csv");

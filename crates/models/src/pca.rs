@@ -83,7 +83,21 @@ pub struct Pca {
 /// (weighted|minor|reconstruction), `shrinkage` (1.0).
 pub fn fit(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>> {
     let opts = data.opts;
+    // 0 stands for "by variance" only when unset: asked for, it is an error
+    // (it once fell back to the variance rule without a word)
     let components = r.usize("components", 0)?;
+    if components == 0
+        && data
+            .opts
+            .options
+            .get("components")
+            .is_some_and(|v| !v.is_null())
+    {
+        return Err(ModelError::BadOption {
+            name: "components".into(),
+            msg: "must be at least 1 (leave it out to keep components by --variance)".into(),
+        });
+    }
     let variance = r.f64("variance", 0.95)?;
     let score = match r.string("score", "weighted")?.as_str() {
         "weighted" => PcaScore::Weighted,

@@ -271,3 +271,16 @@ fn thresholds_by_target_fpr_and_fixed_and_bad_options() {
         Err(ModelError::UnknownKind(_))
     ));
 }
+
+#[test]
+fn pca_refuses_zero_components_asked_for() {
+    let mut o = opts();
+    o.options.clear();
+    let e = palisade_models::train("pca", &table(), &o.clone().with("components", 0u64))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("components") && e.contains("at least 1"), "{e}");
+    // unset, the variance rule chooses
+    assert!(palisade_models::train("pca", &table(), &o).is_ok());
+}

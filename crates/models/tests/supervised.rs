@@ -457,3 +457,14 @@ fn nsl_kdd_subsample_held_out_auc() {
         assert!(auc > 0.98, "{k}: held-out NSL-KDD auc {auc}");
     }
 }
+
+#[test]
+fn a_split_time_may_be_a_date() {
+    use palisade_models::supervised::eval::parse_time;
+    // 2023-11-14T00:00:00Z
+    assert_eq!(parse_time("2023-11-14"), Some(1_699_920_000.0));
+    assert_eq!(parse_time("2023-11-14T00:00:00Z"), Some(1_699_920_000.0));
+    assert_eq!(parse_time("1699920000"), Some(1_699_920_000.0));
+    assert_eq!(parse_time("2023-13-14"), None);
+    assert_eq!(parse_time("2023-11-1x"), None);
+}

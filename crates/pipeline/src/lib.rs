@@ -757,12 +757,12 @@ fn build_features(
     Ok(b)
 }
 
-fn threshold_rule(t: Option<ThresholdConfig>) -> palisade_models::ThresholdRule {
+fn threshold_rule(t: Option<ThresholdConfig>, kind: &str) -> palisade_models::ThresholdRule {
     match t {
         Some(ThresholdConfig::Contamination(c)) => palisade_models::ThresholdRule::Contamination(c),
         Some(ThresholdConfig::Fpr(f)) => palisade_models::ThresholdRule::TargetFpr(f),
         Some(ThresholdConfig::Fixed(v)) => palisade_models::ThresholdRule::Fixed(v),
-        None => palisade_models::ThresholdRule::default(),
+        None => palisade_models::ThresholdRule::default_for(kind),
     }
 }
 
@@ -792,7 +792,7 @@ fn train_or_load(
                 .map(|k| k.get_ref().as_str())
                 .unwrap_or("iforest");
             let mut o = palisade_models::TrainOptions::new(mc.seed.unwrap_or(seed));
-            o.threshold = threshold_rule(mc.threshold.as_ref().map(|t| *t.get_ref()));
+            o.threshold = threshold_rule(mc.threshold.as_ref().map(|t| *t.get_ref()), kind);
             o.log_cols = mc.log.clone();
             o.command = format!(
                 "palisade run {} (model `{}` on `{}`)",

@@ -42,7 +42,8 @@ pub struct TrainArgs {
     pub exclude: Vec<String>,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Threshold: expected fraction of anomalies among the training rows (default 0.01).
+    /// Threshold: expected fraction of anomalies among the training rows (default 0.01 for the
+    /// outlier detectors; gbt and rf default to --target-fpr 0.01 on their held-out rows).
     #[arg(long, conflicts_with_all = ["target_fpr", "threshold"])]
     pub contamination: Option<f64>,
     /// Threshold: highest false-positive rate on labelled rows (--valid, else --label-col rows).
@@ -217,7 +218,7 @@ fn train_options(a: &TrainArgs) -> Result<TrainOptions> {
         (_, _, Some(t)) => ThresholdRule::Fixed(t),
         (_, Some(f), None) => ThresholdRule::TargetFpr(f),
         (Some(c), None, None) => ThresholdRule::Contamination(c),
-        (None, None, None) => ThresholdRule::default(),
+        (None, None, None) => ThresholdRule::default_for(&a.model),
     };
     o.command = std::env::args().collect::<Vec<_>>().join(" ");
     let mut set = |k: &str, v: Option<serde_json::Value>| {

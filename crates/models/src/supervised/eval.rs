@@ -190,9 +190,22 @@ fn time_of(c: &ColumnData, i: usize) -> Option<f64> {
     }
 }
 
-/// A split time: seconds since the epoch, or RFC 3339 text.
+/// A split time: seconds since the epoch, RFC 3339 text, or a date
+/// (`YYYY-MM-DD`, its midnight UTC: what `palisade intel stats --as-of`
+/// takes too).
 pub fn parse_time(s: &str) -> Option<f64> {
     let s = s.trim();
+    let b = s.as_bytes();
+    let date_only = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if date_only {
+        return palisade_core::event::parse_timestamp_us(&format!("{s}T00:00:00Z"))
+            .map(|us| us as f64 / 1e6);
+    }
     s.parse::<f64>()
         .ok()
         .filter(|x| x.is_finite())
@@ -210,7 +223,10 @@ pub fn time_split(
 ) -> Result<(Model, TimeSplitReport)> {
     let t = parse_time(test_after).ok_or_else(|| ModelError::BadOption {
         name: "test-after".into(),
-        msg: format!("`{test_after}` is neither seconds since the epoch nor an RFC 3339 time"),
+        msg: format!(
+            "`{test_after}` is neither seconds since the epoch, an RFC 3339 time nor a \
+             YYYY-MM-DD date"
+        ),
     })?;
     let col = table
         .column(time_col)
