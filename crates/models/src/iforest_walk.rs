@@ -133,7 +133,7 @@ pub enum Kernel {
     Avx2,
     #[cfg(target_arch = "x86_64")]
     Avx512,
-    /// Tree-parallel AVX-512 (see [`TreeGroups`]); forests whose splits do
+    /// Tree-parallel AVX-512 (see `TreeGroups`); forests whose splits do
     /// not carry their features (models trained before it, or wider than
     /// 64 features) run the row-parallel AVX-512 kernel instead.
     #[cfg(target_arch = "x86_64")]

@@ -4,7 +4,7 @@
 //! ## Plugging in a model kind (supervised: `gbt`, `rf`)
 //! A trainer is `fn(&TrainData, &OptionReader) -> Result<Box<dyn Detector>>`
 //! and a loader is `fn(&serde_json::Value) -> Result<Box<dyn Detector>>` (the
-//! value is what `Detector::to_params` returned). Add them to [`fit_kind`] and
+//! value is what `Detector::to_params` returned). Add them to `fit_kind` and
 //! [`load`] at the lines marked `SUPERVISED HOOK`. Read model options through
 //! the `OptionReader` (unknown keys become an error). `TrainData::labels` is
 //! guaranteed present for kinds in [`SUPERVISED_KINDS`]; `TrainData::validation`

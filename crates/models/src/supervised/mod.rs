@@ -46,7 +46,7 @@ const CATEGORIES_KEY: &str = "categories";
 /// `Deserialize` is hand-written: serde's derived one for an internally tagged
 /// enum first buffers the whole variant into a generic `Content` tree (for a
 /// 50 MB forest, hundreds of MB and most of the load time) before reading it;
-/// see [`TreesVisitor`].
+/// see `TreesVisitor` below.
 #[derive(Serialize)]
 #[serde(tag = "algorithm", rename_all = "lowercase")]
 pub enum Trees {
