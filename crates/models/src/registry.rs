@@ -379,7 +379,23 @@ fn non_numeric(table: &Table, name: &str) -> String {
     for (i, x) in v.iter().enumerate() {
         let Some(x) = x else { continue };
         present += 1;
-        if x.trim().parse::<f64>().is_ok() {
+        // what the table readers take as numbers (palisade_io::parse_number):
+        // a `-` or `NA` beside the culprit is not the cell to name
+        let t = x.trim();
+        let number_like = matches!(
+            t,
+            "" | "NaN"
+                | "nan"
+                | "NA"
+                | "-"
+                | "true"
+                | "True"
+                | "TRUE"
+                | "false"
+                | "False"
+                | "FALSE"
+        );
+        if number_like || t.parse::<f64>().is_ok() {
             numbers += 1;
         } else if first_bad.is_none() {
             first_bad = Some((i, x));
@@ -516,7 +532,13 @@ mod tests {
     fn a_numeric_column_with_a_stray_cell_is_left_out_naming_the_cell() {
         let mut t = Table::new();
         let mostly: Vec<Option<String>> = (0..20)
-            .map(|i| Some(if i == 6 { "abc".into() } else { i.to_string() }))
+            .map(|i| {
+                Some(match i {
+                    3 => "-".into(),
+                    6 => "abc".into(),
+                    _ => i.to_string(),
+                })
+            })
             .collect();
         t.push(
             "n",
