@@ -407,6 +407,23 @@ impl Matrix {
     }
 }
 
+/// A table cell as a number, as the table readers take it: empty, `NaN`,
+/// `NA` and `-` are missing (NaN), `true`/`false` are 1/0, else a float;
+/// `None` for text. One definition, so that a column's type and the
+/// trainer's note on a stray text cell agree on what a number is.
+pub fn parse_cell_number(s: &str) -> Option<f64> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Some(f64::NAN);
+    }
+    match t {
+        "NaN" | "nan" | "NA" | "-" => Some(f64::NAN),
+        "true" | "True" | "TRUE" => Some(1.0),
+        "false" | "False" | "FALSE" => Some(0.0),
+        _ => t.parse::<f64>().ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -289,25 +289,22 @@ impl fmt::Display for FileSummary {
             self.events,
             self.skipped_total()
         )?;
-        if !self.skipped.is_empty() {
-            let parts: Vec<String> = self
-                .skipped
-                .iter()
+        // `reason count, ...`
+        let by_reason = |m: &BTreeMap<Reason, u64>| {
+            m.iter()
                 .map(|(r, n)| format!("{r} {n}"))
-                .collect();
-            write!(f, ": {}", parts.join(", "))?;
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.skipped.is_empty() {
+            write!(f, ": {}", by_reason(&self.skipped))?;
         }
         if !self.flagged.is_empty() {
-            let parts: Vec<String> = self
-                .flagged
-                .iter()
-                .map(|(r, n)| format!("{r} {n}"))
-                .collect();
             write!(
                 f,
                 "; {} kept with a problem: {}",
                 self.flagged_total(),
-                parts.join(", ")
+                by_reason(&self.flagged)
             )?;
         }
         write!(f, ")")?;

@@ -376,19 +376,6 @@ fn write_jsonl_rows(path: &Path, w: &mut dyn Write, table: &Table) -> Result<(),
     Ok(())
 }
 
-fn parse_number(s: &str) -> Option<f64> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Some(f64::NAN);
-    }
-    match t {
-        "NaN" | "nan" | "NA" | "-" => Some(f64::NAN),
-        "true" | "True" | "TRUE" => Some(1.0),
-        "false" | "False" | "FALSE" => Some(0.0),
-        _ => t.parse::<f64>().ok(),
-    }
-}
-
 fn read_csv(path: &Path) -> Result<Table, IoError> {
     let input = crate::open_input(path)?;
     let delim = if path.to_string_lossy().to_ascii_lowercase().contains(".tsv") {
@@ -441,7 +428,10 @@ fn read_csv(path: &Path) -> Result<Table, IoError> {
     }
     let mut table = Table::new();
     for (name, values) in headers.iter().zip(raw) {
-        let numeric: Option<Vec<f64>> = values.iter().map(|v| parse_number(v)).collect();
+        let numeric: Option<Vec<f64>> = values
+            .iter()
+            .map(|v| palisade_core::table::parse_cell_number(v))
+            .collect();
         let data = match numeric {
             Some(v) => ColumnData::F64(v),
             None => ColumnData::Str(

@@ -379,23 +379,9 @@ fn non_numeric(table: &Table, name: &str) -> String {
     for (i, x) in v.iter().enumerate() {
         let Some(x) = x else { continue };
         present += 1;
-        // what the table readers take as numbers (palisade_io::parse_number):
-        // a `-` or `NA` beside the culprit is not the cell to name
-        let t = x.trim();
-        let number_like = matches!(
-            t,
-            "" | "NaN"
-                | "nan"
-                | "NA"
-                | "-"
-                | "true"
-                | "True"
-                | "TRUE"
-                | "false"
-                | "False"
-                | "FALSE"
-        );
-        if number_like || t.parse::<f64>().is_ok() {
+        // what the table readers take as numbers: a `-` or `NA` beside the
+        // culprit is not the cell to name
+        if palisade_core::table::parse_cell_number(x).is_some() {
             numbers += 1;
         } else if first_bad.is_none() {
             first_bad = Some((i, x));
