@@ -1,6 +1,8 @@
 //! URLs/s for the request features and events/s for entity aggregation, on
 //! real data from ../shared/data when present (else a small built-in list;
-//! the entity sets on synthetic Zeek events, and on real logs too).
+//! the entity sets on synthetic Zeek events, and on real logs too; the
+//! request set on PhishCrawl URLs as events, and on real Zeek and Apache
+//! logs too).
 //! Run: `cargo bench -p palisade-features`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -65,6 +67,29 @@ fn bench(c: &mut Criterion) {
         b.iter(|| black_box(request_features(&events)))
     });
     g.finish();
+
+    // real request logs: Zeek ssl.log (the SNI alone) and Apache access
+    // logs (path and query, no host), where hosts repeat
+    let real_requests = data::real_request_events();
+    if !real_requests.is_empty() {
+        let mut g = c.benchmark_group("request (real logs)");
+        g.throughput(Throughput::Elements(real_requests.len() as u64));
+        g.bench_function(
+            "request_rows (full request set, per event, prefetching)",
+            |b| {
+                let mut fz = UrlFeaturizer::new();
+                b.iter(|| {
+                    fz.request_rows(black_box(&real_requests), |_, row| {
+                        black_box(row);
+                    })
+                })
+            },
+        );
+        g.bench_function("request_features (table)", |b| {
+            b.iter(|| black_box(request_features(&real_requests)))
+        });
+        g.finish();
+    }
 
     let ev = flow_events(400_000);
     let mut g = c.benchmark_group("entity");

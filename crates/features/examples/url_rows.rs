@@ -4,7 +4,9 @@
 //! shared machine shows the quiet figure) and a checksum of every output bit
 //! (two builds that print the same checksum computed the same features).
 //!
-//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|rows|both|table] [passes] [csv]`
+//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|rows|both|table|real] [passes] [csv]`
+//! (`real`: the batch form on real request logs, Zeek ssl.log and Apache
+//! access logs from ../shared/data, instead of the PhishCrawl URLs)
 //! Under callgrind use one pass and count only the calls:
 //! `valgrind --tool=callgrind --toggle-collect='*one_request*' target/release/examples/url_rows request 1`
 //! (two passes run: the checksum pass and the timed one). Valgrind does not
@@ -114,6 +116,20 @@ fn main() {
         });
         println!(
             "request_rows {} URLs: min {min:.1} ns/URL ({:.2} M/s), median {med:.1}; checksum {h:016x}",
+            events.len(),
+            1e3 / min
+        );
+    }
+    if mode == "real" {
+        // real request logs (Zeek ssl.log, Apache access logs), batch form
+        let events = data::real_request_events();
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        fz.request_rows(&events, |_, row| mix(&mut h, row));
+        let (min, med) = time(passes, events.len(), || {
+            one_batch(&mut fz, black_box(&events));
+        });
+        println!(
+            "request_rows (real logs) {} events: min {min:.1} ns/event ({:.2} M/s), median {med:.1}; checksum {h:016x}",
             events.len(),
             1e3 / min
         );

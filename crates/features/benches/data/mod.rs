@@ -91,6 +91,36 @@ pub fn real_log_events() -> Vec<Event> {
     events
 }
 
+/// Real request logs as events: the Zeek wrccdc-2018 ssl.log (TSV; TLS by
+/// SNI: the host alone) and the Apache access logs of
+/// web-access-elastic-apache and web-access-secrepo (path and query, no
+/// host). Empty without ../shared/data.
+pub fn real_request_events() -> Vec<Event> {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let mut inputs: Vec<(&str, PathBuf)> =
+        vec![("zeek", data.join("zeek-wrccdc-2018/tsv/ssl.log"))];
+    for dir in ["web-access-elastic-apache", "web-access-secrepo"] {
+        let mut found = Vec::new();
+        files_under(&data.join(dir), &mut found);
+        found.retain(|p| !p.to_string_lossy().ends_with(".md"));
+        found.sort();
+        inputs.extend(found.into_iter().map(|p| ("apache", p)));
+    }
+    let mut events = Vec::new();
+    for (format, path) in inputs {
+        let Ok(f) = palisade_ingest::Format::from_name(format) else {
+            eprintln!("real logs: no format {format}");
+            continue;
+        };
+        match palisade_ingest::read_path(&path, Some(f), &palisade_ingest::IngestOptions::default())
+        {
+            Ok((ev, _)) => events.extend(ev),
+            Err(e) => eprintln!("real logs: skipping {}: {e}", path.display()),
+        }
+    }
+    events
+}
+
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
