@@ -1194,18 +1194,38 @@ fn ekey(v: FieldValue<'_>) -> Option<EKey<'_>> {
 
 /// The distinct values (their `value_hash`) of one feature in one
 /// (entity, window): inline up to `SMALL_SET` values, searched linearly,
-/// then a hash set. Why: most rows see few distinct values, and a hash set
-/// per row and feature paid an allocation and two or three rehashes as it
-/// grew: allocation and rehashing were 12% of the flow set's time (perf).
-/// Measured by criterion, alternating builds in one sitting (sixth session,
-/// Xeon): inline room for 4 values, flow set +4%, host set +2% (with the
-/// shared set of `CFeature::shares_set`); room for 8, flow set +18% but
-/// host set −8 to −12%, whose nine sets a row mostly hold many values. The
-/// smaller, never-slower choice is kept.
+/// then up to `MEDIUM_SET` in a block of the rows' shared medium blocks
+/// (`Rows::medium`), searched linearly, then a hash set. Why: most rows see
+/// few distinct values, and a hash set per row and feature paid an
+/// allocation and two or three rehashes as it grew: allocation and
+/// rehashing were 12% of the flow set's time (perf). Measured by
+/// criterion, alternating builds in one sitting (sixth session, Xeon):
+/// inline room for 4 values, flow set +4%, host set +2% (with the shared
+/// set of `CFeature::shares_set`); room for 8, flow set +18% but host set
+/// −8 to −12%, whose nine sets a row mostly hold many values. The smaller,
+/// never-slower choice is kept. The medium tier (nineteenth session, Zen 4):
+/// the flow set's rows hold ~8 destination addresses each, so most of them
+/// spilled into a 32-slot hash set of their own, a `malloc` and a `free`
+/// each and 256 bytes for 8 values (with its growth, 11 MB of the run's
+/// 33 MB); a block of 16 values in one growing vector costs neither, and
+/// rows with at most 4 values keep the 40 bytes they had (inline room for
+/// 12 instead gave the flow set the same time, but 104 bytes a row and set
+/// whatever the row holds).
 enum DistinctSet {
-    Small { len: u8, values: [u64; SMALL_SET] },
+    Small {
+        len: u8,
+        values: [u64; SMALL_SET],
+    },
+    /// `len` values in `Rows::medium[block]`.
+    Medium {
+        len: u8,
+        block: u32,
+    },
     Large(OpenSet),
 }
+
+/// The medium tier's blocks (see [`DistinctSet`]).
+type MediumBlocks = Vec<[u64; MEDIUM_SET]>;
 
 /// A set of nonzero `value_hash` outputs: open addressing with linear
 /// probing, at most half full. The values are already uniform hashes, so
@@ -1294,6 +1314,7 @@ impl OpenSet {
 }
 
 const SMALL_SET: usize = 4;
+const MEDIUM_SET: usize = 16;
 
 impl Default for DistinctSet {
     fn default() -> Self {
@@ -1305,9 +1326,10 @@ impl Default for DistinctSet {
 }
 
 impl DistinctSet {
-    /// Adds `h`; true when it was not there.
+    /// Adds `h`; true when it was not there. `medium`: the rows' medium
+    /// blocks.
     #[inline]
-    fn insert(&mut self, h: u64) -> bool {
+    fn insert(&mut self, h: u64, medium: &mut MediumBlocks) -> bool {
         match self {
             DistinctSet::Small { len, values } => {
                 let n = *len as usize;
@@ -1318,6 +1340,21 @@ impl DistinctSet {
                     values[n] = h;
                     *len += 1;
                 } else {
+                    *self = DistinctSet::to_medium(values, h, medium);
+                }
+                true
+            }
+            DistinctSet::Medium { len, block } => {
+                let n = *len as usize;
+                let values = &mut medium[*block as usize];
+                if values[..n].contains(&h) {
+                    return false;
+                }
+                if n < MEDIUM_SET {
+                    values[n] = h;
+                    *len += 1;
+                } else {
+                    // the block is left unused: few rows outgrow it
                     *self = DistinctSet::spill(values, h);
                 }
                 true
@@ -1326,10 +1363,29 @@ impl DistinctSet {
         }
     }
 
+    /// The set of `values` and `h` in a new medium block (a hash set
+    /// beyond 2³² blocks).
     #[cold]
     #[inline(never)]
-    fn spill(values: &[u64; SMALL_SET], h: u64) -> DistinctSet {
-        let mut set = OpenSet::with_capacity(4 * SMALL_SET);
+    fn to_medium(values: &[u64; SMALL_SET], h: u64, medium: &mut MediumBlocks) -> DistinctSet {
+        let Ok(block) = u32::try_from(medium.len()) else {
+            return DistinctSet::spill(values, h);
+        };
+        let mut b = [0; MEDIUM_SET];
+        b[..SMALL_SET].copy_from_slice(values);
+        b[SMALL_SET] = h;
+        medium.push(b);
+        DistinctSet::Medium {
+            len: SMALL_SET as u8 + 1,
+            block,
+        }
+    }
+
+    /// The set of `values` and `h` as a hash set.
+    #[cold]
+    #[inline(never)]
+    fn spill(values: &[u64], h: u64) -> DistinctSet {
+        let mut set = OpenSet::with_capacity(4 * values.len());
         for &v in values.iter().chain([&h]) {
             set.insert(v);
         }
@@ -1338,20 +1394,35 @@ impl DistinctSet {
 
     fn len(&self) -> usize {
         match self {
-            DistinctSet::Small { len, .. } => *len as usize,
+            DistinctSet::Small { len, .. } | DistinctSet::Medium { len, .. } => *len as usize,
             DistinctSet::Large(set) => set.len,
         }
     }
 
-    fn values(&self) -> impl Iterator<Item = u64> + '_ {
-        let (small, large) = match self {
+    fn values<'a>(&'a self, medium: &'a MediumBlocks) -> impl Iterator<Item = u64> + 'a {
+        let (listed, large) = match self {
             DistinctSet::Small { len, values } => (&values[..*len as usize], None),
+            DistinctSet::Medium { len, block } => (&medium[*block as usize][..*len as usize], None),
             DistinctSet::Large(set) => (&[][..], Some(set)),
         };
-        small
+        listed
             .iter()
             .copied()
             .chain(large.into_iter().flat_map(OpenSet::values))
+    }
+
+    /// Asks the CPU for where `h` would go.
+    #[inline]
+    fn prefetch_for(&self, h: u64, medium: &MediumBlocks) {
+        match self {
+            DistinctSet::Small { .. } => {}
+            DistinctSet::Medium { block, .. } => {
+                if let Some(b) = medium.get(*block as usize) {
+                    prefetch_bytes(b.as_ptr().cast(), std::mem::size_of_val(b));
+                }
+            }
+            DistinctSet::Large(open) => open.prefetch_slot(h),
+        }
     }
 }
 
@@ -1370,6 +1441,8 @@ struct Rows {
     window: Vec<i64>,
     acc: Vec<f64>,
     sets: Vec<DistinctSet>,
+    /// The medium tier of the sets (see [`DistinctSet`]).
+    medium: MediumBlocks,
     /// The (row, counted set, value) triples seen so far, as one 64-bit
     /// fingerprint each (see [`seen_key`]): the values of every `counted`
     /// feature's sets in one table. Why: a set per row and feature cost an
@@ -1397,6 +1470,7 @@ struct Row<'a> {
     r: u32,
     acc: &'a mut [f64],
     sets: &'a mut [DistinctSet],
+    medium: &'a mut MediumBlocks,
     seen: &'a mut OpenSet,
 }
 
@@ -1429,6 +1503,7 @@ impl Rows {
             window: Vec::new(),
             acc: Vec::new(),
             sets: Vec::new(),
+            medium: Vec::new(),
             seen: OpenSet::with_capacity(1024),
             progress: (0, 0),
             held: AHashMap::new(),
@@ -1456,6 +1531,7 @@ impl Rows {
             r,
             acc: &mut self.acc[at * self.n_slots..(at + 1) * self.n_slots],
             sets: &mut self.sets[at * self.n_sets..(at + 1) * self.n_sets],
+            medium: &mut self.medium,
             seen: &mut self.seen,
         }
     }
@@ -1516,11 +1592,9 @@ impl Rows {
         let n_sets = self.n_sets;
         for (t, &(r, h)) in inserts.iter().enumerate() {
             if let Some(&(r2, h2)) = inserts.get(t + INSERT_PREFETCH_AHEAD) {
-                if let DistinctSet::Large(open) = &self.sets[r2 as usize * n_sets + set] {
-                    open.prefetch_slot(h2);
-                }
+                self.sets[r2 as usize * n_sets + set].prefetch_for(h2, &self.medium);
             }
-            self.sets[r as usize * n_sets + set].insert(h);
+            self.sets[r as usize * n_sets + set].insert(h, &mut self.medium);
         }
     }
 
@@ -1585,8 +1659,16 @@ impl Rows {
     #[inline]
     fn prefetch_large_sets(&self, r: usize) {
         for set in &self.sets[r * self.n_sets..(r + 1) * self.n_sets] {
-            if let DistinctSet::Large(open) = set {
-                prefetch_bytes(open.slots.as_ptr().cast(), (open.slots.len() * 8).min(1024));
+            match set {
+                DistinctSet::Small { .. } => {}
+                DistinctSet::Medium { block, .. } => {
+                    if let Some(b) = self.medium.get(*block as usize) {
+                        prefetch_bytes(b.as_ptr().cast(), std::mem::size_of_val(b));
+                    }
+                }
+                DistinctSet::Large(open) => {
+                    prefetch_bytes(open.slots.as_ptr().cast(), (open.slots.len() * 8).min(1024));
+                }
             }
         }
     }
@@ -1760,7 +1842,7 @@ impl Contribution {
                 row.acc[s] += row.seen.insert(seen_key(row.r, f.set, h)) as u8 as f64;
             }
             Contribution::Value(Some(h)) => {
-                row.sets[f.set].insert(h);
+                row.sets[f.set].insert(h, row.medium);
             }
             Contribution::Number(None) | Contribution::Value(None) => {}
         }
@@ -1993,7 +2075,7 @@ impl EntityAggregator {
                         // (the same low bits, sorted) would cluster badly
                         let seen = &mut seen[j];
                         row.sets[f.set]
-                            .values()
+                            .values(&rows.medium)
                             .filter(|&h| seen.insert(h.rotate_left(32)))
                             .count() as f64
                     }
@@ -2784,6 +2866,7 @@ fn row_of_slow(index: &mut RowIndex, rows: &mut Rows, ent: u32, k: i64, start: i
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     /// Ports and IPv4 addresses hash without a collision, among themselves
     /// and with each other, and never to 0 (an empty slot); their low bits,
@@ -2899,6 +2982,49 @@ mod tests {
 
     /// Each address gets one id, the one handed out at its first sight,
     /// through the table's growth (addresses of a few subnets, repeated).
+    /// A distinct set holds each value once as it moves from its inline
+    /// values to a medium block and then to a hash set, and two sets whose
+    /// medium blocks sit side by side in the shared vector keep apart.
+    #[test]
+    fn distinct_sets_hold_each_value_once_through_their_tiers() {
+        let mut medium = MediumBlocks::new();
+        let (mut a, mut b) = (DistinctSet::default(), DistinctSet::default());
+        let (mut want_a, mut want_b) = (BTreeSet::new(), BTreeSet::new());
+        for i in 1..=3 * MEDIUM_SET as u64 {
+            let h = mix64(i).max(1);
+            assert!(a.insert(h, &mut medium), "value {i} is new");
+            assert!(!a.insert(h, &mut medium), "value {i} again");
+            want_a.insert(h);
+            // b takes every other value of a's, and its own
+            if i % 2 == 0 {
+                assert!(b.insert(h, &mut medium));
+                want_b.insert(h);
+            }
+            let own = mix64(i + 1000).max(1);
+            assert!(b.insert(own, &mut medium));
+            want_b.insert(own);
+            let tier = |s: &DistinctSet| match s {
+                DistinctSet::Small { .. } => "small",
+                DistinctSet::Medium { .. } => "medium",
+                DistinctSet::Large(_) => "large",
+            };
+            let n = i as usize;
+            let expected = if n <= SMALL_SET {
+                "small"
+            } else if n <= MEDIUM_SET {
+                "medium"
+            } else {
+                "large"
+            };
+            assert_eq!(tier(&a), expected, "after {i} values");
+            assert_eq!(a.len(), want_a.len());
+            assert_eq!(b.len(), want_b.len());
+            assert_eq!(a.values(&medium).collect::<BTreeSet<_>>(), want_a);
+            assert_eq!(b.values(&medium).collect::<BTreeSet<_>>(), want_b);
+            assert_eq!(a.values(&medium).count(), want_a.len(), "no value twice");
+        }
+    }
+
     #[test]
     fn ip4_ids_give_each_address_its_first_id() {
         let mut ids = Ip4Ids::default();
