@@ -7,6 +7,16 @@
 use palisade_core::Event;
 use std::path::{Path, PathBuf};
 
+/// The allocator the `palisade` binary uses (crates/cli/src/main.rs), so
+/// that the benchmarks measure what ships: the entity engine's growing
+/// rows, sets and tables ran slower on glibc's malloc (nineteenth session,
+/// Zen 4, `entity_phases`: the flow set's first run in a fresh process
+/// 87–96 ms against 74–87, best of 5 runs 88–89 against 73–77; the
+/// sliding count 47–52 against 30–31). Comparisons with builds from before
+/// this line measure the allocator too.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 // the entity benchmarks' events (`url_rows` uses only the URLs)
 pub mod flow_events;
 
