@@ -586,3 +586,58 @@ fn train_chooses_a_threshold_rule_by_kind_when_none_is_asked_for() {
         assert!(line.contains(rule), "{kind}: {line}\n{err}");
     }
 }
+
+/// A flag the command does not use is refused, naming it, instead of being
+/// accepted and ignored (`features request --window 1h` wrote the same
+/// table as without it).
+#[test]
+fn features_refuse_flags_they_do_not_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("t.csv");
+    let log = fixture("apache_combined.log");
+    let (log, out) = (log.to_string_lossy(), out.to_string_lossy());
+    for (cmd, extra, flag) in [
+        ("request", vec!["--window", "1h"], "--window"),
+        ("domain", vec!["--set", "flow"], "--set"),
+        ("host", vec!["--config", "x.toml"], "--config"),
+        (
+            "entity",
+            vec!["--set", "flow", "--column", "url"],
+            "--column",
+        ),
+        ("request", vec!["--label", "label"], "--label"),
+    ] {
+        let mut args = vec!["features", cmd, "--in", &log, "--out", &out];
+        args.extend(&extra);
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{args:?} succeeded");
+        assert!(
+            err.contains(&format!("features {cmd}` takes no {flag}")),
+            "{args:?}: {err}"
+        );
+    }
+    // the flags each command does use still work
+    ok(&[
+        "features", "entity", "--set", "flow", "--window", "10m", "--in", &log, "--out", &out,
+    ]);
+}
+
+/// A feed's malformed lines are reported once, with the first one's file
+/// and line (they were reported twice: palisade-intel's warning and a
+/// line of the command's own).
+#[test]
+fn intel_stats_reports_a_feeds_malformed_lines_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let feed = dir.path().join("ips.txt");
+    std::fs::write(
+        &feed,
+        "198.51.100.7\nnot an indicator at all\n203.0.113.9\n",
+    )
+    .expect("write feed");
+    let o = run(&["intel", "stats", "--feed", &feed.to_string_lossy()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("malformed lines skipped").count(), 1, "{err}");
+    assert!(err.contains("ips.txt:2"), "names the first: {err}");
+}

@@ -60,7 +60,46 @@ pub struct InOut {
     pub window: Option<String>,
 }
 
+/// Refuses the flags that `cmd` does not use (they were accepted and
+/// ignored: `features request --window 1h` wrote the same table as without).
+fn refuse_unused(cmd: &str, a: &InOut) -> anyhow::Result<()> {
+    let per_row = matches!(cmd, "request" | "domain");
+    let given = [
+        ("--set", a.set.is_some(), cmd != "entity"),
+        ("--config", a.config.is_some(), cmd != "entity"),
+        ("--window", a.window.is_some(), per_row),
+        ("--column", a.column.is_some(), !per_row),
+        ("--label", !a.labels.is_empty(), a.column.is_none()),
+    ];
+    for (flag, set, unused) in given {
+        if set && unused {
+            let why = match flag {
+                "--set" | "--config" => "it chooses the set of `features entity`",
+                "--window" => "request and domain features are per event, without windows",
+                "--column" => "only request and domain features read a column of a table",
+                _ => "it names label columns carried beside --column",
+            };
+            bail!("`features {cmd}` takes no {flag}: {why}");
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
+    let name = match &args.cmd {
+        FeaturesCmd::List { .. } => "list",
+        FeaturesCmd::Request(_) => "request",
+        FeaturesCmd::Domain(_) => "domain",
+        FeaturesCmd::Host(_) => "host",
+        FeaturesCmd::Entity(_) => "entity",
+    };
+    if let FeaturesCmd::Request(a)
+    | FeaturesCmd::Domain(a)
+    | FeaturesCmd::Host(a)
+    | FeaturesCmd::Entity(a) = &args.cmd
+    {
+        refuse_unused(name, a)?;
+    }
     match args.cmd {
         FeaturesCmd::List { json, set } => list(json, set.as_deref()),
         FeaturesCmd::Request(a) => {

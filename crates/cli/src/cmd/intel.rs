@@ -41,18 +41,9 @@ impl FeedArgs {
         }
         for f in &set.feeds {
             let r = &f.report;
+            // malformed lines: palisade-intel's warning (with the first
+            // one's file, line and reason) says it; a line here said it twice
             tracing::info!(feed = %f.name, files = r.files, indicators = r.indicators, "feed loaded");
-            if r.malformed > 0 {
-                eprintln!(
-                    "palisade: feed `{}`: {} malformed lines skipped{}",
-                    f.name,
-                    r.malformed,
-                    r.malformed_samples
-                        .first()
-                        .map(|m| format!(" (first: {}:{}: {})", m.file, m.line, m.reason))
-                        .unwrap_or_default()
-                );
-            }
         }
         Ok((set, opts))
     }
