@@ -111,6 +111,12 @@ pub fn parse_token(raw: &str, hint: Option<Kind>) -> Result<Parsed, Reject> {
     if s.is_empty() {
         return Err(Reject::Malformed("empty value".into()));
     }
+    // Maltrail's `.cc`, `.eu.org`: every name under a TLD or a free-subdomain
+    // provider. A well-formed entry, but the matcher never matches a whole
+    // public suffix, and a TLD-wide weak label would mark every name under it.
+    if s.starts_with('.') && !s.contains('/') && hint != Some(Kind::UserAgent) {
+        return Err(Reject::Unsupported("domain suffix (every name under it)"));
+    }
     let p = |kind, value| Ok(Parsed { kind, value });
     match hint {
         Some(Kind::UserAgent) => return p(Kind::UserAgent, s.to_string()),
@@ -452,6 +458,16 @@ mod tests {
             parse_token(r"vh[0-9]{6}\.eurodir\.ru", None),
             Err(Reject::Unsupported("regular expression"))
         );
+        // Maltrail's TLD and provider entries (suspicious/domain.txt)
+        for suffix in [".cc", ".eu.org", " .onion"] {
+            for hint in [None, Some(Kind::Domain)] {
+                assert_eq!(
+                    parse_token(suffix, hint),
+                    Err(Reject::Unsupported("domain suffix (every name under it)")),
+                    "{suffix} {hint:?}"
+                );
+            }
+        }
         assert!(matches!(
             parse_token("161.35.41.9:53:53", None),
             Err(Reject::Malformed(_))

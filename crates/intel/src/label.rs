@@ -172,6 +172,10 @@ pub const IDENTITY_COLUMNS: &[&str] = &[
     "entity",
 ];
 
+/// Identity columns that hold times, never indicators (an event table's
+/// `@timestamp`, a windowed table's bounds): not matched by default.
+const TIME_COLUMNS: &[&str] = &["@timestamp", "window_start", "window_end"];
+
 /// Options of [`label_table`].
 #[derive(Debug, Clone, Default)]
 pub struct LabelOptions {
@@ -210,6 +214,7 @@ pub fn label_columns(table: &Table, opts: &LabelOptions) -> Result<Vec<String>, 
         if c.role == ColumnRole::Identity
             && !cols.contains(&c.name)
             && !c.name.starts_with("intel.")
+            && !TIME_COLUMNS.contains(&c.name.as_str())
         {
             cols.push(c.name.clone());
         }

@@ -393,6 +393,17 @@ fn events_tables_verdicts_and_windows() {
         ColumnData::F64(vec![1.0, 2.0, 3.0]),
     )
     .unwrap();
+    t.push(
+        "@timestamp",
+        ColumnRole::Identity,
+        ColumnData::Str(vec![Some("2018-03-24T17:15:00Z"); 3].into()),
+    )
+    .unwrap();
+    // times are identity columns, but never matched
+    assert_eq!(
+        palisade_intel::label::label_columns(&t, &LabelOptions::default()).unwrap(),
+        vec!["url.full", "destination.ip", "source.ip"]
+    );
     let s = label_table(&mut t, &set, &m, None, &LabelOptions::default()).unwrap();
     assert_eq!(s.positive, 3);
     assert_eq!(
