@@ -269,11 +269,7 @@ fn map_view(w: &WinView<'_>, ev: &mut Event) -> Result<(), LineError> {
                 }
                 .to_string()
             });
-            if let Some(u) = w.get("User") {
-                let (d, u) = split_account(&u);
-                ev.user_domain = d;
-                ev.user_name = Some(u);
-            }
+            sysmon_user(w, ev);
         }
         (false, 5156 | 5157 | 5152) => {
             ev.source_ip = ip("SourceAddress");
@@ -331,9 +327,20 @@ fn map_view(w: &WinView<'_>, ev: &mut Event) -> Result<(), LineError> {
                 ev.destination_domain = w.get("TargetServerName");
             }
         }
-        (true, _) => {}
+        // process creation (1), file (11), registry (12-14) and the rest
+        // carry the account too
+        (true, _) => sysmon_user(w, ev),
     }
     Ok(())
+}
+
+/// Sysmon's `User` (`DOMAIN\name`) to user.name and user.domain.
+fn sysmon_user(w: &WinView<'_>, ev: &mut Event) {
+    if let Some(u) = w.get("User") {
+        let (d, u) = split_account(&u);
+        ev.user_domain = d;
+        ev.user_name = Some(u);
+    }
 }
 
 /// Kerberos / NTLM status: `0x0` is success.

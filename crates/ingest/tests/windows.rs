@@ -193,6 +193,23 @@ fn sysmon_3_and_wfp_5156() {
     assert_eq!(c.event_outcome.as_deref(), Some("success"));
 }
 
+/// Every Sysmon event with a `User` names it (process creation here), not
+/// only network connections (event 3).
+#[test]
+fn sysmon_process_creation_names_the_user() {
+    let Some(p) = data("windows-evtx-attack-samples/jsonl/Lateral Movement/LM_impacket_docmexec_mmc_sysmon_01.jsonl") else { return };
+    let (ev, _) = read(&p, None);
+    let created: Vec<_> = ev
+        .iter()
+        .filter(|e| {
+            e.winlog_event_id == Some(1) && e.event_dataset.as_deref() == Some("windows.sysmon")
+        })
+        .collect();
+    assert!(!created.is_empty(), "Sysmon 1 events");
+    assert_eq!(created[0].user_name.as_deref(), Some("IEUser"));
+    assert_eq!(created[0].user_domain.as_deref(), Some("IEWIN7"));
+}
+
 #[test]
 fn otrf_winlogbeat_style_json() {
     let Some(p) = data("windows-otrf-security-datasets/lateral_movement/host/covenant_sharpsc_query_dcerpc_smb_svcctl.jsonl") else { return };
