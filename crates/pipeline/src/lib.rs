@@ -182,20 +182,38 @@ pub fn run_pipeline(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, Pipel
                     .iter()
                     .map(|(r, n)| (r.code().to_string(), *n))
                     .collect(),
+                flagged: sum.flagged.values().sum(),
+                flagged_by_reason: sum
+                    .flagged
+                    .iter()
+                    .map(|(r, n)| (r.code().to_string(), *n))
+                    .collect(),
                 first_us: first,
                 last_us: last,
             });
+            // an empty input, a truncated .evtx file: each names the file
+            notes.extend(
+                sum.warnings
+                    .iter()
+                    .map(|w| format!("source `{}`: {w}", s.name.get_ref())),
+            );
             source_of.extend(std::iter::repeat_n(si as u16, evs.len()));
             events.extend(evs);
         }
     }
     let skipped: u64 = sources.iter().map(|s| s.skipped).sum();
+    let flagged: u64 = sources.iter().map(|s| s.flagged).sum();
     stages.done(
         "ingest",
         format!(
-            "{} file(s) of {} source(s), {skipped} line(s) skipped",
+            "{} file(s) of {} source(s), {skipped} line(s) skipped{}",
             sources.len(),
-            cfg.sources.len()
+            cfg.sources.len(),
+            if flagged > 0 {
+                format!(", {flagged} kept with a problem")
+            } else {
+                String::new()
+            }
         ),
         events.len() as u64,
         t,

@@ -319,3 +319,51 @@ threshold = { contamination = 0.01 }
     );
     assert!(csv.lines().next().unwrap().contains("score.if"));
 }
+
+/// A source's lines kept with a problem (a firewall line whose time does not
+/// parse) and its file warnings (an empty file) reach the run's report and
+/// the ingest stage, not only `palisade ingest` (they were dropped here).
+#[test]
+fn run_reports_flagged_lines_and_file_warnings() {
+    let dir = tempfile::tempdir().unwrap();
+    let fw = dir.path().join("fw.log");
+    std::fs::write(
+        &fw,
+        "Feb 30 12:34:56 fw01 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.5 DST=192.0.2.2 LEN=40 PROTO=TCP SPT=4444 DPT=22\n\
+         Jan 10 12:34:57 fw01 kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.5 DST=192.0.2.2 LEN=40 PROTO=TCP SPT=4445 DPT=23\n",
+    )
+    .unwrap();
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, "").unwrap();
+    let extra = format!(
+        "[[source]]\nname = \"fw\"\npaths = [{:?}]\nformat = \"netfilter\"\n\n\
+         [[source]]\nname = \"nothing\"\npaths = [{:?}]\nformat = \"netfilter\"\n\n[intel]",
+        fw.display().to_string(),
+        empty.display().to_string()
+    );
+    let text = std::fs::read_to_string(quickstart())
+        .unwrap()
+        .replacen("[intel]", &extra, 1);
+    let p = Pipeline::parse(&text, &quickstart()).unwrap();
+    let s = run_pipeline(
+        &p,
+        &RunOptions {
+            out_dir: Some(dir.path().join("out")),
+            top: None,
+        },
+    )
+    .unwrap();
+    let ingest = s.stages.iter().find(|st| st.name == "ingest").unwrap();
+    assert!(
+        ingest.detail.contains("1 kept with a problem"),
+        "{}",
+        ingest.detail
+    );
+    let html = std::fs::read_to_string(&s.report_path).unwrap();
+    assert!(html.contains("Lines kept with a problem"), "flagged table");
+    assert!(html.contains("bad_timestamp"), "its reason");
+    assert!(
+        html.contains("source `nothing`") && html.contains("the input is empty"),
+        "the empty file's warning in the notes"
+    );
+}

@@ -342,6 +342,31 @@ fn section_read(h: &mut String, r: &ReportInput) {
         }
         h.push_str("</table>");
     }
+    let flagged: Vec<(&str, &str, u64)> = r
+        .sources
+        .iter()
+        .flat_map(|s| {
+            s.flagged_by_reason
+                .iter()
+                .map(move |(why, n)| (s.name.as_str(), why.as_str(), *n))
+        })
+        .collect();
+    if !flagged.is_empty() {
+        h.push_str(
+            "<h3>Lines kept with a problem</h3><p class=\"muted\">Read as events, with the field named missing.</p>\
+             <table><tr><th>source</th><th>reason</th><th class=\"n\">lines</th></tr>",
+        );
+        for (src, why, n) in flagged {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                escape(src),
+                escape(why),
+                num(n as f64)
+            );
+        }
+        h.push_str("</table>");
+    }
     h.push_str("</section>\n");
 }
 

@@ -65,6 +65,13 @@ pub struct SourceSummary {
     pub skipped: u64,
     /// Parse errors by reason, with counts.
     pub errors_by_reason: Vec<(String, u64)>,
+    /// Lines kept as events despite a problem (a time that would not parse),
+    /// counted in `events`.
+    #[serde(default)]
+    pub flagged: u64,
+    /// Those lines by reason, with counts.
+    #[serde(default)]
+    pub flagged_by_reason: Vec<(String, u64)>,
     /// First and last event time, microseconds since the epoch.
     pub first_us: Option<i64>,
     pub last_us: Option<i64>,

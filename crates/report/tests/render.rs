@@ -68,6 +68,8 @@ fn sample() -> ReportInput {
             events: 98,
             skipped: 2,
             errors_by_reason: vec![("bad field `ts` <x>".into(), 2)],
+            flagged: 3,
+            flagged_by_reason: vec![("bad_time".into(), 3)],
             first_us: Some(1_521_911_720_000_000),
             last_us: Some(1_521_912_020_000_000),
         }],
@@ -188,6 +190,7 @@ fn data_is_escaped() {
     assert!(html.contains("Test &lt;report&gt;"));
     assert!(html.contains("RDP connections &lt;3389&gt;"));
     assert!(html.contains("bad field `ts` &lt;x&gt;"));
+    assert!(html.contains("Lines kept with a problem") && html.contains("bad_time"));
 }
 
 #[test]
