@@ -37,7 +37,7 @@ pub enum ColumnData {
 /// was more than the text itself.
 ///
 /// Invariant: `ends` has one entry per row, non-decreasing once
-/// [`MISSING`](Self::MISSING) is masked off; row i's text is
+/// `MISSING` is masked off; row i's text is
 /// `text[start..end]` where `end = ends[i] & !MISSING` and `start` is the
 /// previous row's end (0 for the first); a missing row has the `MISSING` bit
 /// and an empty span.

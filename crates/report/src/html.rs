@@ -2,7 +2,7 @@
 //! (what was read → what stands out → why → with what).
 
 use crate::plots;
-use crate::{Analysis, ReportError, ReportInput};
+use crate::{Analysis, ReportError, ReportInput, SourceSummary};
 use palisade_core::event::format_timestamp_us;
 use std::fmt::Write;
 
@@ -317,57 +317,50 @@ fn section_read(h: &mut String, r: &ReportInput) {
         );
     }
     h.push_str("</table>");
-    let errors: Vec<(&str, &str, u64)> = r
-        .sources
-        .iter()
-        .flat_map(|s| {
-            s.errors_by_reason
-                .iter()
-                .map(move |(why, n)| (s.name.as_str(), why.as_str(), *n))
-        })
-        .collect();
     h.push_str("<h3>Parse errors by reason</h3>");
-    if errors.is_empty() {
+    if !reason_table(h, r, |s| &s.errors_by_reason) {
         h.push_str("<p class=\"muted\">None: every line was read.</p>");
-    } else {
-        h.push_str("<table><tr><th>source</th><th>reason</th><th class=\"n\">lines</th></tr>");
-        for (src, why, n) in errors {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
-                escape(src),
-                escape(why),
-                num(n as f64)
-            );
-        }
-        h.push_str("</table>");
     }
-    let flagged: Vec<(&str, &str, u64)> = r
-        .sources
-        .iter()
-        .flat_map(|s| {
-            s.flagged_by_reason
-                .iter()
-                .map(move |(why, n)| (s.name.as_str(), why.as_str(), *n))
-        })
-        .collect();
-    if !flagged.is_empty() {
+    if r.sources.iter().any(|s| !s.flagged_by_reason.is_empty()) {
         h.push_str(
-            "<h3>Lines kept with a problem</h3><p class=\"muted\">Read as events, with the field named missing.</p>\
-             <table><tr><th>source</th><th>reason</th><th class=\"n\">lines</th></tr>",
+            "<h3>Lines kept with a problem</h3><p class=\"muted\">Read as events, with the field named missing.</p>",
         );
-        for (src, why, n) in flagged {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
-                escape(src),
-                escape(why),
-                num(n as f64)
-            );
-        }
-        h.push_str("</table>");
+        reason_table(h, r, |s| &s.flagged_by_reason);
     }
     h.push_str("</section>\n");
+}
+
+/// A table of (source, reason, lines) from each source's `counts`; false,
+/// and nothing written, when there are none.
+fn reason_table(
+    h: &mut String,
+    r: &ReportInput,
+    counts: impl Fn(&SourceSummary) -> &[(String, u64)],
+) -> bool {
+    let rows: Vec<(&str, &str, u64)> = r
+        .sources
+        .iter()
+        .flat_map(|s| {
+            counts(s)
+                .iter()
+                .map(move |(why, n)| (s.name.as_str(), why.as_str(), *n))
+        })
+        .collect();
+    if rows.is_empty() {
+        return false;
+    }
+    h.push_str("<table><tr><th>source</th><th>reason</th><th class=\"n\">lines</th></tr>");
+    for (src, why, n) in rows {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+            escape(src),
+            escape(why),
+            num(n as f64)
+        );
+    }
+    h.push_str("</table>");
+    true
 }
 
 fn section_alerts(h: &mut String, r: &ReportInput) {
