@@ -320,21 +320,23 @@ pub fn normalize_url(s: &str) -> Option<String> {
 /// [`normalize_url`], also returning the host.
 pub fn normalize_url_parts(s: &str) -> Option<NormUrl> {
     let s = s.trim();
-    let parsed = if s.contains("://") {
-        url::Url::parse(s).ok()?
+    let with_scheme;
+    let full = if s.contains("://") {
+        s
     } else {
-        url::Url::parse(&format!("http://{s}")).ok()?
+        with_scheme = format!("http://{s}");
+        &with_scheme
     };
-    let host = match parsed.host()? {
-        url::Host::Domain(d) => {
-            let d = d.trim_end_matches('.');
-            if d.is_empty() {
-                return None;
-            }
-            UrlHost::Domain(d.to_ascii_lowercase())
+    let (parsed, kept_host) = match url::Url::parse(full) {
+        Ok(u) => (u, None),
+        Err(_) => {
+            let (host, swapped) = swap_punycode_host(full)?;
+            (url::Url::parse(&swapped).ok()?, Some(host))
         }
-        url::Host::Ipv4(a) => UrlHost::Ip(IpAddr::V4(a)),
-        url::Host::Ipv6(a) => UrlHost::Ip(IpAddr::V6(a).to_canonical()),
+    };
+    let host = match kept_host {
+        Some(h) => UrlHost::Domain(h),
+        None => url_host(&parsed)?,
     };
     let mut key = String::with_capacity(s.len() + 8);
     match &host {
@@ -359,6 +361,50 @@ pub fn normalize_url_parts(s: &str) -> Option<NormUrl> {
         push_pct_normalized(&mut key, q);
     }
     Some(NormUrl { key, host })
+}
+
+/// The host of a parsed URL: a name lower-case without its trailing dot, or
+/// a canonical address.
+fn url_host(u: &url::Url) -> Option<UrlHost> {
+    Some(match u.host()? {
+        url::Host::Domain(d) => {
+            let d = d.trim_end_matches('.');
+            if d.is_empty() {
+                return None;
+            }
+            UrlHost::Domain(d.to_ascii_lowercase())
+        }
+        url::Host::Ipv4(a) => UrlHost::Ip(IpAddr::V4(a)),
+        url::Host::Ipv6(a) => UrlHost::Ip(IpAddr::V6(a).to_canonical()),
+    })
+}
+
+/// For a URL (with `scheme://`) whose host is an ASCII name with a
+/// punycode label that the url crate's IDNA check refuses (PhishTank lists
+/// `http://xn--bankofmerca-3ij68171c.vg`: its label does not decode to a
+/// valid Unicode name, but browsers and resolvers take the ASCII name as
+/// it is): the host, lower-case, and the URL with a placeholder host, so
+/// that the rest parses as before. `None` for any other URL.
+fn swap_punycode_host(full: &str) -> Option<(String, String)> {
+    let (scheme, rest) = full.split_once("://")?;
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth = &rest[..auth_end];
+    let host_at = auth.rfind('@').map_or(0, |i| i + 1);
+    let host_end = auth[host_at..]
+        .find(':')
+        .map_or(auth.len(), |i| host_at + i);
+    let host = auth[host_at..host_end]
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    if !host.split('.').any(|l| l.starts_with("xn--")) || !valid_domain(&host) {
+        return None;
+    }
+    let swapped = format!(
+        "{scheme}://{}placeholder.invalid{}",
+        &auth[..host_at],
+        &rest[host_end..]
+    );
+    Some((host, swapped))
 }
 
 /// Append `s`, decoding `%XX` that encodes an unreserved character (RFC 3986 §6.2.2.2)
@@ -458,6 +504,22 @@ mod tests {
             parse_token(r"vh[0-9]{6}\.eurodir\.ru", None),
             Err(Reject::Unsupported("regular expression"))
         );
+        // an ASCII punycode host the IDNA check refuses (PhishTank), kept as written
+        assert_eq!(
+            k("http://XN--bankofmerca-3ij68171c.vg"),
+            (Kind::Url, "xn--bankofmerca-3ij68171c.vg/".into())
+        );
+        assert_eq!(
+            k("https://u@xn--bankofmerca-3ij68171c.vg:8443/a%7eb?q=1#f"),
+            (
+                Kind::Url,
+                "xn--bankofmerca-3ij68171c.vg:8443/a~b?q=1".into()
+            )
+        );
+        assert!(matches!(
+            parse_token("http://xn--bankofmerca-3ij68171c.vg:99999/", None),
+            Err(Reject::Malformed(_))
+        ));
         // Maltrail's TLD and provider entries (suspicious/domain.txt)
         for suffix in [".cc", ".eu.org", " .onion"] {
             for hint in [None, Some(Kind::Domain)] {

@@ -24,6 +24,9 @@ fn kinds(set: &FeedSet) -> BTreeMap<&'static str, usize> {
     m
 }
 
+/// Distinct URLs of the PhishTank snapshot (see `small_feeds_counts_by_kind`).
+const PHISHTANK_URLS: usize = 13_856;
+
 #[test]
 fn maltrail_counts_by_kind() {
     let set = load("maltrail/static");
@@ -110,8 +113,11 @@ fn small_feeds_counts_by_kind() {
     // PhishTank: 14,635 rows; the Python urllib normaliser (with dot segments removed,
     // `&amp;` unescaped) finds 13,857 distinct URLs; the WHATWG parser (url crate) merges
     // 2 more pairs (not tracked down: mojibake and NBSP-suffixed URLs are the suspects).
+    // One of them, `http://xn--bankofmerca-3ij68171c.vg`, its punycode refused by the
+    // url crate's IDNA check, was lost until the host was kept as written: 13,856.
     let f = load("phishtank/online-valid.csv");
-    assert_eq!(kinds(&f), BTreeMap::from([("url", 13_855)]));
+    assert_eq!(kinds(&f), BTreeMap::from([("url", PHISHTANK_URLS)]));
+    assert_eq!(f.feeds[0].report.malformed, 0);
     assert!(f.indicators.iter().any(|i| i.value.starts_with("firebasestorage.googleapis.com/v0/b/mbuba2-79e4a.appspot.com/o/RedirectHtml.html?alt=media&token=")));
 }
 
@@ -260,7 +266,7 @@ fn feed_statistics_on_staged_feeds() {
     let n = stats::novelty(&pt, &op);
     assert_eq!(n.current, 3039);
     assert_eq!(n.added + n.kept, 3039);
-    assert_eq!(n.removed + n.kept, 13_855);
+    assert_eq!(n.removed + n.kept, PHISHTANK_URLS);
 }
 
 #[test]
@@ -300,6 +306,6 @@ fn staged_config_loads_every_feed() {
     assert_eq!(opts.allow.domains, vec!["wrccdc.org".to_string()]);
     // Feodo (2024) and PhishTank (2020) are long expired by today; maltrail has no dates.
     let m = palisade_intel::Matcher::build(&set, &opts);
-    assert_eq!(m.report.expired, 28 + 13_855);
+    assert_eq!(m.report.expired, 28 + PHISHTANK_URLS);
     assert!(m.report.excluded_reserved > 0);
 }
