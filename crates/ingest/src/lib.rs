@@ -37,7 +37,8 @@
 //! written verbatim to the quarantine writer if one is given, and it is
 //! skipped. `IngestOptions::max_errors` turns too many into an error. A line
 //! that still gives an event but with a problem (a netfilter line whose syslog
-//! timestamp does not parse) is kept, counted in [`FileSummary::flagged`] and
+//! timestamp does not parse, a mapped CSV row whose field count differs from
+//! its header's) is kept, counted in [`FileSummary::flagged`] and
 //! listed among the examples. Problems with a whole input that do not stop it
 //! being read are [`FileSummary::warnings`]: an empty input (read as zero
 //! events), an .evtx file that ends mid-chunk or holds fewer chunks than its

@@ -183,6 +183,11 @@ pub(crate) struct MappedReader {
     m: Mapping,
     /// Column index per rule (csv), resolved from the header.
     index: Option<Vec<usize>>,
+    /// Fields in the CSV header (none without a header).
+    header_fields: Option<usize>,
+    /// A problem with the row just read that kept its event (see
+    /// [`LineReader::take_warning`]).
+    warning: Option<LineError>,
     delimiter: u8,
 }
 
@@ -206,6 +211,8 @@ impl MappedReader {
         MappedReader {
             m,
             index,
+            header_fields: None,
+            warning: None,
             delimiter,
         }
     }
@@ -289,6 +296,10 @@ fn json_lookup<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json
 }
 
 impl LineReader for MappedReader {
+    fn take_warning(&mut self) -> Option<LineError> {
+        self.warning.take()
+    }
+
     fn sniff(_lines: &[&str]) -> bool {
         false // only with a mapping file
     }
@@ -321,6 +332,7 @@ impl LineReader for MappedReader {
                             idx.push(i);
                         }
                         self.index = Some(idx);
+                        self.header_fields = Some(rec.len());
                         return Ok(Parsed::Skip);
                     }
                 };
@@ -338,6 +350,15 @@ impl LineReader for MappedReader {
                         )
                     })?;
                     self.set(ev, rule, v)?;
+                }
+                // every mapped column is there, but a row that does not
+                // have the header's fields may have its values shifted
+                // (an unquoted delimiter inside a value)
+                if let Some(n) = self.header_fields.filter(|&n| n != rec.len()) {
+                    self.warning = Some(LineError::new(
+                        Reason::FieldCount,
+                        format!("{} fields where the header has {n}", rec.len()),
+                    ));
                 }
             }
             MappingSource::Jsonl => {

@@ -351,6 +351,47 @@ fn mapped_csv_firewall_uci() {
     assert_eq!(e.event_category.as_deref(), Some("network"));
 }
 
+/// A CSV row whose field count differs from its header's keeps its event
+/// (every mapped column is there) but is flagged: its values may be
+/// shifted. It was accepted without comment.
+#[test]
+fn mapped_csv_rows_with_other_field_counts_are_flagged() {
+    let m = Mapping::from_toml_str(
+        r#"
+source = "csv"
+dataset = "custom.fw"
+[[fields]]
+column = "src"
+field = "source.ip"
+type = "ip"
+[[fields]]
+column = "dport"
+field = "destination.port"
+type = "int"
+"#,
+        "inline",
+    )
+    .expect("mapping");
+    let opts = IngestOptions {
+        mapping: Some(m),
+        ..Default::default()
+    };
+    let text = "src,dport,action\n10.0.0.1,22,allow\n10.0.0.2,23,deny,extra\n10.0.0.3,80\n";
+    let (ev, s) = read_bytes("fw.csv", text.as_bytes(), Some(Format::Mapped), &opts).expect("read");
+    assert_eq!(ev.len(), 3, "{s}");
+    assert_eq!(s.skipped_total(), 0, "{s}");
+    assert_eq!(s.flagged.get(&Reason::FieldCount), Some(&2), "{s}");
+    let lines: Vec<u64> = s.examples.iter().map(|x| x.line).collect();
+    assert_eq!(lines, vec![3, 4], "{s}");
+    assert!(
+        s.examples[0]
+            .detail
+            .contains("4 fields where the header has 3"),
+        "{s}"
+    );
+    assert_eq!(ev[1].destination_port, Some(23));
+}
+
 #[test]
 fn mapped_jsonl_with_nested_keys_and_time_format() {
     let m = Mapping::from_toml_str(
