@@ -367,6 +367,10 @@ pub enum IngestError {
     UnknownFormat(String),
     #[error("{path}: could not detect the log format ({why}); pass --format (and --mapping for CSV/JSON)")]
     Undetected { path: String, why: String },
+    /// No reader takes packets: a network monitor turns them into the logs
+    /// the readers take (telling the user to pass --format led nowhere).
+    #[error("{path}: a packet capture ({kind}); palisade reads the logs a network monitor writes, not packets: run `zeek -C -r {path}` and ingest the conn, dns, http, ssl … logs it writes")]
+    PacketCapture { path: String, kind: &'static str },
     #[error("{path}: line {line}: {message}")]
     Header {
         path: String,
@@ -732,9 +736,15 @@ where
         None
     }) {
         Some(f) => f,
-        None => sniff(&head).ok_or_else(|| IngestError::Undetected {
-            path: name.to_string(),
-            why: describe_head(&head),
+        None => sniff(&head).ok_or_else(|| match capture_kind(&head) {
+            Some(kind) => IngestError::PacketCapture {
+                path: name.to_string(),
+                kind,
+            },
+            None => IngestError::Undetected {
+                path: name.to_string(),
+                why: describe_head(&head),
+            },
         })?,
     };
     let mut summary = FileSummary {
@@ -779,6 +789,19 @@ fn head_len(h: &[u8]) -> u64 {
 }
 
 /// A short description of an undetectable head, for the error message.
+/// "pcap" or "pcapng" when `head` starts with that file format's magic
+/// number (either byte order; pcap's nanosecond variant too).
+fn capture_kind(head: &[u8]) -> Option<&'static str> {
+    match head.get(..4)? {
+        [0xd4, 0xc3, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0xc3, 0xd4]
+        | [0x4d, 0x3c, 0xb2, 0xa1]
+        | [0xa1, 0xb2, 0x3c, 0x4d] => Some("pcap"),
+        [0x0a, 0x0d, 0x0d, 0x0a] => Some("pcapng"),
+        _ => None,
+    }
+}
+
 fn describe_head(head: &[u8]) -> String {
     if head.is_empty() {
         return "the input is empty".into();

@@ -426,3 +426,28 @@ fn non_ascii_zeek_separator_is_refused_not_split_mid_character() {
     assert_eq!(ev.len(), 1);
     assert_eq!(ev[0].session_id.as_deref(), Some("\u{e9}\u{e9}"));
 }
+
+/// A packet capture is named as one, with what to run on it, instead of
+/// "could not detect the log format; pass --format" (no format reads packets).
+#[test]
+fn packet_captures_are_named() {
+    if let Some(p) = data("pcap-samples/DnsPackets.pcap") {
+        let e = palisade_ingest::read_path(&p, None, &IngestOptions::default()).unwrap_err();
+        assert!(
+            matches!(e, IngestError::PacketCapture { kind: "pcap", .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("zeek -C -r"), "{e}");
+    }
+    // pcapng's section header block, and pcap in the other byte order
+    for (head, kind) in [
+        (&[0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0][..], "pcapng"),
+        (&[0xa1, 0xb2, 0xc3, 0xd4, 0, 2, 0, 4][..], "pcap"),
+    ] {
+        let e = read_bytes("x.cap", head, None, &IngestOptions::default()).unwrap_err();
+        assert!(
+            matches!(e, IngestError::PacketCapture { kind: k, .. } if k == kind),
+            "{e}"
+        );
+    }
+}
