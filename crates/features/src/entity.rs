@@ -1415,13 +1415,25 @@ impl DistinctSet {
     #[inline]
     fn prefetch_for(&self, h: u64, medium: &MediumBlocks) {
         match self {
+            DistinctSet::Large(open) => open.prefetch_slot(h),
+            _ => self.prefetch_values(medium),
+        }
+    }
+
+    /// Asks the CPU for the set's values (up to 1 KiB of a hash set's
+    /// slots); the inline ones come with the set.
+    #[inline]
+    fn prefetch_values(&self, medium: &MediumBlocks) {
+        match self {
             DistinctSet::Small { .. } => {}
             DistinctSet::Medium { block, .. } => {
                 if let Some(b) = medium.get(*block as usize) {
                     prefetch_bytes(b.as_ptr().cast(), std::mem::size_of_val(b));
                 }
             }
-            DistinctSet::Large(open) => open.prefetch_slot(h),
+            DistinctSet::Large(open) => {
+                prefetch_bytes(open.slots.as_ptr().cast(), (open.slots.len() * 8).min(1024));
+            }
         }
     }
 }
@@ -1652,24 +1664,14 @@ impl Rows {
         );
     }
 
-    /// Asks the CPU for the slots of row r's large sets, up to 1 KiB each
-    /// (the sets themselves were asked for earlier by [`Rows::prefetch`]):
+    /// Asks the CPU for the values of row r's medium and large sets, up to
+    /// 1 KiB each (the sets themselves were asked for earlier by [`Rows::prefetch`]):
     /// a new-peer count reads them all. Why: with only their first line
     /// asked for, reading the flow set's new-peer sets was 7% of its time.
     #[inline]
     fn prefetch_large_sets(&self, r: usize) {
         for set in &self.sets[r * self.n_sets..(r + 1) * self.n_sets] {
-            match set {
-                DistinctSet::Small { .. } => {}
-                DistinctSet::Medium { block, .. } => {
-                    if let Some(b) = self.medium.get(*block as usize) {
-                        prefetch_bytes(b.as_ptr().cast(), std::mem::size_of_val(b));
-                    }
-                }
-                DistinctSet::Large(open) => {
-                    prefetch_bytes(open.slots.as_ptr().cast(), (open.slots.len() * 8).min(1024));
-                }
-            }
+            set.prefetch_values(&self.medium);
         }
     }
 

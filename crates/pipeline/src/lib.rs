@@ -167,6 +167,12 @@ pub fn run_pipeline(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, Pipel
             })?;
             let (first, last) = time_span(&evs);
             let display = f.strip_prefix(&p.dir).unwrap_or(&f).display().to_string();
+            let by_code = |counts: &std::collections::BTreeMap<palisade_ingest::Reason, u64>| {
+                counts
+                    .iter()
+                    .map(|(r, n)| (r.code().to_string(), *n))
+                    .collect()
+            };
             sources.push(report::SourceSummary {
                 name: s.name.get_ref().clone(),
                 path: display,
@@ -177,17 +183,9 @@ pub fn run_pipeline(p: &Pipeline, opts: &RunOptions) -> Result<RunSummary, Pipel
                 lines: sum.lines,
                 events: sum.events,
                 skipped: sum.skipped_total(),
-                errors_by_reason: sum
-                    .skipped
-                    .iter()
-                    .map(|(r, n)| (r.code().to_string(), *n))
-                    .collect(),
-                flagged: sum.flagged.values().sum(),
-                flagged_by_reason: sum
-                    .flagged
-                    .iter()
-                    .map(|(r, n)| (r.code().to_string(), *n))
-                    .collect(),
+                errors_by_reason: by_code(&sum.skipped),
+                flagged: sum.flagged_total(),
+                flagged_by_reason: by_code(&sum.flagged),
                 first_us: first,
                 last_us: last,
             });

@@ -64,40 +64,45 @@ pub struct InOut {
 /// ignored: `features request --window 1h` wrote the same table as without).
 fn refuse_unused(cmd: &str, a: &InOut) -> anyhow::Result<()> {
     let per_row = matches!(cmd, "request" | "domain");
-    let given = [
-        ("--set", a.set.is_some(), cmd != "entity"),
-        ("--config", a.config.is_some(), cmd != "entity"),
-        ("--window", a.window.is_some(), per_row),
-        ("--column", a.column.is_some(), !per_row),
-        ("--label", !a.labels.is_empty(), a.column.is_none()),
+    let set_chooser = "it chooses the set of `features entity`";
+    // (flag, given, not used here, why not)
+    let flags = [
+        ("--set", a.set.is_some(), cmd != "entity", set_chooser),
+        ("--config", a.config.is_some(), cmd != "entity", set_chooser),
+        (
+            "--window",
+            a.window.is_some(),
+            per_row,
+            "request and domain features are per event, without windows",
+        ),
+        (
+            "--column",
+            a.column.is_some(),
+            !per_row,
+            "only request and domain features read a column of a table",
+        ),
+        (
+            "--label",
+            !a.labels.is_empty(),
+            a.column.is_none(),
+            "it names label columns carried beside --column",
+        ),
     ];
-    for (flag, set, unused) in given {
-        if set && unused {
-            let why = match flag {
-                "--set" | "--config" => "it chooses the set of `features entity`",
-                "--window" => "request and domain features are per event, without windows",
-                "--column" => "only request and domain features read a column of a table",
-                _ => "it names label columns carried beside --column",
-            };
-            bail!("`features {cmd}` takes no {flag}: {why}");
-        }
+    match flags.iter().find(|f| f.1 && f.2) {
+        Some((flag, _, _, why)) => bail!("`features {cmd}` takes no {flag}: {why}"),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 pub fn run(args: FeaturesArgs) -> anyhow::Result<()> {
-    let name = match &args.cmd {
-        FeaturesCmd::List { .. } => "list",
-        FeaturesCmd::Request(_) => "request",
-        FeaturesCmd::Domain(_) => "domain",
-        FeaturesCmd::Host(_) => "host",
-        FeaturesCmd::Entity(_) => "entity",
+    let table_cmd = match &args.cmd {
+        FeaturesCmd::List { .. } => None,
+        FeaturesCmd::Request(a) => Some(("request", a)),
+        FeaturesCmd::Domain(a) => Some(("domain", a)),
+        FeaturesCmd::Host(a) => Some(("host", a)),
+        FeaturesCmd::Entity(a) => Some(("entity", a)),
     };
-    if let FeaturesCmd::Request(a)
-    | FeaturesCmd::Domain(a)
-    | FeaturesCmd::Host(a)
-    | FeaturesCmd::Entity(a) = &args.cmd
-    {
+    if let Some((name, a)) = table_cmd {
         refuse_unused(name, a)?;
     }
     match args.cmd {
