@@ -109,29 +109,17 @@ fn main() {
     if mode == "rows" || mode == "both" {
         // the batch form, which prefetches upcoming events (same checksum as request_row)
         let events = data::request_events(&urls);
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        fz.request_rows(&events, |_, row| mix(&mut h, row));
-        let (min, med) = time(passes, events.len(), || {
-            one_batch(&mut fz, black_box(&events));
-        });
-        println!(
-            "request_rows {} URLs: min {min:.1} ns/URL ({:.2} M/s), median {med:.1}; checksum {h:016x}",
-            events.len(),
-            1e3 / min
-        );
+        measure_batch("request_rows", "URL", passes, &mut fz, &events);
     }
     if mode == "real" {
         // real request logs (Zeek ssl.log, Apache access logs), batch form
         let events = data::real_request_events();
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        fz.request_rows(&events, |_, row| mix(&mut h, row));
-        let (min, med) = time(passes, events.len(), || {
-            one_batch(&mut fz, black_box(&events));
-        });
-        println!(
-            "request_rows (real logs) {} events: min {min:.1} ns/event ({:.2} M/s), median {med:.1}; checksum {h:016x}",
-            events.len(),
-            1e3 / min
+        measure_batch(
+            "request_rows (real logs)",
+            "event",
+            passes,
+            &mut fz,
+            &events,
         );
     }
     if mode == "table" {
@@ -146,6 +134,21 @@ fn main() {
             1e3 / min
         );
     }
+}
+
+/// Checksum `events` through `request_rows` once, then time `passes` runs
+/// of it, and print ns per `unit`.
+fn measure_batch(label: &str, unit: &str, passes: usize, fz: &mut UrlFeaturizer, events: &[Event]) {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    fz.request_rows(events, |_, row| mix(&mut h, row));
+    let (min, med) = time(passes, events.len(), || {
+        one_batch(fz, black_box(events));
+    });
+    println!(
+        "{label} {} {unit}s: min {min:.1} ns/{unit} ({:.2} M/s), median {med:.1}; checksum {h:016x}",
+        events.len(),
+        1e3 / min
+    );
 }
 
 /// As [`one_url`], for the batch form (`--toggle-collect='*one_batch*'`).
