@@ -261,6 +261,17 @@ pub struct Event {
         skip_serializing_if = "Option::is_none"
     )]
     pub destination_domain: Option<String>,
+    /// The name the client gave for itself, where a protocol carries one
+    /// (Zeek ntlm.log `hostname`, rdp.log `client_name`). Not `host.name`:
+    /// that is the computer that logged the event, the entity of the host
+    /// feature set, and a client's own claim (a scanner's random name) is
+    /// neither.
+    #[serde(
+        rename = "source.domain",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub source_domain: Option<String>,
     #[serde(
         rename = "network.transport",
         default,
@@ -412,6 +423,7 @@ event_fields! {
     ("source.port", Int, source_port, int),
     ("source.bytes", Int, source_bytes, int),
     ("source.packets", Int, source_packets, int),
+    ("source.domain", Str, source_domain, string),
     ("destination.ip", Ip, destination_ip, ip),
     ("destination.port", Int, destination_port, int),
     ("destination.bytes", Int, destination_bytes, int),

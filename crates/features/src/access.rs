@@ -89,6 +89,7 @@ accessors! {
     ("destination.bytes", destination_bytes, int),
     ("destination.packets", destination_packets, int),
     ("destination.domain", destination_domain, string),
+    ("source.domain", source_domain, string),
     ("network.transport", network_transport, string),
     ("network.protocol", network_protocol, string),
     ("network.direction", network_direction, string),

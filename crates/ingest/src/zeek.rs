@@ -47,7 +47,8 @@ pub(crate) enum Col {
     RespMime,
     UserName,
     UserDomain,
-    HostName,
+    /// A client's name for itself (ntlm `hostname`, rdp `client_name`): `source.domain`.
+    ClientName,
     Success,
     ServerDnsName,
     ServerName,
@@ -108,12 +109,12 @@ pub(crate) fn resolve(path: &str, field: &str) -> Col {
         ("dns", "rtt") => Duration,
         ("ntlm", "username") => UserName,
         ("ntlm", "domainname") => UserDomain,
-        ("ntlm", "hostname") => HostName,
+        ("ntlm", "hostname") => ClientName,
         ("ntlm", "success") => Success,
         ("ntlm", "server_dns_computer_name") => ServerDnsName,
         ("rdp", "cookie") => UserName,
         ("rdp", "result") => RdpResult,
-        ("rdp", "client_name") => HostName,
+        ("rdp", "client_name") => ClientName,
         ("kerberos", "request_type") => KrbRequestType,
         ("kerberos", "client") => KrbClient,
         ("kerberos", "success") => Success,
@@ -262,7 +263,7 @@ fn apply(
         ),
         UserName => put_opt(&mut ev.user_name, v),
         UserDomain => put_opt(&mut ev.user_domain, v),
-        HostName => put_opt(&mut ev.host_name, v),
+        ClientName => put_opt(&mut ev.source_domain, v),
         Success => put_opt(
             &mut ev.event_outcome,
             v.and_then(zeek_bool)

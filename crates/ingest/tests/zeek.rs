@@ -85,6 +85,17 @@ fn wrccdc_field_values() {
         })
         .expect("the Administrator@COTTONCANDY NTLM login");
     assert_eq!(admin.destination_domain.as_deref(), Some("CottonCandy"));
+    // ntlm `hostname` is the client's name for itself: `source.domain`,
+    // never `host.name` (the host set's entity: the computer that logged it)
+    let claimed = ev
+        .iter()
+        .filter(|e| e.source_domain.as_deref() == Some("WORKSTATION"))
+        .count();
+    assert_eq!(
+        claimed, 236,
+        "ntlm.log's 236 lines with hostname WORKSTATION"
+    );
+    assert!(ev.iter().all(|e| e.host_name.is_none()));
     assert_eq!(admin.event_outcome, None, "success `-` is unset");
     assert_eq!(admin.network_protocol.as_deref(), Some("ntlm"));
 
