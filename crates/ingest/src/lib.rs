@@ -274,6 +274,30 @@ impl FileSummary {
         self.skipped.values().sum()
     }
 
+    /// Adds the summary of one entry of an archive (`entry`: its name in
+    /// the archive) to this, the archive's: the counts add up, the format
+    /// is the first entry's, the examples (up to `max_examples`) name their
+    /// entry.
+    fn absorb(&mut self, entry: &str, part: FileSummary, max_examples: usize) {
+        self.format = self.format.or(part.format);
+        self.bytes += part.bytes;
+        self.lines += part.lines;
+        self.events += part.events;
+        for (reason, n) in part.skipped {
+            *self.skipped.entry(reason).or_default() += n;
+        }
+        for (reason, n) in part.flagged {
+            *self.flagged.entry(reason).or_default() += n;
+        }
+        let room = max_examples.saturating_sub(self.examples.len());
+        self.examples
+            .extend(part.examples.into_iter().take(room).map(|mut r| {
+                r.detail = format!("{entry}: {}", r.detail);
+                r
+            }));
+        self.warnings.extend(part.warnings);
+    }
+
     pub fn flagged_total(&self) -> u64 {
         self.flagged.values().sum()
     }
@@ -369,8 +393,14 @@ pub enum IngestError {
     Undetected { path: String, why: String },
     /// No reader takes packets: a network monitor turns them into the logs
     /// the readers take (telling the user to pass --format led nowhere).
-    #[error("{path}: a packet capture ({kind}); palisade reads the logs a network monitor writes, not packets: run `zeek -C -r {path}` and ingest the conn, dns, http, ssl … logs it writes")]
-    PacketCapture { path: String, kind: &'static str },
+    #[error("{path}: a packet capture ({kind}); palisade reads the logs a network monitor writes, not packets: run `{command}` and ingest the conn, dns, http, ssl … logs it writes")]
+    PacketCapture {
+        path: String,
+        kind: &'static str,
+        /// What to run: `zeek -C -r PATH`, with the capture taken out of
+        /// its zip archive first when it is in one.
+        command: String,
+    },
     #[error("{path}: line {line}: {message}")]
     Header {
         path: String,
@@ -393,6 +423,8 @@ pub enum IngestError {
         line: u64,
         example: String,
     },
+    #[error("{path}: not a readable zip archive: {message}")]
+    Zip { path: String, message: String },
     #[error("{path}: not a readable .evtx file: {message}")]
     Evtx { path: String, message: String },
     #[error("mapping {path}: {message}")]
@@ -694,6 +726,10 @@ where
 {
     let mut raw = BufReader::with_capacity(256 * 1024, input);
     let magic = raw.fill_buf().map_err(|e| io_error(name, false, 0, e))?;
+    // a local file header, or the end of an empty archive's directory
+    if magic.starts_with(b"PK\x03\x04") || magic.starts_with(b"PK\x05\x06") {
+        return ingest_zip(name, raw, format, opts, quarantine, sink);
+    }
     let gz = magic.starts_with(&[0x1f, 0x8b]);
     let inner: Box<dyn Read> = if gz {
         Box::new(flate2::read::MultiGzDecoder::new(raw))
@@ -740,6 +776,12 @@ where
             Some(kind) => IngestError::PacketCapture {
                 path: name.to_string(),
                 kind,
+                command: match name.split_once("!/") {
+                    Some((archive, inner)) => {
+                        format!("unzip {archive} {inner} && zeek -C -r {inner}")
+                    }
+                    None => format!("zeek -C -r {name}"),
+                },
             },
             None => IngestError::Undetected {
                 path: name.to_string(),
@@ -919,6 +961,74 @@ impl<F> Run<'_, '_, F> {
         }
         Ok(())
     }
+}
+
+/// Each file of a zip archive read as an input of its own, named
+/// `ARCHIVE!/ENTRY` (in its events' `log.file.path` and its errors), its
+/// format detected unless `format` is given; one summary for the archive.
+/// Why the archive is read into memory whole: a zip's directory is at its
+/// end, and the input may be a stream (stdin, a reader that counts progress).
+/// The OTRF security datasets ship their logs as one JSON file per zip of a
+/// few hundred KB. `--max-errors` counts over the whole archive.
+fn ingest_zip<R, F>(
+    name: &str,
+    mut input: BufReader<R>,
+    format: Option<Format>,
+    opts: &IngestOptions,
+    mut quarantine: Option<&mut dyn Write>,
+    mut sink: F,
+) -> Result<FileSummary, IngestError>
+where
+    R: Read,
+    F: FnMut(&Event) -> Result<(), SinkError>,
+{
+    let mut bytes = Vec::new();
+    input
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(name, false, bytes.len() as u64, e))?;
+    let zip_error = |e: zip::result::ZipError| IngestError::Zip {
+        path: name.to_string(),
+        message: e.to_string(),
+    };
+    let mut archive = zip::ZipArchive::new(io::Cursor::new(bytes)).map_err(zip_error)?;
+    let mut total = FileSummary {
+        path: name.to_string(),
+        ..Default::default()
+    };
+    // as trait objects: an entry may be an archive itself, and with the
+    // types as given each level would instantiate the next without end
+    type DynSink<'s> = &'s mut dyn FnMut(&Event) -> Result<(), SinkError>;
+    let sink: DynSink<'_> = &mut sink;
+    let mut files = 0;
+    for i in 0..archive.len() {
+        let entry = archive.by_index(i).map_err(zip_error)?;
+        if entry.is_dir() {
+            continue;
+        }
+        files += 1;
+        let inner = entry.name().map_err(zip_error)?.to_string();
+        let entry_opts = IngestOptions {
+            max_errors: opts
+                .max_errors
+                .map(|m| m.saturating_sub(total.skipped_total())),
+            ..opts.clone()
+        };
+        let part = ingest_reader::<Box<dyn Read + '_>, DynSink<'_>>(
+            &format!("{name}!/{inner}"),
+            Box::new(entry),
+            format,
+            &entry_opts,
+            quarantine.as_mut().map(|q| &mut **q as &mut dyn Write),
+            &mut *sink,
+        )?;
+        total.absorb(&inner, part, opts.max_examples);
+    }
+    if files == 0 {
+        total.warnings.push(format!(
+            "{name}: the zip archive holds no files; read as 0 events"
+        ));
+    }
+    Ok(total)
 }
 
 /// Open a path (`-` = stdin) for [`ingest_reader`].

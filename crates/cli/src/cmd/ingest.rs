@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct IngestArgs {
-    /// Input files or glob patterns (`logs/*.log.gz`); `-` reads stdin. Gzip is detected and read transparently.
+    /// Input files or glob patterns (`logs/*.log.gz`); `-` reads stdin. Gzip is detected and read transparently; each file in a zip archive is read as an input of its own, named ARCHIVE!/FILE.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// Input format (default: detect per file): zeek-tsv, zeek-json, squid, w3c, apache, evtx, windows-json, netfilter, mapped.
