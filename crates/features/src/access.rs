@@ -21,7 +21,7 @@ pub enum Accessor {
 /// event (an experiment) cost 16 ms of its ~96 ms on the throughput
 /// bench's 400k Zeek events with the calls, 7 ms with this read at an
 /// offset and `match` on the type, which inline into the loop. Paired runs
-/// (twentieth session, Granite Rapids VM): flow set 0.96, real-log flow
+/// (twentieth session, Intel Xeon VM, AVX-512): flow set 0.96, real-log flow
 /// set 0.92, host set 0.99, the count-only set 1.04 (its one key read).
 #[derive(Clone, Copy)]
 pub struct FieldRef {

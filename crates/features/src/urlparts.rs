@@ -696,12 +696,7 @@ fn suffix_by_mask(host: &[u8], dots: u64) -> Option<(usize, bool)> {
         end: host.len(),
         done: false,
     };
-    // from the mask: the host was just written by a vector store, and a
-    // byte load of it would wait for that store
-    let fqdn = host
-        .len()
-        .checked_sub(1)
-        .is_some_and(|last| dots >> last & 1 != 0);
+    let fqdn = host.ends_with(b".");
     if fqdn {
         labels.next();
     }

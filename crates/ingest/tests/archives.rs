@@ -4,7 +4,9 @@
 mod common;
 use common::*;
 use palisade_core::Event;
-use palisade_ingest::{ingest_reader, read_path, Format, IngestError, IngestOptions, Reason};
+use palisade_ingest::{
+    ingest_reader, read_bytes, read_path, Format, IngestError, IngestOptions, Reason,
+};
 use std::io::Write;
 
 const ZEEK_CONN: &str =
@@ -165,15 +167,8 @@ fn every_file_of_an_archive_counts_in_its_summary() {
 fn a_broken_or_empty_archive_is_reported() {
     let mut broken = b"PK\x03\x04".to_vec();
     broken.extend_from_slice(&[0x55; 100]);
-    let err = ingest_reader(
-        "broken.zip",
-        broken.as_slice(),
-        None,
-        &IngestOptions::default(),
-        None,
-        |_| Ok(()),
-    )
-    .unwrap_err();
+    let opts = IngestOptions::default();
+    let err = read_bytes("broken.zip", &broken, None, &opts).unwrap_err();
     assert!(matches!(err, IngestError::Zip { .. }), "{err}");
     assert!(
         err.to_string()
@@ -182,15 +177,8 @@ fn a_broken_or_empty_archive_is_reported() {
     );
 
     let empty = zip_of(&[]);
-    let s = ingest_reader(
-        "empty.zip",
-        empty.as_slice(),
-        None,
-        &IngestOptions::default(),
-        None,
-        |_| Ok(()),
-    )
-    .unwrap();
+    let (events, s) = read_bytes("empty.zip", &empty, None, &opts).unwrap();
+    assert!(events.is_empty());
     assert_eq!(s.events, 0);
     assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
     assert!(s.warnings[0].contains("holds no files"));
