@@ -296,6 +296,7 @@ fn map_view(w: &WinView<'_>, ev: &mut Event) -> Result<(), LineError> {
         }
         (false, 4776) => {
             ev.user_name = w.get("TargetUserName");
+            ev.source_domain = w.get("Workstation");
             ev.winlog_authentication_package = w.get("PackageName");
             ev.winlog_status = w.get("Status");
             ev.event_outcome = status_outcome(ev.winlog_status.as_deref());
@@ -320,6 +321,9 @@ fn map_view(w: &WinView<'_>, ev: &mut Event) -> Result<(), LineError> {
             ev.source_ip = ip("IpAddress");
             ev.source_port = port("IpPort");
             ev.winlog_logon_type = w.get("LogonType").and_then(|s| parse_u32(&s));
+            // the client's name for itself (NTLM sends it): not `host.name`,
+            // which is the computer that logged the event
+            ev.source_domain = w.get("WorkstationName");
             ev.winlog_authentication_package = w.get("AuthenticationPackageName");
             ev.winlog_logon_process = w.get("LogonProcessName");
             ev.winlog_status = w.get("Status");

@@ -155,6 +155,18 @@ fn evtx_logon_field_values() {
         .find(|e| e.winlog_logon_type == Some(10))
         .expect("an RDP logon");
     assert!(rdp.source_ip.is_some(), "{rdp:?}");
+    // WorkstationName, the client's name for itself, is source.domain
+    // (the file's 18 records: PC02 4 times, PC01 twice, `-` once)
+    let named = |n: &str| {
+        ev.iter()
+            .filter(|e| e.source_domain.as_deref() == Some(n))
+            .count()
+    };
+    assert_eq!((named("PC02"), named("PC01")), (4, 2));
+    assert_eq!(ev.iter().filter(|e| e.source_domain.is_some()).count(), 6);
+    assert!(ev
+        .iter()
+        .all(|e| e.host_name.as_deref() == Some("PC02.example.corp")));
 }
 
 #[test]
