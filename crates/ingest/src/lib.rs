@@ -274,6 +274,10 @@ impl FileSummary {
         self.skipped.values().sum()
     }
 
+    pub fn flagged_total(&self) -> u64 {
+        self.flagged.values().sum()
+    }
+
     /// Adds the summary of one entry of an archive (`entry`: its name in
     /// the archive) to this, the archive's: the counts add up, the format
     /// is the first entry's, the examples (up to `max_examples`) name their
@@ -296,10 +300,6 @@ impl FileSummary {
                 r
             }));
         self.warnings.extend(part.warnings);
-    }
-
-    pub fn flagged_total(&self) -> u64 {
-        self.flagged.values().sum()
     }
 }
 
@@ -776,12 +776,7 @@ where
             Some(kind) => IngestError::PacketCapture {
                 path: name.to_string(),
                 kind,
-                command: match name.split_once("!/") {
-                    Some((archive, inner)) => {
-                        format!("unzip {archive} {inner} && zeek -C -r {inner}")
-                    }
-                    None => format!("zeek -C -r {name}"),
-                },
+                command: format!("zeek -C -r {name}"),
             },
             None => IngestError::Undetected {
                 path: name.to_string(),
@@ -1013,14 +1008,26 @@ where
                 .map(|m| m.saturating_sub(total.skipped_total())),
             ..opts.clone()
         };
+        let entry_name = format!("{name}!/{inner}");
         let part = ingest_reader::<Box<dyn Read + '_>, DynSink<'_>>(
-            &format!("{name}!/{inner}"),
+            &entry_name,
             Box::new(entry),
             format,
             &entry_opts,
             quarantine.as_mut().map(|q| &mut **q as &mut dyn Write),
             &mut *sink,
-        )?;
+        )
+        .map_err(|e| match e {
+            // a capture in this archive: zeek cannot read it in place
+            IngestError::PacketCapture { path, kind, .. } if path == entry_name => {
+                IngestError::PacketCapture {
+                    path,
+                    kind,
+                    command: format!("unzip {name} {inner} && zeek -C -r {inner}"),
+                }
+            }
+            other => other,
+        })?;
         total.absorb(&inner, part, opts.max_examples);
     }
     if files == 0 {
