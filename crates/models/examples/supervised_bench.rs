@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --release -p palisade-models --example supervised_bench -- \
 //!     [--data ../shared/data] [--datasets nsl-kdd,zeek,url] [--models gbt,rf] \
-//!     [--threads 1] [--dump DIR]
+//!     [--threads 1] [--dump DIR] [--shap ROWS]
 //! ```
 //!
 //! Splits (documented so the references use the very same rows):
@@ -28,6 +28,12 @@
 //! process's peak RSS during the fit; then the same for the product path
 //! (`registry::train`: 20 % calibration holdout, Platt, threshold at FPR 1 %
 //! on the holdout) with the confusion matrix on the test split.
+//!
+//! `--shap ROWS` (rf): after the trees-only fit, the TreeSHAP values of the
+//! first ROWS test rows by Linear TreeSHAP (what `palisade score --explain`
+//! uses) and by Algorithm 2 of Lundberg et al. (the published reference),
+//! side by side on one thread: ms a row each, their ratio, the largest
+//! difference between the two, and the forest's depth.
 //!
 //! `--dump DIR` writes `DIR/<dataset>_{train,test}.csv` (features after
 //! category coding, label last) for `benches/ref_same_split.py`.
@@ -301,6 +307,65 @@ fn dump(dir: &Path, name: &str, names: &[String], x: &palisade_core::Matrix, y: 
     Ok(())
 }
 
+/// Linear TreeSHAP against Algorithm 2 on the same rows, one thread.
+fn shap_side_by_side(
+    ds: &str,
+    forest: &palisade_models::supervised::forest::Forest,
+    x: &palisade_core::Matrix,
+    rows: usize,
+) {
+    use palisade_models::supervised::treeshap::{tree_shap_path_with, tree_shap_with, ShapScratch};
+    let rows = rows.min(x.rows);
+    let d = x.cols;
+    let mut scratch = ShapScratch::default();
+    let mut run = |linear: bool| {
+        let t0 = Instant::now();
+        let mut all = Vec::with_capacity(rows * d);
+        for i in 0..rows {
+            let mut phi = vec![0.0; d];
+            for t in &forest.trees {
+                if linear {
+                    tree_shap_with(t, x.row(i), &mut phi, &mut scratch);
+                } else {
+                    tree_shap_path_with(t, x.row(i), &mut phi, &mut scratch);
+                }
+            }
+            all.extend(phi);
+        }
+        (t0.elapsed().as_secs_f64() * 1e3 / rows.max(1) as f64, all)
+    };
+    let (lin_ms, lin) = run(true);
+    let (path_ms, path) = run(false);
+    let diff = lin
+        .iter()
+        .zip(&path)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    let depth = forest
+        .trees
+        .iter()
+        .map(|t| {
+            let mut depth = vec![0u32; t.nodes.len()];
+            for (i, n) in t.nodes.iter().enumerate() {
+                if !n.is_leaf() {
+                    for c in [n.left as usize, n.right as usize] {
+                        depth[c] = depth[i] + 1;
+                    }
+                }
+            }
+            depth.into_iter().max().unwrap_or(0)
+        })
+        .max()
+        .unwrap_or(0);
+    println!(
+        "shap {ds}: {} trees, {} nodes, depth ≤ {depth}, {rows} rows: linear {lin_ms:.3} ms/row, \
+         Algorithm 2 {path_ms:.3} ms/row ({:.1}× faster), largest difference {diff:.2e}",
+        forest.trees.len(),
+        forest.trees.iter().map(|t| t.nodes.len()).sum::<usize>(),
+        path_ms / lin_ms
+    );
+}
+
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |k: &str, d: &str| {
@@ -363,6 +428,11 @@ fn main() -> Res<()> {
                 "| {ds} | {kind} | trees only | {} | {} | {:.5} | {:.5} | {:.3} | {:.3} | {:.2} | {:.0} | |",
                 xtr.rows, xte.rows, r.roc_auc, r.pr_auc, r.tpr_at_fpr_1pct, r.tpr_at_fpr_0_1pct, fit_s, peak
             );
+            if let (Some(rows), palisade_models::supervised::Trees::Rf { forest }) =
+                (arg("--shap", "").parse::<usize>().ok(), &trees)
+            {
+                shap_side_by_side(ds, forest, &xte, rows);
+            }
             if args.iter().any(|a| a == "--trees-only") {
                 continue;
             }
