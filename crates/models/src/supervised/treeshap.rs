@@ -206,8 +206,8 @@ impl Walk<'_> {
 pub struct ShapScratch {
     /// Algorithm 2's path arena.
     arena: Vec<PathElement>,
-    /// Linear: the quadrature (for the last point count asked).
-    quadrature: Quadrature,
+    /// Linear: the quadratures made so far, by point count.
+    quadratures: Vec<Quadrature>,
     /// Linear: per depth, `m` values each (see [`LinearWalk`]).
     levels: Vec<f64>,
     /// Linear: per feature, its deepest edge on the current path.
@@ -360,12 +360,19 @@ pub fn tree_shap_with(tree: &Tree, x: &[f64], phi: &mut [f64], scratch: &mut Sha
     // a leaf's polynomial has one factor per distinct feature on its path,
     // so each φ integrand has degree ≤ distinct − 1 ≤ 2m − 1
     let m = distinct.div_ceil(2).max(1);
-    if scratch.quadrature.t.len() != m {
-        scratch.quadrature = Quadrature::new(m);
+    // a forest's trees differ in `m`: each count's points are made once
+    if scratch.quadratures.len() <= m {
+        scratch.quadratures.resize_with(m + 1, Quadrature::default);
+    }
+    if scratch.quadratures[m].t.len() != m {
+        scratch.quadratures[m] = Quadrature::new(m);
     }
     let n_features = scratch.feature_counts.len();
-    scratch.levels.clear();
-    scratch.levels.resize(LEVEL_ROWS * (depth + 2) * m, 0.0);
+    // every value the walk reads it has written first (but level 0's below)
+    let needed = LEVEL_ROWS * (depth + 2) * m;
+    if scratch.levels.len() < needed {
+        scratch.levels.resize(needed, 0.0);
+    }
     scratch.feature_state.clear();
     scratch.feature_state.resize(n_features, NO_EDGE);
     scratch.shares.clear();
@@ -374,7 +381,7 @@ pub fn tree_shap_with(tree: &Tree, x: &[f64], phi: &mut [f64], scratch: &mut Sha
         tree,
         x,
         m,
-        q: &scratch.quadrature,
+        q: &scratch.quadratures[m],
         levels: &mut scratch.levels,
         feature_state: &mut scratch.feature_state,
         shares: &mut scratch.shares,
@@ -389,7 +396,7 @@ pub fn tree_shap_with(tree: &Tree, x: &[f64], phi: &mut [f64], scratch: &mut Sha
     for (slot, shares) in phi.iter_mut().zip(scratch.shares.chunks_exact(m)) {
         *slot += shares
             .iter()
-            .zip(&scratch.quadrature.w)
+            .zip(&scratch.quadratures[m].w)
             .map(|(s, w)| s * w)
             .sum::<f64>();
     }
@@ -415,6 +422,7 @@ struct Level<'a> {
 }
 
 impl<'a> Level<'a> {
+    #[inline(always)]
     fn split(rows: &'a mut [f64], m: usize) -> Level<'a> {
         let (path, rest) = rows.split_at_mut(m);
         let (sum, rest) = rest.split_at_mut(m);
