@@ -16,7 +16,7 @@ pub mod table;
 
 pub use event::{canonical_field_name, Event, FieldType, FieldValue, EVENT_FIELDS};
 pub use hash::{IdentityBuildHasher, IdentityHasher};
-pub use model_file::{ModelBody, Threshold, TrainingInfo, MODEL_FORMAT_VERSION};
+pub use model_file::{ModelBody, ModelParams, Threshold, TrainingInfo, MODEL_FORMAT_VERSION};
 pub use schema::{FeatureDef, FeatureSchema, FeatureType};
 pub use stats::ColumnStats;
 pub use table::{Column, ColumnData, ColumnRole, Matrix, Table, TextColumn};

@@ -88,6 +88,14 @@ pub trait Detector: Send + Sync {
     /// The learned state, as stored in `ModelBody::params`.
     fn to_params(&self) -> Result<serde_json::Value>;
 
+    /// The learned state as the model file's text. A large model (a forest)
+    /// serialises straight to text instead of building the `Value` first.
+    fn to_model_params(&self) -> Result<palisade_core::ModelParams> {
+        Ok(palisade_core::ModelParams::from_serialize(
+            &self.to_params()?,
+        )?)
+    }
+
     /// Notes for the model file (constant columns dropped, missing values filled, ...).
     fn notes(&self) -> Vec<String> {
         Vec::new()

@@ -166,7 +166,7 @@ pub fn train(kind: &str, table: &Table, opts: &TrainOptions) -> Result<Model> {
     let body = ModelBody {
         kind: kind.to_string(),
         schema,
-        params: detector.to_params()?,
+        params: detector.to_model_params()?,
         threshold: Some(threshold),
         training: TrainingInfo {
             command: opts.command.clone(),
@@ -209,11 +209,18 @@ fn fit_kind(kind: &str, data: &TrainData, r: &OptionReader) -> Result<Box<dyn De
 /// the schema).
 pub fn load(body: &ModelBody) -> Result<Box<dyn Detector>> {
     let p = &body.params;
+    // the small kinds load from a `Value`; the forests parse their text straight
+    let value = || {
+        p.to_value().map_err(|e| ModelError::BadParams {
+            kind: body.kind.clone(),
+            msg: e.to_string(),
+        })
+    };
     let det: Box<dyn Detector> = match body.kind.as_str() {
-        "iforest" => crate::iforest::load(p)?,
-        "pca" => crate::pca::load(p)?,
-        "autoencoder" => crate::autoencoder::load(p)?,
-        "ensemble" => crate::ensemble::load(p)?,
+        "iforest" => crate::iforest::load(&value()?)?,
+        "pca" => crate::pca::load(&value()?)?,
+        "autoencoder" => crate::autoencoder::load(&value()?)?,
+        "ensemble" => crate::ensemble::load(&value()?)?,
         // SUPERVISED HOOK (load)
         "gbt" => crate::supervised::load_gbt(p)?,
         "rf" => crate::supervised::load_rf(p)?,

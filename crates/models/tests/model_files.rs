@@ -222,7 +222,9 @@ fn corrupt_truncated_newer_and_inconsistent_files_are_errors() {
         .to_string();
     assert!(err.contains("inputs"), "{err}");
     let mut body: ModelBody = m.body.clone();
-    body.params["trees"][0]["leaf"] = serde_json::json!([1.0]);
+    let mut params = body.params.to_value().unwrap();
+    params["trees"][0]["leaf"] = serde_json::json!([1.0]);
+    body.params = palisade_core::ModelParams::from_serialize(&params).unwrap();
     assert!(Model::from_bytes(&body.to_bytes().unwrap())
         .unwrap_err()
         .to_string()

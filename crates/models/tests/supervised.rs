@@ -267,7 +267,8 @@ fn categorical_and_missing_values_are_learned_and_explained() {
         let auc = roc_auc(&s, &table_labels(&test));
         assert!(auc > 0.99, "{k}: held-out auc {auc}");
         // Permutation importance: both signals matter, the noise column does not.
-        let imp = m.body.params["importance"].as_array().unwrap();
+        let params = m.body.params.to_value().unwrap();
+        let imp = params["importance"].as_array().unwrap();
         let perm = |f: &str| {
             imp.iter().find(|i| i["feature"] == f).unwrap()["permutation"]
                 .as_f64()

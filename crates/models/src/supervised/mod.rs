@@ -32,7 +32,7 @@ use calibrate::{logit, CalibrationMethod, Calibrator};
 use encode::CategoryCodes;
 use forest::{Forest, ForestParams};
 use gbt::GbtParams;
-use palisade_core::{Matrix, ModelBody, Table};
+use palisade_core::{Matrix, ModelBody, ModelParams, Table};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -665,6 +665,9 @@ impl Detector for Supervised {
     fn to_params(&self) -> Result<serde_json::Value> {
         crate::to_json(&self.kind, self)
     }
+    fn to_model_params(&self) -> Result<ModelParams> {
+        Ok(ModelParams::from_serialize(self)?)
+    }
     fn notes(&self) -> Vec<String> {
         let mut n = self.notes.clone();
         if let Some(c) = &self.categories {
@@ -708,8 +711,11 @@ pub fn train_rf(data: &TrainData, r: &OptionReader) -> Result<Box<dyn Detector>>
     train_kind("rf", data, r)
 }
 
-fn load_kind(kind: &str, p: &serde_json::Value) -> Result<Box<dyn Detector>> {
-    let m: Supervised = crate::from_json(kind, p)?;
+fn load_kind(kind: &str, p: &ModelParams) -> Result<Box<dyn Detector>> {
+    let m: Supervised = p.parse().map_err(|e| ModelError::BadParams {
+        kind: kind.into(),
+        msg: e.to_string(),
+    })?;
     if m.kind != kind {
         return Err(ModelError::BadParams {
             kind: kind.into(),
@@ -720,11 +726,11 @@ fn load_kind(kind: &str, p: &serde_json::Value) -> Result<Box<dyn Detector>> {
     Ok(Box::new(m))
 }
 
-pub fn load_gbt(p: &serde_json::Value) -> Result<Box<dyn Detector>> {
+pub fn load_gbt(p: &ModelParams) -> Result<Box<dyn Detector>> {
     load_kind("gbt", p)
 }
 
-pub fn load_rf(p: &serde_json::Value) -> Result<Box<dyn Detector>> {
+pub fn load_rf(p: &ModelParams) -> Result<Box<dyn Detector>> {
     load_kind("rf", p)
 }
 
@@ -763,10 +769,19 @@ pub fn prepare_scoring(body: &ModelBody, table: &Table) -> Result<Option<Table>>
     if !crate::SUPERVISED_KINDS.contains(&body.kind.as_str()) {
         return Ok(None);
     }
-    let Some(c) = body.params.get(CATEGORIES_KEY).filter(|v| !v.is_null()) else {
+    /// Only the codes: the trees in the same text are skipped unparsed.
+    #[derive(serde::Deserialize)]
+    struct Codes {
+        #[serde(default)]
+        categories: Option<CategoryCodes>,
+    }
+    let codes: Codes = body.params.parse().map_err(|e| ModelError::BadParams {
+        kind: body.kind.clone(),
+        msg: format!("{CATEGORIES_KEY}: {e}"),
+    })?;
+    let Some(codes) = codes.categories else {
         return Ok(None);
     };
-    let codes: CategoryCodes = crate::from_json(&body.kind, c)?;
     Ok(Some(codes.apply(table).map_err(ModelError::Data)?))
 }
 
