@@ -615,33 +615,46 @@ mod tests {
     use super::*;
     use palisade_core::Matrix;
     use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
-    #[test]
-    fn shap_values_add_up_to_the_prediction() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
-        let n = 400;
-        let d = 5;
+    /// `n` rows of `d` values from `draw`, column `nan_col` missing with
+    /// probability `nan_share`, each labelled by `label` (which may draw noise).
+    fn labelled_rows(
+        seed: u64,
+        (n, d): (usize, usize),
+        (nan_col, nan_share): (usize, f64),
+        draw: impl Fn(&mut ChaCha8Rng) -> f64,
+        label: impl Fn(&[f64], &mut ChaCha8Rng) -> bool,
+    ) -> (Matrix, Vec<f64>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut data = Vec::new();
         let mut y = Vec::new();
         for _ in 0..n {
             let row: Vec<f64> = (0..d)
                 .map(|j| {
-                    if j == 4 && rng.random::<f64>() < 0.3 {
+                    if j == nan_col && rng.random::<f64>() < nan_share {
                         f64::NAN
                     } else {
-                        rng.random::<f64>()
+                        draw(&mut rng)
                     }
                 })
                 .collect();
-            let label = if row[0] + 0.5 * row[1] + if row[4].is_nan() { 0.3 } else { 0.0 } > 0.8 {
-                1.0
-            } else {
-                0.0
-            };
-            y.push(label);
+            y.push(f64::from(u8::from(label(&row, &mut rng))));
             data.extend(row);
         }
-        let x = Matrix::new(n, d, data).unwrap();
+        (Matrix::new(n, d, data).unwrap(), y)
+    }
+
+    #[test]
+    fn shap_values_add_up_to_the_prediction() {
+        let (n, d) = (400, 5);
+        let (x, y) = labelled_rows(
+            3,
+            (n, d),
+            (4, 0.3),
+            |rng| rng.random::<f64>(),
+            |row, _| row[0] + 0.5 * row[1] + if row[4].is_nan() { 0.3 } else { 0.0 } > 0.8,
+        );
         let f = Forest::fit(
             &x,
             &y,
@@ -715,29 +728,17 @@ mod tests {
 
     #[test]
     fn shap_values_equal_brute_force_shapley_values_and_visit_each_node_once() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         let (n, d) = (300, 5);
-        let mut data = Vec::new();
-        let mut y = Vec::new();
-        for _ in 0..n {
-            let row: Vec<f64> = (0..d)
-                .map(|j| {
-                    if j == 2 && rng.random::<f64>() < 0.2 {
-                        f64::NAN
-                    } else {
-                        (rng.random::<f64>() * 8.0).floor()
-                    }
-                })
-                .collect();
-            let s = row[0] + row[1] - if row[2].is_nan() { 3.0 } else { row[2] };
-            y.push(if s + rng.random::<f64>() * 4.0 > 7.0 {
-                1.0
-            } else {
-                0.0
-            });
-            data.extend(row);
-        }
-        let x = Matrix::new(n, d, data).unwrap();
+        let (x, y) = labelled_rows(
+            11,
+            (n, d),
+            (2, 0.2),
+            |rng| (rng.random::<f64>() * 8.0).floor(),
+            |row, rng| {
+                let s = row[0] + row[1] - if row[2].is_nan() { 3.0 } else { row[2] };
+                s + rng.random::<f64>() * 4.0 > 7.0
+            },
+        );
         let f = Forest::fit(
             &x,
             &y,
@@ -790,31 +791,16 @@ mod tests {
     /// sums are long: both algorithms agree there, and the values add up.
     #[test]
     fn linear_and_path_algorithms_agree_on_deep_trees_with_repeated_features() {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         // an odd feature count: one quadrature point fewer than needed fails
         let (n, d) = (3000, 5);
-        let mut data = Vec::new();
-        let mut y = Vec::new();
-        for _ in 0..n {
-            let row: Vec<f64> = (0..d)
-                .map(|j| {
-                    if j == 3 && rng.random::<f64>() < 0.25 {
-                        f64::NAN
-                    } else {
-                        rng.random::<f64>()
-                    }
-                })
-                .collect();
-            // a label the trees can only carve out with many splits per feature
-            let s = (row[0] * 9.0).sin() + (row[1] * 7.0).cos();
-            y.push(if s + rng.random::<f64>() > 0.9 {
-                1.0
-            } else {
-                0.0
-            });
-            data.extend(row);
-        }
-        let x = Matrix::new(n, d, data).unwrap();
+        // a label the trees can only carve out with many splits per feature
+        let (x, y) = labelled_rows(
+            5,
+            (n, d),
+            (3, 0.25),
+            |rng| rng.random::<f64>(),
+            |row, rng| (row[0] * 9.0).sin() + (row[1] * 7.0).cos() + rng.random::<f64>() > 0.9,
+        );
         let f = Forest::fit(
             &x,
             &y,
