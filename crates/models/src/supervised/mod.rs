@@ -769,17 +769,18 @@ pub fn prepare_scoring(body: &ModelBody, table: &Table) -> Result<Option<Table>>
     if !crate::SUPERVISED_KINDS.contains(&body.kind.as_str()) {
         return Ok(None);
     }
-    /// Only the codes: the trees in the same text are skipped unparsed.
+    /// Only the codes (the field CATEGORIES_KEY names): the trees in the
+    /// same text are skipped unparsed.
     #[derive(serde::Deserialize)]
     struct Codes {
-        #[serde(default)]
-        categories: Option<CategoryCodes>,
+        #[serde(default, rename = "categories")]
+        codes: Option<CategoryCodes>,
     }
     let codes: Codes = body.params.parse().map_err(|e| ModelError::BadParams {
         kind: body.kind.clone(),
         msg: format!("{CATEGORIES_KEY}: {e}"),
     })?;
-    let Some(codes) = codes.categories else {
+    let Some(codes) = codes.codes else {
         return Ok(None);
     };
     Ok(Some(codes.apply(table).map_err(ModelError::Data)?))
