@@ -262,7 +262,8 @@ pub struct Event {
     )]
     pub destination_domain: Option<String>,
     /// The name the client gave for itself, where a protocol carries one
-    /// (Zeek ntlm.log `hostname`, rdp.log `client_name`). Not `host.name`:
+    /// (Zeek ntlm.log `hostname`, rdp.log `client_name`; Windows logons'
+    /// `WorkstationName`, 4776's `Workstation`). Not `host.name`:
     /// that is the computer that logged the event, the entity of the host
     /// feature set, and a client's own claim (a scanner's random name) is
     /// neither.

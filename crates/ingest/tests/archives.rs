@@ -98,21 +98,8 @@ fn every_file_of_an_archive_counts_in_its_summary() {
         ("logs/b/conn.log", ZEEK_CONN.as_bytes()),
         ("logs/empty.log", b""),
     ]);
-    let mut q: Vec<u8> = Vec::new();
-    let mut events = Vec::new();
-    // a stream, as stdin would be
-    let s = ingest_reader(
-        "logs.zip",
-        bytes.as_slice(),
-        None,
-        &IngestOptions::default(),
-        Some(&mut q),
-        |e| {
-            events.push(e.clone());
-            Ok(())
-        },
-    )
-    .unwrap();
+    let (s, events, q) = ingest_stream("logs.zip", &bytes);
+    let s = s.unwrap();
     assert_eq!(s.path, "logs.zip");
     assert_eq!(s.format, Some(Format::ZeekTsv));
     assert_eq!(events.len(), 4);

@@ -27,20 +27,8 @@ fn malformed_lines_are_counted_reported_and_quarantined() {
     text.push_str("1521911721.5\tC5\t10.0.0.1\t99999\t10.0.0.2\t80\ttcp\n"); // line 12
     text.push_str(&zeek_line(2));
     text.push_str("#close\t2024-04-12-19-34-07\n");
-    let mut q: Vec<u8> = Vec::new();
-    let mut events = Vec::new();
-    let s = ingest_reader(
-        "conn.log",
-        text.as_bytes(),
-        None,
-        &IngestOptions::default(),
-        Some(&mut q),
-        |e| {
-            events.push(e.clone());
-            Ok(())
-        },
-    )
-    .expect("a few bad lines are not fatal");
+    let (s, events, q) = ingest_stream("conn.log", text.as_bytes());
+    let s = s.expect("a few bad lines are not fatal");
     assert_eq!(s.events, 2);
     assert_eq!(events[0].log_line, Some(8));
     assert_eq!(events[1].log_line, Some(13));

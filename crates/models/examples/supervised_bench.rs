@@ -314,7 +314,9 @@ fn shap_side_by_side(
     x: &palisade_core::Matrix,
     rows: usize,
 ) {
-    use palisade_models::supervised::treeshap::{tree_shap_path_with, tree_shap_with, ShapScratch};
+    use palisade_models::supervised::treeshap::{
+        tree_shap_path_with, tree_shap_with, tree_shape, ShapScratch,
+    };
     let rows = rows.min(x.rows);
     let d = x.cols;
     let mut scratch = ShapScratch::default();
@@ -344,17 +346,7 @@ fn shap_side_by_side(
     let depth = forest
         .trees
         .iter()
-        .map(|t| {
-            let mut depth = vec![0u32; t.nodes.len()];
-            for (i, n) in t.nodes.iter().enumerate() {
-                if !n.is_leaf() {
-                    for c in [n.left as usize, n.right as usize] {
-                        depth[c] = depth[i] + 1;
-                    }
-                }
-            }
-            depth.into_iter().max().unwrap_or(0)
-        })
+        .map(|t| tree_shape(t).0)
         .max()
         .unwrap_or(0);
     println!(

@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use palisade_core::Event;
-use palisade_ingest::{read_bytes, read_path, Format, IngestOptions};
+use palisade_ingest::{
+    ingest_reader, read_bytes, read_path, FileSummary, Format, IngestError, IngestOptions,
+};
 use std::path::{Path, PathBuf};
 
 /// `../shared/data` as seen from the repository root. Tests over data that
@@ -45,6 +47,28 @@ pub fn read_text(
         Ok(r) => r,
         Err(e) => panic!("{name}: {e}"),
     }
+}
+
+/// `bytes` ingested as a stream named `name` (as stdin would be), with the
+/// default options: the summary, the events and what was quarantined.
+pub fn ingest_stream(
+    name: &str,
+    bytes: &[u8],
+) -> (Result<FileSummary, IngestError>, Vec<Event>, Vec<u8>) {
+    let mut quarantined = Vec::new();
+    let mut events = Vec::new();
+    let summary = ingest_reader(
+        name,
+        bytes,
+        None,
+        &IngestOptions::default(),
+        Some(&mut quarantined),
+        |e| {
+            events.push(e.clone());
+            Ok(())
+        },
+    );
+    (summary, events, quarantined)
 }
 
 /// The `message` of each line of a log-format-fixtures-sekoia file.

@@ -300,6 +300,12 @@ impl Quadrature {
 }
 
 /// The tree's depth in edges and the most distinct features on one
+/// root-to-leaf path (what sizes the linear walk; see [`path_shape`]).
+pub fn tree_shape(tree: &Tree) -> (usize, usize) {
+    path_shape(tree, &mut Vec::new())
+}
+
+/// The tree's depth in edges and the most distinct features on one
 /// root-to-leaf path (children come after their parent, which
 /// `Tree::validate` checks; a child out of order is not followed).
 fn path_shape(tree: &Tree, counts: &mut Vec<u32>) -> (usize, usize) {
