@@ -56,7 +56,7 @@
 //! when the denominator is 0. Events without `@timestamp` are skipped and
 //! counted in the [`EntityReport`].
 
-use crate::access::{accessor, Accessor};
+use crate::access::{accessor, Accessor, Typed};
 use crate::prefetch::{
     prefetch_bytes, prefetch_event, prefetch_event_text, prefetch_line, prefetch_offsets,
     text_prefetch_mask,
@@ -344,6 +344,10 @@ struct CFeature {
     /// The alternatives' masks, side by side (the test of every feature on
     /// every event reads only these).
     masks: Vec<u128>,
+    /// One alternative has no condition (a feature without `when`): every
+    /// event meets it. Why apart: the test of `masks` was ~8 instructions
+    /// an event and feature, and the flow set has no `when` at all.
+    always: bool,
     num: Vec<u128>,
     /// First accumulator slot of this feature in a row.
     slot: usize,
@@ -1039,6 +1043,7 @@ fn compile(cfg: &EntityConfig) -> Result<Compiled, FeatureError> {
             counted: false,
             by_key: alts.iter().all(|a| a.entity.is_none() && a.field.is_none()),
             masks: alts.iter().map(|a| a.mask).collect(),
+            always: alts.iter().any(|a| a.mask == 0),
             alts,
         });
         n_slots += slots;
@@ -1165,6 +1170,15 @@ impl Entities {
             }
         }
         self.id_or_new(k)
+    }
+
+    /// The id of IPv4 address `ip` (as `id` gives it).
+    #[inline(always)]
+    fn id_v4(&mut self, ip: u32) -> u32 {
+        match self.ip4s.find(ip) {
+            Some(id) => id,
+            None => self.id_or_new(EKey::Ip(IpAddr::V4(std::net::Ipv4Addr::from_bits(ip)))),
+        }
     }
 
     /// The id of any key, made on first sight. A new IPv4 address is probed
@@ -1823,16 +1837,30 @@ fn num_of(v: FieldValue<'_>) -> Option<f64> {
 /// bit 40 set and nothing above it; an integer is XORed with a constant
 /// whose top bits are set), so an integer and an address can meet only
 /// for integers near −7·10¹⁸, should one set hold both.
-#[inline]
+///
+/// Always inline for integers and IPv4 addresses, out of line for text
+/// and IPv6 (ahash). Why: at `#[inline]` the compiler kept the whole of it
+/// out of line, a call per value hashed (the host set hashes two addresses
+/// per Zeek event: 800,000 calls of ~25 instructions, callgrind).
+#[inline(always)]
 fn value_hash(state: &ahash::RandomState, v: &FieldValue<'_>) -> u64 {
-    let h = match v {
-        FieldValue::Int(i) => mix64(*i as u64 ^ 0x9e37_79b9_7f4a_7c15),
-        FieldValue::Ip(IpAddr::V4(ip)) => mix64(u64::from(ip.to_bits()) | 1 << 40),
-        FieldValue::Str(s) => state.hash_one((1u8, s)),
-        FieldValue::Ip(ip) => state.hash_one((2u8, ip)),
-    };
     // 0 marks an empty slot of an `OpenSet`; 0 and 1 share a value (a
     // collision of odds 2⁻⁶⁴ per pair, as any other)
+    match v {
+        FieldValue::Int(i) => mix64(*i as u64 ^ 0x9e37_79b9_7f4a_7c15).max(1),
+        FieldValue::Ip(IpAddr::V4(ip)) => mix64(u64::from(ip.to_bits()) | 1 << 40).max(1),
+        _ => value_hash_hashed(state, v),
+    }
+}
+
+/// [`value_hash`] of text and IPv6 addresses.
+#[inline(never)]
+fn value_hash_hashed(state: &ahash::RandomState, v: &FieldValue<'_>) -> u64 {
+    let h = match v {
+        FieldValue::Str(s) => state.hash_one((1u8, s)),
+        FieldValue::Ip(ip) => state.hash_one((2u8, ip)),
+        FieldValue::Int(i) => mix64(*i as u64 ^ 0x9e37_79b9_7f4a_7c15),
+    };
     h.max(1)
 }
 
@@ -1909,7 +1937,7 @@ impl CFeature {
     /// feature's alternatives.
     #[inline]
     fn hits(&self, bits: u128) -> bool {
-        self.masks.iter().any(|&m| m & !bits == 0)
+        self.always || self.masks.iter().any(|&m| m & !bits == 0)
     }
 
     /// The highest rank of the alternatives an event with `bits` meets
@@ -2386,12 +2414,25 @@ struct Batch<'a> {
     /// The key entity's rows, one per window: `key_rows[at[i]..at[i + 1]]`.
     key_rows: Vec<u32>,
     at: Vec<u32>,
+    /// Every event of the batch has one key row, `key_rows[i]` (tumbling
+    /// windows, every event keyed): `at` is then 0, 1, 2, …
+    one_row_each: bool,
     attributed: Vec<bool>,
     /// Per event and entity getter, the entity id once looked up
     /// (`getter_ids[i · getters + g]`): features share getters (the host
     /// set's 23 features read source.ip / destination.ip in most of their
     /// alternatives).
     getter_ids: Vec<Option<Option<u32>>>,
+    /// Per event and entity getter (as `getter_ids`), the getter's value
+    /// when it is an IPv4 address, `1 << 32 | address`, else 0: read in
+    /// pass 1 (to ask for its entity's slot), so that pass 2 need not read
+    /// the event again. Why: pass 2 read the address a second time and
+    /// passed it on as an `EKey` through the stack, where most of the
+    /// samples of `push` fell (perf); with this, the host set took 674 M
+    /// instructions instead of 703 M (callgrind) and 72.5–72.7 ms instead
+    /// of 90–91 (twenty-second session, Emerald Rapids, alternated); the
+    /// host set on the real logs alike.
+    getter_v4: Vec<u64>,
     /// A distinct feature's (row, value hash) inserts, made after they are
     /// all known.
     inserts: Vec<(u32, u64)>,
@@ -2487,6 +2528,8 @@ impl Engine<'_> {
         b.at.clear();
         b.at.push(0);
         b.attributed.clear();
+        b.getter_v4.clear();
+        b.one_row_each = true;
         b.hits.resize_with(c.features.len(), Vec::new);
         for &fi in &self.plans.planned {
             b.hits[fi].clear();
@@ -2514,9 +2557,14 @@ impl Engine<'_> {
                 .map(|k| self.ents.id(k));
             // the second pass looks these entities up
             for g in &c.entity_getters {
-                if let Some(FieldValue::Ip(IpAddr::V4(ip))) = g.get(e) {
-                    self.ents.ip4s.prefetch(ip.to_bits());
-                }
+                let v4 = match g.get(e) {
+                    Some(FieldValue::Ip(IpAddr::V4(ip))) => {
+                        self.ents.ip4s.prefetch(ip.to_bits());
+                        1 << 32 | u64::from(ip.to_bits())
+                    }
+                    _ => 0,
+                };
+                b.getter_v4.push(v4);
             }
             let (k_lo, k_hi) = b.span.windows(ts, self.window_us, self.step_us);
             if let Some(d) = key {
@@ -2530,6 +2578,7 @@ impl Engine<'_> {
             b.windows.push((k_lo, k_hi));
             b.key.push(key);
             b.at.push(b.key_rows.len() as u32);
+            b.one_row_each &= b.key_rows.len() == b.events.len();
             b.attributed.push(key.is_some());
         }
         b.getter_ids.clear();
@@ -2570,9 +2619,43 @@ impl Engine<'_> {
 
     /// A feature whose events all count for their key entity's rows.
     fn by_key(&mut self, f: &CFeature, b: &mut Batch<'_>) {
+        let mut inserts = std::mem::take(&mut b.inserts);
+        if b.one_row_each {
+            // row i is event i's: the loops below with one row an event
+            // known to the compiler, and no slicing of `key_rows` by `at`.
+            // Why: the flow set runs nine such loops over each batch, and
+            // the iterator of `key_rows_of` was ~8 instructions an event
+            // and loop (with `CFeature::always`, the flow set's 597 M
+            // instructions fell to 491 M; callgrind)
+            let each = || {
+                b.bits
+                    .iter()
+                    .zip(&b.events)
+                    .zip(&b.key_rows)
+                    .map(|((&bits, &e), r)| (bits, e, std::slice::from_ref(r)))
+            };
+            self.by_key_over(f, &mut inserts, each);
+        } else {
+            let each = || key_rows_of(&b.bits, &b.events, &b.at, &b.key_rows);
+            self.by_key_over(f, &mut inserts, each);
+        }
+        b.inserts = inserts;
+    }
+
+    /// [`Engine::by_key`] over `each()`: each event of the batch with its
+    /// condition bits and key rows. `inserts`: room for a distinct
+    /// feature's inserts.
+    #[inline(always)]
+    fn by_key_over<'x, I>(
+        &mut self,
+        f: &CFeature,
+        inserts: &mut Vec<(u32, u64)>,
+        each: impl Fn() -> I,
+    ) where
+        I: Iterator<Item = (u128, &'x Event, &'x [u32])>,
+    {
         let (ns, s) = (self.rows.n_slots, f.slot);
         let acc = &mut self.rows.acc;
-        let each = || key_rows_of(&b.bits, &b.events, &b.at, &b.key_rows);
         match f.agg {
             Agg::Count if f.once_per.is_none() => {
                 for (bits, _, rows) in each() {
@@ -2597,45 +2680,80 @@ impl Engine<'_> {
             }
             Agg::Sum | Agg::Mean | Agg::Min | Agg::Max => {
                 let Some(get) = f.field else { return };
-                for (bits, e, rows) in each() {
-                    if !f.hits(bits) {
-                        continue;
-                    }
-                    let Some(x) = get.get(e).and_then(num_of) else {
-                        continue;
-                    };
-                    let x = x * f.scale;
-                    for &r in rows {
-                        let at = r as usize * ns + s;
-                        add_number(f.agg, &mut acc[at..at + 2], x);
-                    }
+                // one loop per type of field (see `Typed`); `read(e)`: the
+                // event's value as `num_of` gives it
+                macro_rules! numbers {
+                    ($read:expr) => {{
+                        let read = $read;
+                        for (bits, e, rows) in each() {
+                            if !f.hits(bits) {
+                                continue;
+                            }
+                            let Some(x) = read(e) else {
+                                continue;
+                            };
+                            let x = x * f.scale;
+                            for &r in rows {
+                                let at = r as usize * ns + s;
+                                add_number(f.agg, &mut acc[at..at + 2], x);
+                            }
+                        }
+                    }};
+                }
+                match get.typed() {
+                    Typed::I64(t) => numbers!(|e| t.get(e).map(|&v| v as f64)),
+                    Typed::U64(t) => numbers!(|e| t.get(e).map(|&v| v as i64 as f64)),
+                    Typed::U32(t) => numbers!(|e| t.get(e).map(|&v| f64::from(v))),
+                    Typed::U16(t) => numbers!(|e| t.get(e).map(|&v| f64::from(v))),
+                    // text and addresses have no number (`num_of`)
+                    Typed::Str(_) | Typed::Ip(_) => {}
+                    Typed::Named => numbers!(|e| get.get(e).and_then(num_of)),
                 }
             }
             Agg::Distinct | Agg::NewPeers => {
                 let Some(get) = f.field else { return };
-                let mut inserts = std::mem::take(&mut b.inserts);
                 inserts.clear();
-                for (bits, e, rows) in each() {
-                    if !f.hits(bits) {
-                        continue;
-                    }
-                    let Some(v) = get.get(e) else {
-                        continue;
-                    };
-                    let h = value_hash(self.hs, &v);
-                    for &r in rows {
-                        if !f.counted {
-                            self.rows.prefetch_set(r, f.set);
+                let hs = self.hs;
+                // one loop per type of field (see `Typed`); `hash(e)`: the
+                // event's `value_hash`
+                macro_rules! values {
+                    ($hash:expr) => {{
+                        let hash = $hash;
+                        for (bits, e, rows) in each() {
+                            if !f.hits(bits) {
+                                continue;
+                            }
+                            let Some(h) = hash(e) else {
+                                continue;
+                            };
+                            for &r in rows {
+                                if !f.counted {
+                                    self.rows.prefetch_set(r, f.set);
+                                }
+                                inserts.push((r, h));
+                            }
                         }
-                        inserts.push((r, h));
+                    }};
+                }
+                let int = |v: i64| value_hash(hs, &FieldValue::Int(v));
+                match get.typed() {
+                    Typed::Ip(t) => {
+                        values!(|e| t.get(e).map(|&ip| value_hash(hs, &FieldValue::Ip(ip))))
                     }
+                    Typed::U16(t) => values!(|e| t.get(e).map(|&v| int(v.into()))),
+                    Typed::U32(t) => values!(|e| t.get(e).map(|&v| int(v.into()))),
+                    Typed::U64(t) => values!(|e| t.get(e).map(|&v| int(v as i64))),
+                    Typed::I64(t) => values!(|e| t.get(e).map(|&v| int(v))),
+                    Typed::Str(t) => {
+                        values!(|e| t.get(e).map(|v| value_hash(hs, &FieldValue::Str(v))))
+                    }
+                    Typed::Named => values!(|e| get.get(e).map(|v| value_hash(hs, &v))),
                 }
                 if f.counted {
-                    self.rows.count_all(f.set, f.slot, &inserts);
+                    self.rows.count_all(f.set, f.slot, inserts);
                 } else {
-                    self.rows.insert_all(f.set, &inserts);
+                    self.rows.insert_all(f.set, inserts);
                 }
-                b.inserts = inserts;
             }
             Agg::Count => {
                 for (bits, e, rows) in each() {
@@ -2653,13 +2771,28 @@ impl Engine<'_> {
     /// A feature with alternatives that name their own entity or field,
     /// over the events of the batch that meet one of them (`b.hits[fi]`).
     fn by_alternative(&mut self, f: &CFeature, fi: usize, b: &mut Batch<'_>) {
-        let getters = self.c.entity_getters.len();
         let values = matches!(f.agg, Agg::Distinct | Agg::NewPeers);
         b.inserts.clear();
         let hits = std::mem::take(&mut b.hits[fi]);
         for &(i, met) in &hits {
             let i = i as usize;
-            let (e, bits) = (b.events[i], b.bits[i]);
+            // One alternative met, the usual case (a set's alternatives
+            // mostly tell datasets or event ids apart): its entity, with no
+            // list of targets to build and search. Why: a hit through the
+            // general path below was ~390 instructions for a plain count,
+            // ~250 with this and `Batch::getter_v4` (callgrind, one count
+            // over the host set's Zeek alternative against the same set met
+            // by no event); the host set's Zeek events hit two or three
+            // features each (its instructions 763 M → 703 M with this).
+            if met & (met - 1) == 0 && met & BEYOND == 0 {
+                let alt = &f.alts[met.trailing_zeros() as usize];
+                if let Some(id) = self.alt_entity(alt, i, b) {
+                    b.attributed[i] = true;
+                    self.add_to_entity(f, i, id, alt.field.or(f.field), values, b);
+                }
+                continue;
+            }
+            let bits = b.bits[i];
             b.targets.clear();
             // the alternatives met, in their order: the first 63 by bit, any
             // beyond tested here (see `Plans::plan`)
@@ -2672,16 +2805,7 @@ impl Engine<'_> {
                 .map(|a| &f.alts[a])
                 .chain(beyond.iter().filter(|a| bits & a.mask == a.mask));
             for alt in met_alts {
-                let ent = match alt.entity {
-                    None => b.key[i],
-                    Some(g) => *b.getter_ids[i * getters + g].get_or_insert_with(|| {
-                        self.c.entity_getters[g]
-                            .get(e)
-                            .and_then(ekey)
-                            .map(|k| self.ents.id(k))
-                    }),
-                };
-                if let Some(id) = ent {
+                if let Some(id) = self.alt_entity(alt, i, b) {
                     if !b.targets.iter().any(|t| t.0 == id) {
                         b.targets.push((id, alt.field.or(f.field)));
                     }
@@ -2691,32 +2815,9 @@ impl Engine<'_> {
                 continue;
             }
             b.attributed[i] = true;
-            let (k_lo, k_hi) = b.windows[i];
             for t in 0..b.targets.len() {
                 let (ent, field) = b.targets[t];
-                let add = contribution(f, field, e, bits, self.hs);
-                let own = b.key[i] == Some(ent);
-                for k in k_lo..=k_hi {
-                    let r = if own {
-                        b.key_rows[b.at[i] as usize + (k - k_lo) as usize]
-                    } else {
-                        row_of(self.index, self.rows, ent, k, k * self.step_us)
-                    };
-                    match add {
-                        // a plain count: the one add, here (through
-                        // `Rows::add`, ~50 instructions a call)
-                        Contribution::Count(None) => {
-                            self.rows.acc[r as usize * self.rows.n_slots + f.slot] += 1.0;
-                        }
-                        Contribution::Value(Some(h)) if values => {
-                            if !f.counted {
-                                self.rows.prefetch_set(r, f.set);
-                            }
-                            b.inserts.push((r, h));
-                        }
-                        _ => self.rows.add(f, r, add),
-                    }
-                }
+                self.add_to_entity(f, i, ent, field, values, b);
             }
         }
         b.hits[fi] = hits;
@@ -2724,6 +2825,69 @@ impl Engine<'_> {
             self.rows.count_all(f.set, f.slot, &b.inserts);
         } else if values {
             self.rows.insert_all(f.set, &b.inserts);
+        }
+    }
+
+    /// The entity that alternative `alt` attributes event i of the batch
+    /// to: its key entity, or the one its `entity` field names (looked up
+    /// once per event and field, from the address pass 1 kept when it is
+    /// an IPv4 one).
+    #[inline(always)]
+    fn alt_entity(&mut self, alt: &Alt, i: usize, b: &mut Batch<'_>) -> Option<u32> {
+        let Some(g) = alt.entity else {
+            return b.key[i];
+        };
+        let at = i * self.c.entity_getters.len() + g;
+        if let Some(id) = b.getter_ids[at] {
+            return id;
+        }
+        let id = match b.getter_v4[at] {
+            0 => self.c.entity_getters[g]
+                .get(b.events[i])
+                .and_then(ekey)
+                .map(|k| self.ents.id(k)),
+            v4 => Some(self.ents.id_v4(v4 as u32)),
+        };
+        b.getter_ids[at] = Some(id);
+        id
+    }
+
+    /// Adds event i of the batch to feature `f` of entity `ent`'s rows
+    /// (`field`: the alternative's field, else the feature's); a distinct
+    /// value goes to `b.inserts`, made after the batch's hits.
+    #[inline(always)]
+    fn add_to_entity(
+        &mut self,
+        f: &CFeature,
+        i: usize,
+        ent: u32,
+        field: Option<Accessor>,
+        values: bool,
+        b: &mut Batch<'_>,
+    ) {
+        let add = contribution(f, field, b.events[i], b.bits[i], self.hs);
+        let own = b.key[i] == Some(ent);
+        let (k_lo, k_hi) = b.windows[i];
+        for k in k_lo..=k_hi {
+            let r = if own {
+                b.key_rows[b.at[i] as usize + (k - k_lo) as usize]
+            } else {
+                row_of(self.index, self.rows, ent, k, k * self.step_us)
+            };
+            match add {
+                // a plain count: the one add, here (through
+                // `Rows::add`, ~50 instructions a call)
+                Contribution::Count(None) => {
+                    self.rows.acc[r as usize * self.rows.n_slots + f.slot] += 1.0;
+                }
+                Contribution::Value(Some(h)) if values => {
+                    if !f.counted {
+                        self.rows.prefetch_set(r, f.set);
+                    }
+                    b.inserts.push((r, h));
+                }
+                _ => self.rows.add(f, r, add),
+            }
         }
     }
 }

@@ -123,11 +123,20 @@ fn hot_text(e: &Event) -> [&Option<String>; 8] {
 }
 
 /// Asks the CPU to load the `len` bytes at `p` (a hint: nothing is read).
+///
+/// A plain loop, not an iterator: `(0..len).step_by(64).chain([len − 1])`
+/// was ~20 instructions for the one or two lines of a distinct set (the
+/// flow set asks for two per event; callgrind), and for a length known
+/// when compiling, up to 64 bytes, this is two prefetches and nothing else.
 #[inline]
 pub(crate) fn prefetch_bytes(p: *const i8, len: usize) {
-    for off in (0..len).step_by(64).chain([len.saturating_sub(1)]) {
+    let mut off = 0;
+    while off + 64 < len {
         prefetch_line(p.wrapping_add(off));
+        off += 64;
     }
+    prefetch_line(p.wrapping_add(off));
+    prefetch_line(p.wrapping_add(len.saturating_sub(1)));
 }
 
 /// Asks the CPU to load the cache line holding `p`.

@@ -808,7 +808,6 @@ fn a_too_long_match_value_names_where_it_is() {
     .is_ok());
 }
 
-/// A window start within a day of 1970-01-01 as the tables print it.
 /// A xorshift64 stream from `seed` (nonzero): the random tests' inputs.
 fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
     move || {
@@ -819,6 +818,7 @@ fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
     }
 }
 
+/// A window start within a day of 1970-01-01 as the tables print it.
 fn start_text(us: i64) -> String {
     let secs = us.div_euclid(1_000_000);
     let day = if secs < 0 { "1969-12-31" } else { "1970-01-01" };
@@ -1024,4 +1024,115 @@ description = "ports new to the source"
     for name in ["dst", "dst_again", "peers", "sessions", "new_ports"] {
         assert_eq!(col(&chunked, name), col(&table, name), "{name}");
     }
+}
+
+/// Alternatives that name entities of their own, against counts written
+/// out by brute force: an event meeting one alternative (the engine's
+/// short path), several that name different entities (it counts once for
+/// each), several that name the same one (once), and the key entity
+/// beside them; on IPv4 and IPv6 addresses (the engine keeps an event's
+/// IPv4 entity fields from its first pass), absent fields, and events no
+/// alternative attributes (the report counts them).
+#[test]
+fn alternatives_count_each_event_once_for_each_entity_they_name() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut next = xorshift(0x5851_f42d_4c95_7f2d);
+    let ip = |next: &mut dyn FnMut() -> u64| -> Option<IpAddr> {
+        match next() % 5 {
+            0 => None,
+            1 => Some(format!("2001:db8::{}", next() % 6).parse().unwrap()),
+            _ => Some(IpAddr::from([10, 0, 0, (next() % 12) as u8])),
+        }
+    };
+    let events: Vec<Event> = (0..4000i64)
+        .map(|i| Event {
+            timestamp_us: Some(i * 2_700_000),
+            source_ip: ip(&mut next),
+            destination_ip: ip(&mut next),
+            destination_port: [None, Some(22), Some(80)][(next() % 3) as usize],
+            event_dataset: Some(["zeek.conn", "win", "other"][(next() % 3) as usize].into()),
+            host_name: (!next().is_multiple_of(3)).then(|| format!("ws{}", next() % 4)),
+            ..Default::default()
+        })
+        .collect();
+    let cfg = EntityConfig::from_toml(
+        r#"
+name = "t"
+key = "host.name"
+window = "1h"
+[[feature]]
+name = "touches"
+agg = "count"
+description = "events, once per entity named"
+when = [
+  { entity = "source.ip", match = { "event.dataset" = "zeek.conn" } },
+  { entity = "destination.ip", match = { "event.dataset" = "zeek.conn" } },
+  { entity = "destination.ip", match = { "destination.port" = 22 } },
+  { match = { "event.dataset" = "win" } },
+]
+[[feature]]
+name = "ports"
+agg = "distinct"
+field = "destination.port"
+description = "ports, per entity named"
+when = [
+  { entity = "source.ip", match = { "event.dataset" = "zeek.conn" } },
+  { entity = "destination.ip", match = { "destination.port" = 22 } },
+]
+"#,
+    )
+    .unwrap();
+    let (table, report) = entity_features_with_report(&events, &cfg).unwrap();
+    // brute force, by (entity as printed, window start)
+    let mut touches: BTreeMap<(String, String), f64> = BTreeMap::new();
+    let mut ports: BTreeMap<(String, String), BTreeSet<u16>> = BTreeMap::new();
+    let mut unattributed = 0;
+    for e in &events {
+        let w = start_text(e.timestamp_us.unwrap().div_euclid(H) * H);
+        let conn = e.event_dataset.as_deref() == Some("zeek.conn");
+        let ssh = e.destination_port == Some(22);
+        let ip_name = |ip: Option<IpAddr>| ip.map(|ip| ip.to_string());
+        let mut named: BTreeSet<String> = BTreeSet::new();
+        let mut port_named: BTreeSet<String> = BTreeSet::new();
+        if conn {
+            named.extend(ip_name(e.source_ip));
+            named.extend(ip_name(e.destination_ip));
+            port_named.extend(ip_name(e.source_ip));
+        }
+        if ssh {
+            named.extend(ip_name(e.destination_ip));
+            port_named.extend(ip_name(e.destination_ip));
+        }
+        if e.event_dataset.as_deref() == Some("win") {
+            named.extend(e.host_name.clone());
+        }
+        for n in &named {
+            *touches.entry((n.clone(), w.clone())).or_default() += 1.0;
+        }
+        for n in &port_named {
+            let s = ports.entry((n.clone(), w.clone())).or_default();
+            s.extend(e.destination_port);
+        }
+        // a row is made for the key entity too, whatever the features
+        if let Some(h) = &e.host_name {
+            touches.entry((h.clone(), w.clone())).or_default();
+        }
+        unattributed +=
+            (named.is_empty() && port_named.is_empty() && e.host_name.is_none()) as usize;
+    }
+    let (ents, starts) = (text(&table, "entity"), text(&table, "window_start"));
+    let (got_touches, got_ports) = (col(&table, "touches"), col(&table, "ports"));
+    assert_eq!(table.nrows(), touches.len(), "rows");
+    for i in 0..table.nrows() {
+        let key = (ents[i].clone(), starts[i].clone());
+        let at = format!("{} {}", key.0, key.1);
+        assert_eq!(Some(&got_touches[i]), touches.get(&key), "touches {at}");
+        let want_ports = ports.get(&key).map_or(0, BTreeSet::len) as f64;
+        assert_eq!(got_ports[i], want_ports, "ports {at}");
+    }
+    assert_eq!(report.without_entity, unattributed);
+    // every kind of attribution occurred
+    assert!(ents.iter().any(|e| e.contains(':')), "no IPv6 entity");
+    assert!(ents.iter().any(|e| e.starts_with("ws")), "no key entity");
+    assert!(got_ports.iter().any(|&n| n > 1.0));
 }
