@@ -407,7 +407,6 @@ impl UrlFeaturizer {
     }
 }
 
-/// Web logs write `-` for an absent value (Apache, Squid, W3C); it is missing.
 /// `Some(false)` for the scheme `http`, `Some(true)` for `https` (in any
 /// case), else `None`. Why not `eq_ignore_ascii_case` twice: its loops over
 /// the bytes were ~47 instructions an event (callgrind, the PhishCrawl
@@ -429,6 +428,7 @@ fn http_or_https(scheme: &str) -> Option<bool> {
     }
 }
 
+/// Web logs write `-` for an absent value (Apache, Squid, W3C); it is missing.
 fn present(s: Option<&str>) -> Option<&str> {
     s.filter(|s| *s != "-")
 }

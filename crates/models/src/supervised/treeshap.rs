@@ -300,7 +300,7 @@ impl Quadrature {
 }
 
 /// The tree's depth in edges and the most distinct features on one
-/// root-to-leaf path (what sizes the linear walk; see [`path_shape`]).
+/// root-to-leaf path (what sizes the linear walk; see `path_shape`).
 pub fn tree_shape(tree: &Tree) -> (usize, usize) {
     path_shape(tree, &mut Vec::new())
 }
