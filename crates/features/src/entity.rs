@@ -1164,15 +1164,13 @@ impl Entities {
     /// per Zeek event).
     #[inline(always)]
     fn id(&mut self, k: EKey<'_>) -> u32 {
-        if let EKey::Ip(IpAddr::V4(ip)) = k {
-            if let Some(id) = self.ip4s.find(ip.to_bits()) {
-                return id;
-            }
+        match k {
+            EKey::Ip(IpAddr::V4(ip)) => self.id_v4(ip.to_bits()),
+            _ => self.id_or_new(k),
         }
-        self.id_or_new(k)
     }
 
-    /// The id of IPv4 address `ip` (as `id` gives it).
+    /// The id of IPv4 address `ip` (its bits): `id` of an IPv4 key.
     #[inline(always)]
     fn id_v4(&mut self, ip: u32) -> u32 {
         match self.ip4s.find(ip) {
@@ -2715,7 +2713,9 @@ impl Engine<'_> {
                 inserts.clear();
                 let hs = self.hs;
                 // one loop per type of field (see `Typed`); `hash(e)`: the
-                // event's `value_hash`
+                // event's `value_hash` (this loop and `numbers!` above share
+                // their shape; one macro for both, the body passed as a
+                // closure, was 0.8% more instructions for the flow set)
                 macro_rules! values {
                     ($hash:expr) => {{
                         let hash = $hash;
