@@ -4,9 +4,10 @@
 //! shared machine shows the quiet figure) and a checksum of every output bit
 //! (two builds that print the same checksum computed the same features).
 //!
-//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|rows|both|table|real] [passes] [csv]`
+//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|rows|both|table|real|domain] [passes] [csv]`
 //! (`real`: the batch form on real request logs, Zeek ssl.log and Apache
-//! access logs from ../shared/data, instead of the PhishCrawl URLs)
+//! access logs from ../shared/data, instead of the PhishCrawl URLs;
+//! `domain`: the domain set over the host names of the DGA list)
 //! Under callgrind use one pass and count only the calls:
 //! `valgrind --tool=callgrind --toggle-collect='*one_request*' target/release/examples/url_rows request 1`
 //! (two passes run: the checksum pass and the timed one). Valgrind does not
@@ -14,6 +15,7 @@
 //! with AVX2 (else the SSE2 fallback).
 
 use palisade_core::Event;
+use palisade_features::domain::N_DOMAIN;
 use palisade_features::request::{N_REQUEST, N_URL};
 use palisade_features::UrlFeaturizer;
 use std::hint::black_box;
@@ -56,6 +58,50 @@ fn one_request(fz: &mut UrlFeaturizer, e: &Event, out: &mut [f64; N_REQUEST]) {
     fz.request_row(e, out);
 }
 
+/// As [`one_url`], for the domain set.
+#[inline(never)]
+fn one_domain(dz: &mut palisade_features::DomainFeaturizer, n: &str, out: &mut [f64; N_DOMAIN]) {
+    dz.row(n, out);
+}
+
+/// The `host` column of ../shared/data/dga-clicksecurity/legit-dga_domains.csv
+/// (133,928 names; quoted, no commas inside), in a fixed shuffled order: the
+/// file is sorted by name, which no DNS log is (and which lets a CPU's
+/// branch predictors learn the public-suffix lookup's path from one name to
+/// the next).
+fn dga_names() -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/dga-clicksecurity/legit-dga_domains.csv");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        eprintln!("{}: {e}", path.display());
+        std::process::exit(2)
+    });
+    text.lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .map(|h| h.trim_matches('"').to_string())
+        .collect::<Vec<_>>()
+        .shuffled()
+}
+
+trait Shuffled {
+    fn shuffled(self) -> Self;
+}
+
+impl<T> Shuffled for Vec<T> {
+    /// Fisher–Yates with a fixed 64-bit LCG (Knuth's MMIX constants).
+    fn shuffled(mut self) -> Self {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for i in (1..self.len()).rev() {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            self.swap(i, ((x >> 33) % (i as u64 + 1)) as usize);
+        }
+        self
+    }
+}
+
 /// Checksum `items` through `row` once, then time `passes` runs of it, and
 /// print ns per item.
 fn measure<T, const N: usize>(
@@ -70,6 +116,12 @@ fn measure<T, const N: usize>(
         row(x, &mut out);
         mix(&mut h, &out);
     }
+    // the PhishCrawl modes count URLs (a compare with earlier sessions' logs)
+    let unit = if label.starts_with("domain") {
+        "name"
+    } else {
+        "URL"
+    };
     let (min, med) = time(passes, items.len(), || {
         for x in items {
             row(black_box(x), &mut out);
@@ -77,7 +129,7 @@ fn measure<T, const N: usize>(
         }
     });
     println!(
-        "{label:<11} {} URLs: min {min:.1} ns/URL ({:.2} M/s), median {med:.1}; checksum {h:016x}",
+        "{label:<11} {} {unit}s: min {min:.1} ns/{unit} ({:.2} M/s), median {med:.1}; checksum {h:016x}",
         items.len(),
         1e3 / min
     );
@@ -121,6 +173,15 @@ fn main() {
             &mut fz,
             &events,
         );
+    }
+    if mode == "domain" {
+        // the domain set (`DomainFeaturizer::row`) over the host names of the
+        // DGA list, legit and generated (not part of "both")
+        let names = dga_names();
+        let mut dz = palisade_features::DomainFeaturizer::new();
+        measure("domain row", passes, &names, |n, out| {
+            one_domain(&mut dz, n, out)
+        });
     }
     if mode == "table" {
         // the whole table, identity columns and all (not part of "both")

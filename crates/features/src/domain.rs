@@ -10,7 +10,9 @@
 use crate::lexical::{lexical_specs, Histogram, LexStats, LEX_COUNT};
 use crate::scan::{Scanner, MAX_FUSED};
 use crate::table_util::{push_event_ids, text_column_for, IdCols};
-use crate::urlparts::{is_ip_literal, lower_host, psl_facts};
+use crate::urlparts::{is_ip_literal, lower_host_dots, psl_facts_memo, SuffixMemo};
+#[cfg(test)]
+use crate::urlparts::{lower_host, psl_facts};
 use palisade_core::{Event, FeatureDef, FeatureType, Table, TextColumn};
 
 pub const DOMAIN_SET: &str = "domain";
@@ -24,11 +26,25 @@ const READS: &[&str] = &[
 ];
 
 /// Reusable state for domain features.
-#[derive(Default)]
 pub struct DomainFeaturizer {
     scan: Scanner,
     /// The plain passes, for names longer than the scanner takes.
     hist: Histogram,
+    /// The lower-cased name for the public-suffix lookup.
+    host_buf: [u8; 256],
+    /// Public-suffix answers by the name's end (see [`SuffixMemo`]).
+    suffixes: SuffixMemo,
+}
+
+impl Default for DomainFeaturizer {
+    fn default() -> Self {
+        DomainFeaturizer {
+            scan: Scanner::default(),
+            hist: Histogram::default(),
+            host_buf: [0; 256],
+            suffixes: SuffixMemo::default(),
+        }
+    }
 }
 
 impl DomainFeaturizer {
@@ -48,13 +64,26 @@ impl DomainFeaturizer {
         } else {
             (self.hist.lex(b), self.hist.entropy(b))
         };
-        fill_row(n, &lex, entropy, out);
+        let (buf, suffixes, simd) = (&mut self.host_buf, &mut self.suffixes, self.scan.simd());
+        fill_row(n, &lex, entropy, out, |n| {
+            match lower_host_dots(n, buf, simd).map(|(lh, dots)| (lh.len(), dots)) {
+                Some((len, dots)) => psl_facts_memo(buf, len, dots, suffixes),
+                None => (f64::NAN, f64::NAN),
+            }
+        });
     }
 }
 
 /// The row of name `n` (trailing dot stripped) from its lexical stats and
-/// entropy, however they were computed.
-fn fill_row(n: &str, lex: &LexStats, entropy: f64, out: &mut [f64; N_DOMAIN]) {
+/// entropy, however they were computed, and `psl_of(n)`: its public-suffix
+/// facts (`psl_facts` of the lower-cased name, NaNs when it is too long).
+fn fill_row(
+    n: &str,
+    lex: &LexStats,
+    entropy: f64,
+    out: &mut [f64; N_DOMAIN],
+    psl_of: impl FnOnce(&str) -> (f64, f64),
+) {
     let b = n.as_bytes();
     out[..LEX_COUNT].copy_from_slice(&lex.features());
     let k = LEX_COUNT;
@@ -87,11 +116,7 @@ fn fill_row(n: &str, lex: &LexStats, entropy: f64, out: &mut [f64; N_DOMAIN]) {
     let (sub, tld) = if ip || len == 0 {
         (f64::NAN, f64::NAN)
     } else {
-        let mut buf = [0u8; 256];
-        match lower_host(n, &mut buf) {
-            Some(h) => psl_facts(h),
-            None => (f64::NAN, f64::NAN),
-        }
+        psl_of(n)
     };
     out[k + 6] = sub;
     out[k + 7] = tld;
@@ -241,7 +266,19 @@ mod tests {
     /// one must match exactly.
     fn reference_row(hist: &mut Histogram, name: &str, out: &mut [f64; N_DOMAIN]) {
         let n = name.strip_suffix('.').unwrap_or(name);
-        fill_row(n, &hist.lex(n.as_bytes()), hist.entropy(n.as_bytes()), out);
+        fill_row(
+            n,
+            &hist.lex(n.as_bytes()),
+            hist.entropy(n.as_bytes()),
+            out,
+            |n| {
+                let mut buf = [0u8; 256];
+                match lower_host(n, &mut buf) {
+                    Some(h) => psl_facts(h),
+                    None => (f64::NAN, f64::NAN),
+                }
+            },
+        );
     }
 
     #[test]

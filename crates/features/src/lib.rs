@@ -17,6 +17,7 @@ pub mod domain;
 pub mod entity;
 pub mod lexical;
 mod prefetch;
+mod psl_filter;
 pub mod request;
 mod scan;
 mod table_util;

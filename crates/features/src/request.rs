@@ -12,8 +12,8 @@ use crate::prefetch::{prefetch_bytes, prefetch_event, prefetch_offsets};
 use crate::scan::{Scanner, Simd, MAX_FUSED};
 use crate::table_util::{build_table, build_table_with, ColumnBlocks, IdCols, Prune, RequestIds};
 use crate::urlparts::{
-    count_byte, is_ip_literal, lower_host_dots, path_slashes_depth, psl_facts_dots, range_mask,
-    slashes_depth_masked, split_url_slashes,
+    count_byte, is_ip_literal, lower_host_dots, path_slashes_depth, psl_facts_memo, range_mask,
+    slashes_depth_masked, split_url_slashes, SuffixMemo,
 };
 #[cfg(test)]
 use crate::urlparts::{lower_host, psl_facts, split_url};
@@ -66,6 +66,8 @@ pub struct UrlFeaturizer {
     /// The lower-cased host for the public-suffix lookup (reused, so it is
     /// not zeroed per URL).
     host_buf: [u8; 256],
+    /// Public-suffix answers by the host's end (see [`SuffixMemo`]).
+    suffixes: SuffixMemo,
     /// The plain passes, for strings longer than the scanner takes.
     hist: Histogram,
     /// The URL text assembled from its parts (see `request_row_in`).
@@ -77,6 +79,7 @@ impl Default for UrlFeaturizer {
         UrlFeaturizer {
             scan: Scanner::default(),
             host_buf: [0; 256],
+            suffixes: SuffixMemo::default(),
             hist: Histogram::default(),
             assembled: String::new(),
         }
@@ -205,8 +208,10 @@ impl UrlFeaturizer {
         let ip = v.host.map(is_ip_literal);
         let (sub, tld) = match v.host {
             Some(h) if ip == Some(false) => {
-                match lower_host_dots(h, &mut self.host_buf, self.scan.simd()) {
-                    Some((lh, dots)) => psl_facts_dots(lh, dots),
+                match lower_host_dots(h, &mut self.host_buf, self.scan.simd())
+                    .map(|(lh, dots)| (lh.len(), dots))
+                {
+                    Some((n, dots)) => psl_facts_memo(&self.host_buf, n, dots, &mut self.suffixes),
                     None => (f64::NAN, f64::NAN),
                 }
             }
