@@ -2,7 +2,7 @@
 //! real data from ../shared/data when present (else a small built-in list;
 //! the entity sets on synthetic Zeek events, and on real logs too; the
 //! request set on PhishCrawl URLs as events, and on real Zeek and Apache
-//! logs too).
+//! logs too; the domain set on the DGA list's names).
 //! Run: `cargo bench -p palisade-features`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -92,6 +92,21 @@ fn bench(c: &mut Criterion) {
     }
 
     let ev = flow_events(400_000);
+    if let Ok(names) = data::dga_names() {
+        let mut g = c.benchmark_group("domain");
+        g.throughput(Throughput::Elements(names.len() as u64));
+        g.bench_function("row (domain set, per name; DGA list, shuffled)", |b| {
+            let mut fz = DomainFeaturizer::new();
+            let mut out = [0.0; domain::N_DOMAIN];
+            b.iter(|| {
+                for n in &names {
+                    fz.row(black_box(n), &mut out);
+                    black_box(&out);
+                }
+            })
+        });
+        g.finish();
+    }
     let mut g = c.benchmark_group("entity");
     g.throughput(Throughput::Elements(ev.len() as u64));
     g.sample_size(10);

@@ -64,44 +64,6 @@ fn one_domain(dz: &mut palisade_features::DomainFeaturizer, n: &str, out: &mut [
     dz.row(n, out);
 }
 
-/// The `host` column of ../shared/data/dga-clicksecurity/legit-dga_domains.csv
-/// (133,928 names; quoted, no commas inside), in a fixed shuffled order: the
-/// file is sorted by name, which no DNS log is (and which lets a CPU's
-/// branch predictors learn the public-suffix lookup's path from one name to
-/// the next).
-fn dga_names() -> Vec<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/dga-clicksecurity/legit-dga_domains.csv");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        eprintln!("{}: {e}", path.display());
-        std::process::exit(2)
-    });
-    text.lines()
-        .skip(1)
-        .filter_map(|l| l.split(',').next())
-        .map(|h| h.trim_matches('"').to_string())
-        .collect::<Vec<_>>()
-        .shuffled()
-}
-
-trait Shuffled {
-    fn shuffled(self) -> Self;
-}
-
-impl<T> Shuffled for Vec<T> {
-    /// Fisher–Yates with a fixed 64-bit LCG (Knuth's MMIX constants).
-    fn shuffled(mut self) -> Self {
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        for i in (1..self.len()).rev() {
-            x = x
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            self.swap(i, ((x >> 33) % (i as u64 + 1)) as usize);
-        }
-        self
-    }
-}
-
 /// Checksum `items` through `row` once, then time `passes` runs of it, and
 /// print ns per item.
 fn measure<T, const N: usize>(
@@ -177,7 +139,10 @@ fn main() {
     if mode == "domain" {
         // the domain set (`DomainFeaturizer::row`) over the host names of the
         // DGA list, legit and generated (not part of "both")
-        let names = dga_names();
+        let names = data::dga_names().unwrap_or_else(|e| {
+            eprintln!("{}: {e}", data::dga_csv().display());
+            std::process::exit(2)
+        });
         let mut dz = palisade_features::DomainFeaturizer::new();
         measure("domain row", passes, &names, |n, out| {
             one_domain(&mut dz, n, out)

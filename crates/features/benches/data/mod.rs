@@ -25,6 +25,35 @@ pub fn dev_csv() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/url-phishcrawl/dev.csv")
 }
 
+/// ../shared/data/dga-clicksecurity/legit-dga_domains.csv (133,928 names).
+pub fn dga_csv() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/dga-clicksecurity/legit-dga_domains.csv")
+}
+
+/// The `host` column of [`dga_csv`] (quoted, no commas inside), legit and
+/// generated names, in a fixed shuffled order: the file is sorted by name,
+/// which no DNS log is (and which lets a CPU's branch predictors learn the
+/// public-suffix lookup's path from one name to the next: the domain set ran
+/// at 157 ns/name sorted, ~230 shuffled, Zen 3).
+pub fn dga_names() -> std::io::Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_to_string(dga_csv())?
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next())
+        .map(|h| h.trim_matches('"').to_string())
+        .collect();
+    // Fisher–Yates with a fixed 64-bit LCG (Knuth's MMIX constants)
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    for i in (1..names.len()).rev() {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        names.swap(i, ((x >> 33) % (i as u64 + 1)) as usize);
+    }
+    Ok(names)
+}
+
 /// The URL column of a PhishCrawl CSV (`url,label` with a header line).
 pub fn read_urls(path: &Path) -> std::io::Result<Vec<String>> {
     Ok(std::fs::read_to_string(path)?
