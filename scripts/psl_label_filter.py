@@ -2,16 +2,18 @@
 """Regenerate crates/features/src/psl_filter.rs from the psl crate's source.
 
 The request and domain features ask the public suffix list for a host's
-suffix. Most hosts' second label from the right (`example` in
-`www.example.com`) names no rule of the list, and then the list's answer is
-its answer for the top-level label alone, which the features remember per
-TLD. This script writes the filter that says when that holds: a 2^16-bit
-Bloom filter (two bits a label) of every label that the psl crate's
-generated matcher (src/list.rs) names below the top level. A label not in
-the filter is certainly no rule's label; one in it (or a false positive, a
-few percent) goes to the psl crate as before. The hash is `label_hash` in
-urlparts.rs; the two must agree (a test rebuilds the filter from list.rs
-and compares).
+suffix. The list's walk reads labels from the right and stops at the first
+that names no rule below where it is; most hosts' second label from the
+right (`example` in `www.example.com`) names none anywhere, and then the
+answer is the list's answer for the labels right of it (`com`), which the
+features ask once and remember (`SuffixMemo` in
+crates/features/src/urlparts.rs). This script writes the filter that says
+when a label names no rule: a 2^16-bit Bloom filter (two bits a label) of
+every label that the psl crate's generated matcher (src/list.rs) names below
+the top level. A label outside the filter is certainly no rule's label; one
+in it (or a false positive, ~3%) joins the remembered key, or sends the host
+to the psl crate as before. The hash is `label_hash` in urlparts.rs; the two
+must agree (a test rebuilds the filter from list.rs and compares).
 
     scripts/psl_label_filter.py [PATH/TO/psl-X.Y.Z/src/list.rs]
 
@@ -83,6 +85,7 @@ def main():
         f.write(f'pub(crate) const PSL_VERSION: &str = "{version}";\n\n')
         f.write("/// Bloom filter of the labels the public suffix list names below its top\n")
         f.write("/// level: bits `h >> 48` and `(h >> 32) & 0xffff` of `label_hash`.\n")
+        f.write("#[rustfmt::skip]\n")
         f.write(f"pub(crate) static PSL_LABELS: [u64; {len(words)}] = [\n")
         for i in range(0, len(words), 4):
             f.write("    " + ", ".join(f"0x{w:016x}" for w in words[i:i + 4]) + ",\n")
