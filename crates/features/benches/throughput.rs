@@ -91,7 +91,6 @@ fn bench(c: &mut Criterion) {
         g.finish();
     }
 
-    let ev = flow_events(400_000);
     if let Ok(names) = data::dga_names() {
         let mut g = c.benchmark_group("domain");
         g.throughput(Throughput::Elements(names.len() as u64));
@@ -107,6 +106,7 @@ fn bench(c: &mut Criterion) {
         });
         g.finish();
     }
+    let ev = flow_events(400_000);
     let mut g = c.benchmark_group("entity");
     g.throughput(Throughput::Elements(ev.len() as u64));
     g.sample_size(10);

@@ -78,7 +78,8 @@ fn measure<T, const N: usize>(
         row(x, &mut out);
         mix(&mut h, &out);
     }
-    // the PhishCrawl modes count URLs (a compare with earlier sessions' logs)
+    // the PhishCrawl modes print URLs as before (their lines compare with
+    // earlier sessions' logs); the domain mode, names
     let unit = if label.starts_with("domain") {
         "name"
     } else {
