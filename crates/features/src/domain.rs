@@ -10,7 +10,7 @@
 use crate::lexical::{lexical_specs, Histogram, LexStats, LEX_COUNT};
 use crate::scan::{Scanner, MAX_FUSED};
 use crate::table_util::{push_event_ids, text_column_for, IdCols};
-use crate::urlparts::{is_ip_literal, lower_host_dots, psl_facts_memo, SuffixMemo};
+use crate::urlparts::{host_psl_facts, is_ip_literal, SuffixMemo};
 #[cfg(test)]
 use crate::urlparts::{lower_host, psl_facts};
 use palisade_core::{Event, FeatureDef, FeatureType, Table, TextColumn};
@@ -66,10 +66,7 @@ impl DomainFeaturizer {
         };
         let (buf, suffixes, simd) = (&mut self.host_buf, &mut self.suffixes, self.scan.simd());
         fill_row(n, &lex, entropy, out, |n| {
-            match lower_host_dots(n, buf, simd).map(|(lh, dots)| (lh.len(), dots)) {
-                Some((len, dots)) => psl_facts_memo(buf, len, dots, suffixes),
-                None => (f64::NAN, f64::NAN),
-            }
+            host_psl_facts(n, buf, simd, suffixes)
         });
     }
 }

@@ -1845,21 +1845,34 @@ fn value_hash(state: &ahash::RandomState, v: &FieldValue<'_>) -> u64 {
     // 0 marks an empty slot of an `OpenSet`; 0 and 1 share a value (a
     // collision of odds 2⁻⁶⁴ per pair, as any other)
     match v {
-        FieldValue::Int(i) => mix64(*i as u64 ^ 0x9e37_79b9_7f4a_7c15).max(1),
-        FieldValue::Ip(IpAddr::V4(ip)) => mix64(u64::from(ip.to_bits()) | 1 << 40).max(1),
+        FieldValue::Int(i) => int_hash(*i),
+        FieldValue::Ip(IpAddr::V4(ip)) => v4_hash(*ip),
         _ => value_hash_hashed(state, v),
     }
 }
 
-/// [`value_hash`] of text and IPv6 addresses.
+/// [`value_hash`] of an integer.
+#[inline(always)]
+fn int_hash(i: i64) -> u64 {
+    mix64(i as u64 ^ 0x9e37_79b9_7f4a_7c15).max(1)
+}
+
+/// [`value_hash`] of an IPv4 address.
+#[inline(always)]
+fn v4_hash(ip: std::net::Ipv4Addr) -> u64 {
+    mix64(u64::from(ip.to_bits()) | 1 << 40).max(1)
+}
+
+/// [`value_hash`] of text and IPv6 addresses (the same hash as
+/// `value_hash` for any value, so that either may be called).
 #[inline(never)]
 fn value_hash_hashed(state: &ahash::RandomState, v: &FieldValue<'_>) -> u64 {
-    let h = match v {
-        FieldValue::Str(s) => state.hash_one((1u8, s)),
-        FieldValue::Ip(ip) => state.hash_one((2u8, ip)),
-        FieldValue::Int(i) => mix64(*i as u64 ^ 0x9e37_79b9_7f4a_7c15),
-    };
-    h.max(1)
+    match v {
+        FieldValue::Str(s) => state.hash_one((1u8, s)).max(1),
+        FieldValue::Ip(IpAddr::V4(ip)) => v4_hash(*ip),
+        FieldValue::Ip(ip) => state.hash_one((2u8, ip)).max(1),
+        FieldValue::Int(i) => int_hash(*i),
+    }
 }
 
 /// MurmurHash3's 64-bit finaliser: a bijection on `u64` whose every output

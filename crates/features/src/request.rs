@@ -12,7 +12,7 @@ use crate::prefetch::{prefetch_bytes, prefetch_event, prefetch_offsets};
 use crate::scan::{Scanner, Simd, MAX_FUSED};
 use crate::table_util::{build_table, build_table_with, ColumnBlocks, IdCols, Prune, RequestIds};
 use crate::urlparts::{
-    count_byte, is_ip_literal, lower_host_dots, path_slashes_depth, psl_facts_memo, range_mask,
+    count_byte, host_psl_facts, is_ip_literal, path_slashes_depth, range_mask,
     slashes_depth_masked, split_url_slashes, SuffixMemo,
 };
 #[cfg(test)]
@@ -208,12 +208,7 @@ impl UrlFeaturizer {
         let ip = v.host.map(is_ip_literal);
         let (sub, tld) = match v.host {
             Some(h) if ip == Some(false) => {
-                match lower_host_dots(h, &mut self.host_buf, self.scan.simd())
-                    .map(|(lh, dots)| (lh.len(), dots))
-                {
-                    Some((n, dots)) => psl_facts_memo(&self.host_buf, n, dots, &mut self.suffixes),
-                    None => (f64::NAN, f64::NAN),
-                }
+                host_psl_facts(h, &mut self.host_buf, self.scan.simd(), &mut self.suffixes)
             }
             _ => (f64::NAN, f64::NAN),
         };

@@ -640,34 +640,6 @@ pub fn psl_facts(host: &[u8]) -> (f64, f64) {
 /// `i`) when it has at most 64 bytes.
 #[inline]
 pub(crate) fn psl_facts_dots(host: &[u8], dots: Option<u64>) -> (f64, f64) {
-    psl_facts_with(host, dots, suffix_by_mask)
-}
-
-/// [`psl_facts_dots`] of the host in the first `len` bytes of `buf`, from
-/// `memo` where it knows them (the same facts; see [`SuffixMemo`]). The
-/// whole buffer, so that the memo reads its words with plain loads past the
-/// host's end.
-#[inline]
-pub(crate) fn psl_facts_memo(
-    buf: &[u8; 256],
-    len: usize,
-    dots: Option<u64>,
-    memo: &mut SuffixMemo,
-) -> (f64, f64) {
-    let host = &buf[..len];
-    match dots {
-        Some(m) if !host.is_empty() => memo.facts(buf, host, m),
-        _ => psl_facts_dots(host, dots),
-    }
-}
-
-/// [`psl_facts_dots`] with `suffix(host, dots)`: what [`suffix_by_mask`] gives.
-#[inline(always)]
-fn psl_facts_with(
-    host: &[u8],
-    dots: Option<u64>,
-    suffix: impl FnOnce(&[u8], u64) -> Option<(usize, bool)>,
-) -> (f64, f64) {
     if host.is_empty() {
         return (f64::NAN, f64::NAN);
     }
@@ -680,7 +652,7 @@ fn psl_facts_with(
     // suffix plus one label, and the suffix is unknown exactly when the TLD is
     // not in the list (a private suffix always sits under an ICANN TLD).
     let suffix = match dots {
-        Some(m) => suffix(host, m),
+        Some(m) => suffix_by_mask(host, m),
         None => psl::suffix(host).map(|sf| (sf.as_bytes().len(), sf.typ().is_some())),
     };
     let (suffix_labels, known) = match suffix {
@@ -699,6 +671,29 @@ fn psl_facts_with(
         None => host,
     };
     (sub, tld_class(tld, known))
+}
+
+/// [`psl_facts`] of `host` as written: lower-cased into `buf` (one trailing
+/// dot stripped; NaNs when it does not fit), from `memo` where it knows
+/// them (the same facts; see [`SuffixMemo`]). `simd`: the lower-casing's
+/// level. The memo gets the whole buffer, so that it reads its words with
+/// plain loads past the host's end.
+#[inline]
+pub(crate) fn host_psl_facts(
+    host: &str,
+    buf: &mut [u8; 256],
+    simd: crate::scan::Simd,
+    memo: &mut SuffixMemo,
+) -> (f64, f64) {
+    let Some((len, dots)) = lower_host_dots(host, buf, simd).map(|(lh, dots)| (lh.len(), dots))
+    else {
+        return (f64::NAN, f64::NAN);
+    };
+    let lh = &buf[..len];
+    match dots {
+        Some(m) if !lh.is_empty() => memo.facts(buf, lh, m),
+        _ => psl_facts_dots(lh, dots),
+    }
 }
 
 /// The TLD class of the last label `tld`, `known` when the public suffix
@@ -846,7 +841,7 @@ impl SuffixMemo {
         if !slot.plain {
             return psl_facts_dots(host, Some(dots));
         }
-        // as `psl_facts_with` counts them, with the key's part from the slot
+        // as `psl_facts_dots` counts them, with the key's part from the slot
         let labels = 1 + dots.count_ones();
         let sub = labels.saturating_sub(slot.suffix_labels as u32 + 1);
         (sub as f64, slot.class as f64)
@@ -864,7 +859,7 @@ impl SuffixSlot {
             psl::List.find(key.rsplit(|&c| c == b'.').chain(std::iter::once(label)))
         };
         let (one, two) = (below(b"#"), below(b"##"));
-        // what `psl_facts_with` makes of psl's answer, for the key's end
+        // what `psl_facts_dots` makes of psl's answer, for the key's end
         let (suffix_labels, known) = match one.len {
             len @ 1.. if len <= key.len() => {
                 let suffix = &key[key.len() - len..];
