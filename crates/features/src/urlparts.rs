@@ -79,8 +79,14 @@ pub(crate) fn slashes_depth_masked(slash: u64, part: u64, off: usize) -> (u32, u
 #[inline(always)]
 fn split_scheme(s: &str) -> (Option<&str>, &str) {
     let b = s.as_bytes();
-    // `http://` and `https://` (any case) first: nearly every URL has one
-    let http = b.len() >= 7 && b[..4].eq_ignore_ascii_case(b"http");
+    // `http://` and `https://` (any case) first: nearly every URL has one.
+    // One word compare, not `eq_ignore_ascii_case` (its loop was 33
+    // instructions a URL, callgrind): setting bit 5 maps a byte to 'h',
+    // 't' or 'p' only from that letter in either case (see `http_or_https`
+    // in `request.rs`).
+    let http = b.len() >= 7
+        && u32::from_le_bytes([b[0], b[1], b[2], b[3]]) | 0x2020_2020
+            == u32::from_le_bytes(*b"http");
     if http && b[4..7] == *b"://" {
         return (Some(&s[..4]), &s[7..]);
     }
