@@ -1088,6 +1088,22 @@ mod tests {
         // not a scheme: contains '/'
         let p = split_url("a/b://c");
         assert_eq!(p.scheme, None);
+        // http and https in any case (a word compare), and near misses
+        for (u, scheme, host) in [
+            ("HTTP://A.com/x", Some("HTTP"), "A.com"),
+            ("HtTpS://b.org", Some("HtTpS"), "b.org"),
+            ("http://", Some("http"), ""),
+            ("hxtp://c.net", Some("hxtp"), "c.net"),
+            ("http:/d.net", None, "http"),
+            ("httpx://e.net", Some("httpx"), "e.net"),
+            ("(TTP://f", None, "(TTP"),
+        ] {
+            let p = split_url(u);
+            assert_eq!((p.scheme, p.host), (scheme, host), "{u:?}");
+            for simd in crate::scan::Simd::levels() {
+                assert_eq!(split_url_simd(u, simd), p, "{u:?} {simd:?}");
+            }
+        }
     }
 
     #[test]
