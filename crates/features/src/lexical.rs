@@ -356,6 +356,16 @@ mod tests {
         }
     }
 
+    /// `Scanner::take_total` clears only the histogram entries of
+    /// `0x20..0x80` after a text without a special byte: every byte outside
+    /// `0x21..=0x7e` must be special.
+    #[test]
+    fn every_byte_outside_printable_ascii_is_special() {
+        for b in (0..=255u8).filter(|b| !(0x21..=0x7e).contains(b)) {
+            assert!(CLASS[b as usize] & SPECIAL != 0, "{b:#x}");
+        }
+    }
+
     #[test]
     fn entropy_hand_values() {
         let mut h = Histogram::default();
