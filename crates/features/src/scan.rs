@@ -24,12 +24,12 @@
 //!   each segment in a 16-bit field of its own; the largest count and the
 //!   clearing come from one sweep over the histogram's printable-ASCII
 //!   entries when the text has no special byte (`Scanner::take_total`;
-//!   twenty-fourth session, Zen 3, AVX2, PhishCrawl: callgrind 2056 → 1910
-//!   instructions per URL, `url_row` 237 → 217 ns/URL). Either way the
-//!   entropy sums, per byte, how much
-//!   `Σ c log2 c` grows as that byte is counted (`GROWTH[c]`, `c` its count
-//!   so far), as the reference does ([`sum4`]): so the histogram is read in
-//!   the counting pass itself, with no second pass over the segment.
+//!   twenty-fourth session, Zen 3, AVX2, PhishCrawl: callgrind 2056 → 1924
+//!   instructions per URL, `url_row` 233–237 → 215–217 ns/URL). Either way
+//!   the entropy sums, per byte, how much `Σ c log2 c` grows as that byte
+//!   is counted (`GROWTH[c]`, `c` its count so far), as the reference does
+//!   ([`sum4`]): so the histogram is read in the counting pass itself, with
+//!   no second pass over the segment.
 //!
 //! The counting pass, measured on its own (Zen 4, AVX-512, `examples/url_rows`,
 //! min ns/URL over alternated runs, same checksums within each step):
