@@ -1062,8 +1062,10 @@ impl Scanner {
     /// compare and a conditional move a byte) and a clearing loop over the
     /// text (a store a byte, and an exit that the text's length decides):
     /// fewer instructions for texts of over [`SWEEP_FROM`] bytes, and no
-    /// loop exit to mispredict. Shorter texts, and texts with a special
-    /// byte, take the loop over the text (their largest count from it).
+    /// loop exit to mispredict. Shorter texts, and texts of at most 64
+    /// bytes with a special byte, take the loop over the text (their largest
+    /// count from it); longer texts with a special byte sweep the whole
+    /// table.
     #[inline(always)]
     fn take_total(&mut self, text: &[u8], url_bytes: bool) -> (u32, u32, u32) {
         let top = |x: u64| (x >> 48) as u32;
