@@ -113,22 +113,18 @@ fn split_scheme(s: &str) -> (Option<&str>, &str) {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use super::{parts_from_masks, split_rest, split_scheme, UrlParts};
+    use crate::scan::avx512::load_upto64;
     use std::arch::x86_64::{
-        __m512i, _mm512_add_epi8, _mm512_mask_cmpeq_epi8_mask, _mm512_mask_cmple_epu8_mask,
-        _mm512_maskz_loadu_epi8, _mm512_maskz_mov_epi8, _mm512_set1_epi8, _mm512_storeu_si512,
-        _mm512_sub_epi8,
+        _mm512_add_epi8, _mm512_mask_cmpeq_epi8_mask, _mm512_mask_cmple_epu8_mask,
+        _mm512_maskz_mov_epi8, _mm512_set1_epi8, _mm512_storeu_si512, _mm512_sub_epi8,
     };
 
     /// ASCII lower-case of `h` (at most 64 bytes) into the start of `buf`;
     /// returns the mask of its '.' bytes.
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw")]
+    #[target_feature(enable = "avx512f,avx512bw,bmi2")]
     pub(super) fn lower64(h: &[u8], buf: &mut [u8; 256]) -> u64 {
-        let n = h.len().min(64);
-        let valid = low_bits(n);
-        // SAFETY: a masked load reads only the lanes of `valid`, which lie
-        // inside `h`; the masked-off lanes are neither read nor faulted on.
-        let x: __m512i = unsafe { _mm512_maskz_loadu_epi8(valid, h.as_ptr().cast::<i8>()) };
+        let (x, valid) = load_upto64(h);
         // x - 'A' <= 25 (unsigned) exactly for 'A'..='Z'
         let upper = _mm512_mask_cmple_epu8_mask(
             valid,
@@ -147,33 +143,20 @@ mod avx512 {
     }
 
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,popcnt,lzcnt,bmi1")]
+    #[target_feature(enable = "avx512f,avx512bw,popcnt,lzcnt,bmi1,bmi2")]
     pub(super) fn split_url(s: &str) -> (UrlParts<'_>, Option<u64>) {
         let (scheme, rest) = split_scheme(s);
         split_rest_masks(scheme, rest)
     }
 
-    /// Bits `0..n` (all for `n >= 64`).
-    #[inline(always)]
-    fn low_bits(n: usize) -> u64 {
-        match n {
-            64.. => u64::MAX,
-            n => (1u64 << n) - 1,
-        }
-    }
-
     #[inline]
-    #[target_feature(enable = "avx512f,avx512bw,popcnt,lzcnt,bmi1")]
+    #[target_feature(enable = "avx512f,avx512bw,popcnt,lzcnt,bmi1,bmi2")]
     fn split_rest_masks<'a>(scheme: Option<&'a str>, rest: &'a str) -> (UrlParts<'a>, Option<u64>) {
         let rb = rest.as_bytes();
-        let n = rb.len();
-        if n > 64 {
+        if rb.len() > 64 {
             return (split_rest(scheme, rest), None);
         }
-        let valid = low_bits(n);
-        // SAFETY: a masked load reads only the lanes of `valid`, which lie
-        // inside `rest`; the masked-off lanes are neither read nor faulted on.
-        let x = unsafe { _mm512_maskz_loadu_epi8(valid, rb.as_ptr().cast::<i8>()) };
+        let (x, valid) = load_upto64(rb);
         let eq = |c: u8| _mm512_mask_cmpeq_epi8_mask(valid, x, _mm512_set1_epi8(c as i8));
         let slash = eq(b'/');
         let masks = [slash, eq(b'?'), eq(b'#'), eq(b'@'), eq(b':')];
