@@ -4,9 +4,10 @@
 //! shared machine shows the quiet figure) and a checksum of every output bit
 //! (two builds that print the same checksum computed the same features).
 //!
-//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|rows|both|table|real|domain] [passes] [csv]`
+//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|rows|both|table|real|realtable|domain] [passes] [csv]`
 //! (`real`: the batch form on real request logs, Zeek ssl.log and Apache
 //! access logs from ../shared/data, instead of the PhishCrawl URLs;
+//! `realtable`: the table, identity columns and all, on those logs;
 //! `domain`: the domain set over the host names of the DGA list)
 //! Under callgrind use one pass and count only the calls:
 //! `valgrind --tool=callgrind --toggle-collect='*one_request*' target/release/examples/url_rows request 1`
@@ -149,14 +150,22 @@ fn main() {
             one_domain(&mut dz, n, out)
         });
     }
-    if mode == "table" {
-        // the whole table, identity columns and all (not part of "both")
-        let events = data::request_events(&urls);
+    if mode == "table" || mode == "realtable" {
+        // the whole table, identity columns and all (not part of "both"):
+        // the PhishCrawl URLs as events, or the real request logs (which
+        // have timestamps and addresses to write)
+        let (label, events) = match mode {
+            "table" => ("request_features (table)", data::request_events(&urls)),
+            _ => (
+                "request_features (table, real logs)",
+                data::real_request_events(),
+            ),
+        };
         let (min, med) = time(passes, events.len(), || {
             black_box(one_table(black_box(&events)));
         });
         println!(
-            "request_features (table) {} events: min {min:.1} ns/event ({:.2} M/s), median {med:.1}",
+            "{label} {} events: min {min:.1} ns/event ({:.2} M/s), median {med:.1}",
             events.len(),
             1e3 / min
         );

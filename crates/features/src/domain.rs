@@ -198,6 +198,7 @@ pub struct DomainTableBuilder {
     cols: crate::table_util::ColumnBlocks,
     /// The identity columns, named by [`DOMAIN_IDS`].
     ids: [TextColumn; 4],
+    ts_text: palisade_core::event::TimestampText,
     fz: DomainFeaturizer,
 }
 
@@ -216,6 +217,7 @@ impl DomainTableBuilder {
         DomainTableBuilder {
             cols: crate::table_util::ColumnBlocks::new(N_DOMAIN, rows),
             ids: DOMAIN_IDS.map(|name| text_column_for(name, rows)),
+            ts_text: Default::default(),
             fz: DomainFeaturizer::new(),
         }
     }
@@ -225,7 +227,7 @@ impl DomainTableBuilder {
         let [ts, sip, dip, domain] = &mut self.ids;
         for e in events {
             let name = event_domain(e);
-            push_event_ids(e, ts, sip, dip);
+            push_event_ids(e, (&mut *ts, &mut self.ts_text), sip, dip);
             domain.push(name);
             push_domain_row(&mut self.fz, &mut self.cols, name);
         }

@@ -1,6 +1,6 @@
 //! Building feature tables: identity columns first, then features.
 
-use palisade_core::event::{format_timestamp_us, push_ip_text, push_timestamp_us};
+use palisade_core::event::{format_timestamp_us, push_ip_text, TimestampText};
 use palisade_core::{ColumnData, ColumnRole, Event, FeatureDef, FeatureSchema, Table, TextColumn};
 
 /// Text columns carried next to the features (identity, label, meta).
@@ -51,8 +51,25 @@ impl IdCols {
 }
 
 /// The request set's identity and label columns, filled event by event.
+/// The event fields [`RequestIds::push`] reads: the request table asks
+/// the CPU for their lines with the request set's own
+/// (`RequestTableBuilder::push`).
+pub(crate) const REQUEST_ID_READS: [&str; 10] = [
+    "@timestamp",
+    "source.ip",
+    "destination.ip",
+    "url.domain",
+    "tls.client.server_name",
+    "destination.domain",
+    "url.full",
+    "url.path",
+    "url.query",
+    "labels.source_label",
+];
+
 pub(crate) struct RequestIds {
     ts: TextColumn,
+    ts_text: TimestampText,
     sip: TextColumn,
     dip: TextColumn,
     host: TextColumn,
@@ -66,6 +83,7 @@ impl RequestIds {
         let col = |name: &str| text_column_for(name, rows);
         RequestIds {
             ts: col("@timestamp"),
+            ts_text: TimestampText::default(),
             sip: col("source.ip"),
             dip: col("destination.ip"),
             host: col("host"),
@@ -76,7 +94,8 @@ impl RequestIds {
 
     /// Appends `e`'s values, each written straight into its column's text.
     pub fn push(&mut self, e: &Event) {
-        push_event_ids(e, &mut self.ts, &mut self.sip, &mut self.dip);
+        let ts = (&mut self.ts, &mut self.ts_text);
+        push_event_ids(e, ts, &mut self.sip, &mut self.dip);
         self.host.push(e.web_host());
         match (&e.url_full, &e.url_path) {
             (Some(full), _) => self.url.push(Some(full)),
@@ -116,12 +135,12 @@ impl RequestIds {
 /// to three columns.
 pub(crate) fn push_event_ids(
     e: &Event,
-    ts: &mut TextColumn,
+    (ts, ts_text): (&mut TextColumn, &mut TimestampText),
     sip: &mut TextColumn,
     dip: &mut TextColumn,
 ) {
     match e.timestamp_us {
-        Some(us) => ts.push_with(|s| push_timestamp_us(us, s)),
+        Some(us) => ts.push_with(|s| ts_text.push(us, s)),
         None => ts.push_missing(),
     }
     for (ip, col) in [(e.source_ip, sip), (e.destination_ip, dip)] {
