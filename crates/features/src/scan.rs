@@ -166,7 +166,37 @@ pub(crate) enum Simd {
 }
 
 impl Simd {
+    /// The highest level this CPU runs, capped by the environment variable
+    /// `PALISADE_SIMD`: `off` gives the baseline, `avx2` at most the AVX2
+    /// level (as the models' kernels read `off`). Why a switch: to compare
+    /// the levels on one machine (the AVX2 level on an AVX-512 CPU, say),
+    /// and to rule the SIMD code out when a value looks wrong. Every level
+    /// gives the same features (the tests check it bit for bit).
     pub(crate) fn detect() -> Simd {
+        let cpu = Simd::of_cpu();
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = cpu == Simd::Avx2 || (cpu == Simd::Avx512 && Simd::has_avx2());
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx2 = false;
+        Simd::capped(cpu, avx2, std::env::var_os("PALISADE_SIMD").as_deref())
+    }
+
+    /// `cpu` (the highest level; `avx2`: whether the CPU runs the AVX2
+    /// level too) capped by `PALISADE_SIMD`'s value `cap`.
+    fn capped(cpu: Simd, avx2: bool, cap: Option<&std::ffi::OsStr>) -> Simd {
+        match cap {
+            Some(v) if v == "off" => Simd::Base,
+            // (AVX-512 is found without asking for AVX2 itself)
+            Some(v) if v == "avx2" && cpu == Simd::Avx512 => match avx2 {
+                true => Simd::Avx2,
+                false => Simd::BitOps,
+            },
+            _ => cpu,
+        }
+    }
+
+    /// The highest level this CPU runs.
+    fn of_cpu() -> Simd {
         #[cfg(target_arch = "x86_64")]
         {
             // The baseline x86-64 target has no popcnt/lzcnt/tzcnt instructions;
@@ -1232,6 +1262,30 @@ mod tests {
     /// The levels this CPU can run: each must give the reference's values.
     fn levels() -> Vec<Simd> {
         Simd::levels()
+    }
+
+    /// `PALISADE_SIMD` only lowers the level: `off` to the baseline, `avx2`
+    /// to AVX2 from AVX-512 (to the bit instructions when the CPU somehow
+    /// lacks AVX2); other values, and no value, leave the CPU's level.
+    #[test]
+    fn the_environment_caps_the_level() {
+        use std::ffi::OsStr;
+        use Simd::*;
+        let all = [Base, BitOps, Avx2, Avx512];
+        for cpu in all {
+            for avx2 in [false, true] {
+                assert_eq!(Simd::capped(cpu, avx2, None), cpu);
+                assert_eq!(Simd::capped(cpu, avx2, Some(OsStr::new("off"))), Base);
+                assert_eq!(Simd::capped(cpu, avx2, Some(OsStr::new("on"))), cpu);
+                assert_eq!(Simd::capped(cpu, avx2, Some(OsStr::new(""))), cpu);
+                let want = match (cpu, avx2) {
+                    (Avx512, true) => Avx2,
+                    (Avx512, false) => BitOps,
+                    _ => cpu,
+                };
+                assert_eq!(Simd::capped(cpu, avx2, Some(OsStr::new("avx2"))), want);
+            }
+        }
     }
 
     /// `load_upto64` gives a slice's bytes and zeros past them, and the
