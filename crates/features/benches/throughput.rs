@@ -2,7 +2,8 @@
 //! real data from ../shared/data when present (else a small built-in list;
 //! the entity sets on synthetic Zeek events, and on real logs too; the
 //! request set on PhishCrawl URLs as events, and on real Zeek and Apache
-//! logs too; the domain set on the DGA list's names).
+//! logs too; the domain set on the DGA list's names, and as a table over
+//! Zeek's dns.log).
 //! Run: `cargo bench -p palisade-features`.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
@@ -103,6 +104,16 @@ fn bench(c: &mut Criterion) {
                     black_box(&out);
                 }
             })
+        });
+        g.finish();
+    }
+    let real_dns = data::real_dns_events();
+    if !real_dns.is_empty() {
+        // Zeek's dns.log of wrccdc-2018: the table, identity columns and all
+        let mut g = c.benchmark_group("domain (real logs)");
+        g.throughput(Throughput::Elements(real_dns.len() as u64));
+        g.bench_function("domain_features (table; Zeek dns.log)", |b| {
+            b.iter(|| black_box(domain::domain_features(&real_dns)))
         });
         g.finish();
     }

@@ -4,11 +4,12 @@
 //! shared machine shows the quiet figure) and a checksum of every output bit
 //! (two builds that print the same checksum computed the same features).
 //!
-//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|rows|both|table|real|realtable|domain] [passes] [csv]`
+//! Run: `cargo run --release -p palisade-features --example url_rows -- [url|request|rows|both|table|real|realtable|domain|realdomain] [passes] [csv]`
 //! (`real`: the batch form on real request logs, Zeek ssl.log and Apache
 //! access logs from ../shared/data, instead of the PhishCrawl URLs;
 //! `realtable`: the table, identity columns and all, on those logs;
-//! `domain`: the domain set over the host names of the DGA list)
+//! `domain`: the domain set over the host names of the DGA list;
+//! `realdomain`: the domain table over Zeek's dns.log of wrccdc-2018)
 //! Under callgrind use one pass and count only the calls:
 //! `valgrind --tool=callgrind --toggle-collect='*one_request*' target/release/examples/url_rows request 1`
 //! (two passes run: the checksum pass and the timed one). Valgrind does not
@@ -150,6 +151,18 @@ fn main() {
             one_domain(&mut dz, n, out)
         });
     }
+    if mode == "realdomain" {
+        // the domain table (identity columns and all) over a real DNS log
+        let events = data::real_dns_events();
+        let (min, med) = time(passes, events.len(), || {
+            black_box(one_domain_table(black_box(&events)));
+        });
+        println!(
+            "domain_features (table, Zeek dns.log) {} events: min {min:.1} ns/event ({:.2} M/s), median {med:.1}",
+            events.len(),
+            1e3 / min
+        );
+    }
     if mode == "table" || mode == "realtable" {
         // the whole table, identity columns and all (not part of "both"):
         // the PhishCrawl URLs as events, or the real request logs (which
@@ -193,6 +206,12 @@ fn one_batch(fz: &mut UrlFeaturizer, events: &[Event]) {
     fz.request_rows(events, |_, row| {
         black_box(row);
     });
+}
+
+/// As [`one_url`], for the domain table (`--toggle-collect='*one_domain_table*'`).
+#[inline(never)]
+fn one_domain_table(events: &[Event]) -> palisade_core::Table {
+    palisade_features::domain_features(events)
 }
 
 /// As [`one_url`], for the table (`--toggle-collect='*one_table*'`).

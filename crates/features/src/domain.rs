@@ -8,12 +8,16 @@
 //! e.g. 0x20 encoding), but it is for the public-suffix lookup.
 
 use crate::lexical::{lexical_specs, Histogram, LexStats, LEX_COUNT};
+use crate::prefetch::{
+    prefetch_bytes, prefetch_event, prefetch_offsets, EVENT_AHEAD, MAX_TEXT_PREFETCH, TEXT_AHEAD,
+};
 use crate::scan::{Scanner, MAX_FUSED};
 use crate::table_util::{push_event_ids, text_column_for, IdCols};
 use crate::urlparts::{host_psl_facts, is_ip_literal, SuffixMemo};
 #[cfg(test)]
 use crate::urlparts::{lower_host, psl_facts};
 use palisade_core::{Event, FeatureDef, FeatureType, Table, TextColumn};
+use std::sync::LazyLock;
 
 pub const DOMAIN_SET: &str = "domain";
 pub const N_DOMAIN: usize = LEX_COUNT + 9;
@@ -205,6 +209,12 @@ pub struct DomainTableBuilder {
 /// The domain table's identity columns, in order.
 const DOMAIN_IDS: [&str; 4] = ["@timestamp", "source.ip", "destination.ip", "domain"];
 
+/// The byte offsets of the event fields the domain table reads (the set's,
+/// and the identity columns' `@timestamp`, `source.ip`, `destination.ip`),
+/// for [`prefetch_event`].
+static DOMAIN_TABLE_PREFETCH: LazyLock<Vec<usize>> =
+    LazyLock::new(|| prefetch_offsets(READS.iter().chain(&DOMAIN_IDS[..3]).copied()));
+
 impl Default for DomainTableBuilder {
     fn default() -> Self {
         DomainTableBuilder::with_capacity(0)
@@ -222,10 +232,22 @@ impl DomainTableBuilder {
         }
     }
 
-    /// Appends one row per event.
+    /// Appends one row per event. Asks the CPU for each upcoming event's
+    /// fields (those of the set and of the identity columns) 8 events early
+    /// and for its name's bytes 4 early, as `UrlFeaturizer::request_rows`
+    /// does, and for the same reason: on Zeek's dns.log (`url_rows
+    /// realdomain`) the first read of an event's addresses was 16% of the
+    /// table's time, in perf, and of its name much of the rest.
     pub fn push(&mut self, events: &[Event]) {
+        let offsets: &[usize] = &DOMAIN_TABLE_PREFETCH;
         let [ts, sip, dip, domain] = &mut self.ids;
-        for e in events {
+        for (i, e) in events.iter().enumerate() {
+            if let Some(ahead) = events.get(i + EVENT_AHEAD) {
+                prefetch_event(ahead, offsets);
+            }
+            if let Some(name) = events.get(i + TEXT_AHEAD).and_then(event_domain) {
+                prefetch_bytes(name.as_ptr().cast(), name.len().min(MAX_TEXT_PREFETCH));
+            }
             let name = event_domain(e);
             push_event_ids(e, (&mut *ts, &mut self.ts_text), sip, dip);
             domain.push(name);
@@ -260,6 +282,14 @@ pub fn domain_features_table(names: &[&str]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table's prefetch asks for every line of every field the set and
+    /// the identity columns read, and for fewer lines than the whole event.
+    #[test]
+    fn the_table_prefetch_covers_what_the_table_reads() {
+        let names: Vec<&str> = READS.iter().chain(&DOMAIN_IDS[..3]).copied().collect();
+        crate::prefetch::assert_covers(&DOMAIN_TABLE_PREFETCH, &names);
+    }
 
     /// The straightforward row (separate lexical and entropy passes) the fast
     /// one must match exactly.

@@ -7,6 +7,16 @@
 use crate::access::field_span;
 use palisade_core::Event;
 
+/// How many events ahead the per-event loops (`UrlFeaturizer::request_rows`,
+/// `DomainTableBuilder::push`) ask for an event's fields, and for its text
+/// fields' bytes (their addresses are in the event, so that must wait for
+/// the event's lines).
+pub(crate) const EVENT_AHEAD: usize = 8;
+pub(crate) const TEXT_AHEAD: usize = 4;
+/// At most this many bytes of a text field are asked for early (a URL's
+/// features read it all, but a long one is rare and streams well).
+pub(crate) const MAX_TEXT_PREFETCH: usize = 256;
+
 /// The byte offsets of an [`Event`] to prefetch so that every cache line
 /// holding one of the fields `names` is asked for, whatever the event's
 /// alignment (a `Vec<Event>` aligns events to 8 bytes, not 64): within each
@@ -150,6 +160,46 @@ pub(crate) fn prefetch_line(p: *const i8) {
     };
     #[cfg(not(target_arch = "x86_64"))]
     let _ = p;
+}
+
+/// Asserts that `offsets` (from [`prefetch_offsets`]) ask for every cache
+/// line of each field `names` (each one with a known place: an unknown one
+/// would mean the whole event), wherever the event lies, and for fewer
+/// lines than the whole event.
+#[cfg(test)]
+pub(crate) fn assert_covers(offsets: &[usize], names: &[&str]) {
+    let size = std::mem::size_of::<Event>();
+    let whole = prefetch_offsets(["no.such.field"].into_iter());
+    assert_eq!(
+        whole.len(),
+        size.div_ceil(64) + 1,
+        "an unknown field: every line"
+    );
+    assert!(offsets.len() < whole.len(), "{offsets:?}");
+    for name in names {
+        let (off, len) = field_span(name).unwrap_or_else(|| panic!("{name}: no known place"));
+        // each line of the field holds an asked-for byte, whatever the
+        // event's alignment: a chain of asked-for offsets from one at or
+        // within 63 bytes before its first byte to one at or within 63 bytes
+        // after its last, none more than 64 apart
+        let asked: Vec<usize> = offsets
+            .iter()
+            .copied()
+            .filter(|&o| o + 64 > off && o < off + len + 63)
+            .collect();
+        assert!(
+            asked.first().is_some_and(|&o| o <= off),
+            "{name}: {offsets:?}"
+        );
+        assert!(
+            asked.last().is_some_and(|&o| o + 1 >= off + len),
+            "{name}: {offsets:?}"
+        );
+        assert!(
+            asked.windows(2).all(|w| w[1] - w[0] <= 64),
+            "{name}: {offsets:?}"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //! assembled as host + path + `?` + query from the fields it has.
 
 use crate::lexical::{lexical_specs, Histogram, LEX_COUNT};
-use crate::prefetch::{prefetch_bytes, prefetch_event, prefetch_offsets};
+use crate::prefetch::{
+    prefetch_bytes, prefetch_event, prefetch_offsets, EVENT_AHEAD, MAX_TEXT_PREFETCH, TEXT_AHEAD,
+};
 use crate::scan::{Scanner, Simd, MAX_FUSED};
 use crate::table_util::{
     build_table, build_table_with, ColumnBlocks, IdCols, Prune, RequestIds, REQUEST_ID_READS,
@@ -21,14 +23,6 @@ use crate::urlparts::{
 use crate::urlparts::{lower_host, psl_facts, split_url};
 use palisade_core::{Event, FeatureDef, FeatureType, Table};
 use std::sync::LazyLock;
-
-/// How many events ahead [`UrlFeaturizer::request_rows`] asks for an
-/// event's fields, and for its text fields' bytes.
-const EVENT_AHEAD: usize = 8;
-const TEXT_AHEAD: usize = 4;
-/// At most this many bytes of a text field are asked for early (a URL's
-/// features read it all, but a long one is rare and streams well).
-const MAX_TEXT_PREFETCH: usize = 256;
 
 /// The byte offsets of the event fields the request set reads (the union
 /// of its features' `reads`), for [`prefetch_event`].
@@ -664,6 +658,16 @@ pub fn url_features_table(urls: &[&str]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The table's prefetch asks for every line of every field the set and
+    /// the identity columns read, and for fewer lines than the whole event.
+    #[test]
+    fn the_table_prefetch_covers_what_the_table_reads() {
+        let defs = request_defs();
+        let set = defs.iter().flat_map(|d| d.reads.iter().map(String::as_str));
+        let names: Vec<&str> = set.chain(REQUEST_ID_READS).collect();
+        crate::prefetch::assert_covers(&REQUEST_TABLE_PREFETCH, &names);
+    }
 
     /// The straightforward `url_part` (one plain pass per feature) the fast
     /// one must match exactly.

@@ -161,6 +161,24 @@ pub fn real_request_events() -> Vec<Event> {
     events
 }
 
+/// Real DNS events for the domain table: Zeek's dns.log of wrccdc-2018
+/// (TSV, 53,624 lines). Empty without ../shared/data.
+pub fn real_dns_events() -> Vec<Event> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data/zeek-wrccdc-2018/tsv/dns.log");
+    let opts = palisade_ingest::IngestOptions::default();
+    let read = palisade_ingest::Format::from_name("zeek")
+        .map_err(|e| e.to_string())
+        .and_then(|f| palisade_ingest::read_path(&path, Some(f), &opts).map_err(|e| e.to_string()));
+    match read {
+        Ok((events, _)) => events,
+        Err(e) => {
+            eprintln!("real DNS events: skipping {}: {e}", path.display());
+            Vec::new()
+        }
+    }
+}
+
 fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
