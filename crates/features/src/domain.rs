@@ -237,7 +237,8 @@ impl DomainTableBuilder {
     /// and for its name's bytes 4 early, as `UrlFeaturizer::request_rows`
     /// does, and for the same reason: on Zeek's dns.log (`url_rows
     /// realdomain`) the first read of an event's addresses was 16% of the
-    /// table's time, in perf, and of its name much of the rest.
+    /// table's time, in perf. With it, 170–182 → 140–145 ns/event (Zen 5,
+    /// one binary switched at run time, best of 9 passes).
     pub fn push(&mut self, events: &[Event]) {
         let offsets: &[usize] = &DOMAIN_TABLE_PREFETCH;
         let [ts, sip, dip, domain] = &mut self.ids;

@@ -498,11 +498,14 @@ pub(crate) mod avx512 {
     /// An empty `s` loads from a static buffer, with every lane masked off.
     /// Why: an empty slice's pointer may point nowhere (`b""` is 0x1), and
     /// a masked load whose lanes lie on an unmapped page, even all of them
-    /// masked off, costs a fault-suppression assist: ~300 cycles on Zen 5.
-    /// 70% of the events of Zeek's ssl.log in the real request logs have no
-    /// server name, so an empty text (`request_rows` on them, `url_rows
-    /// real`: 119 → 64 ns/event with the AVX2 code, which loads nothing for
-    /// an empty text; this, with AVX-512: see the README's row).
+    /// masked off, costs a fault-suppression assist: 73–80 ns a load on Zen
+    /// 5 (`examples/masked_load.rs`). 70% of the events of Zeek's ssl.log in
+    /// the real request logs have no server name, so an empty text:
+    /// `request_rows` on those logs (`url_rows real`) took 118 ns/event with
+    /// the load at 0x1 and 67–71 with this, in one binary switched at run
+    /// time (64–69 with the AVX2 level, which loads nothing for an empty
+    /// text). How much the assist costs varies from build to build (one
+    /// build of the old code ran at 68–75 ns); this takes it out of all.
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,bmi2")]
     pub(crate) fn load_upto64(s: &[u8]) -> (__m512i, u64) {
