@@ -16,7 +16,7 @@
 //! report AVX-512 to the program, so callgrind counts the AVX2 path on a CPU
 //! with AVX2 (else the SSE2 fallback).
 
-use palisade_core::Event;
+use palisade_core::{Event, Table};
 use palisade_features::domain::N_DOMAIN;
 use palisade_features::request::{N_REQUEST, N_URL};
 use palisade_features::UrlFeaturizer;
@@ -154,14 +154,8 @@ fn main() {
     if mode == "realdomain" {
         // the domain table (identity columns and all) over a real DNS log
         let events = data::real_dns_events();
-        let (min, med) = time(passes, events.len(), || {
-            black_box(one_domain_table(black_box(&events)));
-        });
-        println!(
-            "domain_features (table, Zeek dns.log) {} events: min {min:.1} ns/event ({:.2} M/s), median {med:.1}",
-            events.len(),
-            1e3 / min
-        );
+        let label = "domain_features (table, Zeek dns.log)";
+        measure_table(label, passes, &events, one_domain_table);
     }
     if mode == "table" || mode == "realtable" {
         // the whole table, identity columns and all (not part of "both"):
@@ -174,15 +168,21 @@ fn main() {
                 data::real_request_events(),
             ),
         };
-        let (min, med) = time(passes, events.len(), || {
-            black_box(one_table(black_box(&events)));
-        });
-        println!(
-            "{label} {} events: min {min:.1} ns/event ({:.2} M/s), median {med:.1}",
-            events.len(),
-            1e3 / min
-        );
+        measure_table(label, passes, &events, one_table);
     }
+}
+
+/// Time `passes` builds of a table from `events` by `build`, and print ns
+/// per event.
+fn measure_table(label: &str, passes: usize, events: &[Event], build: fn(&[Event]) -> Table) {
+    let (min, med) = time(passes, events.len(), || {
+        black_box(build(black_box(events)));
+    });
+    println!(
+        "{label} {} events: min {min:.1} ns/event ({:.2} M/s), median {med:.1}",
+        events.len(),
+        1e3 / min
+    );
 }
 
 /// Checksum `events` through `request_rows` once, then time `passes` runs
@@ -210,12 +210,12 @@ fn one_batch(fz: &mut UrlFeaturizer, events: &[Event]) {
 
 /// As [`one_url`], for the domain table (`--toggle-collect='*one_domain_table*'`).
 #[inline(never)]
-fn one_domain_table(events: &[Event]) -> palisade_core::Table {
+fn one_domain_table(events: &[Event]) -> Table {
     palisade_features::domain_features(events)
 }
 
 /// As [`one_url`], for the table (`--toggle-collect='*one_table*'`).
 #[inline(never)]
-fn one_table(events: &[Event]) -> palisade_core::Table {
+fn one_table(events: &[Event]) -> Table {
     palisade_features::request_features(events)
 }
