@@ -17,7 +17,7 @@ use crate::table_util::{
 };
 use crate::urlparts::{
     count_byte, host_psl_facts, is_ip_literal, path_slashes_depth, range_mask,
-    slashes_depth_masked, split_url_slashes, SuffixMemo,
+    slashes_depth_masked, split_url_slashes, starts_with_http, SuffixMemo,
 };
 #[cfg(test)]
 use crate::urlparts::{lower_host, psl_facts, split_url};
@@ -427,20 +427,14 @@ impl UrlFeaturizer {
 /// `Some(false)` for the scheme `http`, `Some(true)` for `https` (in any
 /// case), else `None`. Why not `eq_ignore_ascii_case` twice: its loops over
 /// the bytes were ~47 instructions an event (callgrind, the PhishCrawl
-/// URLs as events); this is one or two word compares. Setting bit 5 (0x20)
-/// of a byte maps it to 'h', 't', 'p' or 's' only from that letter in
-/// either case, as those letters have bit 5 set.
+/// URLs as events); this is one or two word compares ([`starts_with_http`];
+/// bit 5 set maps a byte to 's' only from 's' or 'S', as for its letters).
 #[inline]
 fn http_or_https(scheme: &str) -> Option<bool> {
-    const LOWER: u32 = 0x2020_2020;
     let b = scheme.as_bytes();
-    let http = |b: &[u8]| {
-        b.first_chunk::<4>()
-            .is_some_and(|w| u32::from_le_bytes(*w) | LOWER == u32::from_le_bytes(*b"http"))
-    };
     match b.len() {
-        4 if http(b) => Some(false),
-        5 if http(b) && b[4] | 0x20 == b's' => Some(true),
+        4 if starts_with_http(b) => Some(false),
+        5 if starts_with_http(b) && b[4] | 0x20 == b's' => Some(true),
         _ => None,
     }
 }

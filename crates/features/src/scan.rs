@@ -187,10 +187,13 @@ impl Simd {
         match cap {
             Some(v) if v == "off" => Simd::Base,
             // (AVX-512 is found without asking for AVX2 itself)
-            Some(v) if v == "avx2" && cpu == Simd::Avx512 => match avx2 {
-                true => Simd::Avx2,
-                false => Simd::BitOps,
-            },
+            Some(v) if v == "avx2" && cpu == Simd::Avx512 => {
+                if avx2 {
+                    Simd::Avx2
+                } else {
+                    Simd::BitOps
+                }
+            }
             _ => cpu,
         }
     }
